@@ -1,0 +1,22 @@
+"""The `aether-policy` command: one group, one module per command family."""
+
+from __future__ import annotations
+
+import click
+
+from aether_policy.cli._policy_commands import schema, validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aether-policy")
+def main() -> None:
+    """Policy-as-code for AetherAPI: one YAML privacy policy drives the page, the gateway and retention.
+
+    Run from a project directory that has a `policies/` folder, or pass --policy.
+    """
+
+
+main.add_command(validate)
+main.add_command(schema)
+
+__all__ = ["main"]

@@ -1,0 +1,34 @@
+"""Helpers every command shares: finding the policy and turning library errors into CLI errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from aether_policy.exceptions import PolicyError
+from aether_policy.loader import LoadedPolicy, find_policy, load_policy
+
+policy_option = click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Policy YAML file. Default: the one file in ./policies/.",
+)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Our own errors become `Error: …` and exit 1; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except PolicyError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def load(policy_path: Path | None) -> LoadedPolicy:
+    with user_errors():
+        return load_policy(find_policy(policy_path))

@@ -1,0 +1,213 @@
+"""The policy document as typed, frozen pydantic models.
+
+Each promise of the published policy is a rule here, so the page, the middleware and the retention
+jobs all read the same values. Cross-references between rules are checked in `references.py`, where
+every problem can be located in the YAML; these models check only what one node can know alone.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from aether_policy.durations import Duration
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+"""A rule's name: lower case, digits and underscores, so it is a stable anchor and a jinja2 attribute."""
+
+DataRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")]
+"""A category (`account`) or one of its fields (`account.email`)."""
+
+Markdown = str
+"""CommonMark prose; `{{ }}` may reference rule values, evaluated in a sandbox."""
+
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+Hostname = Annotated[str, StringConstraints(pattern=r"^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$")]
+
+
+class Rule(BaseModel):
+    """Base for every node: immutable, and unknown keys are errors rather than silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Service(Rule):
+    name: str
+    url: Url
+    contact_email: Email
+    description: str = Field(description="What the service is, in one phrase, for the introduction.")
+
+
+class Purpose(Rule):
+    title: str
+    activities: tuple[str, ...] = Field(min_length=1, description="What this purpose covers, in plain words.")
+
+
+class DataField(Rule):
+    title: str
+    stored_as: Literal["plain", "hash", "derived"] = Field(
+        "plain",
+        description="`hash`: only a one-way hash is kept; `derived`: computed from an input never stored.",
+    )
+    derived_from: Identifier | None = Field(
+        None, description="The request input this field is computed from (for example `user_agent`)."
+    )
+    keep: tuple[Identifier, ...] = Field((), description="The parts of the input that are kept.")
+
+    @model_validator(mode="after")
+    def _derived_fields_name_their_input(self) -> DataField:
+        if (self.stored_as == "derived") != (self.derived_from is not None):
+            raise ValueError("`stored_as: derived` and `derived_from` go together: set both or neither")
+        if self.keep and self.derived_from is None:
+            raise ValueError("`keep` lists parts of a derived input; add `derived_from`")
+        return self
+
+
+class Notice(Rule):
+    title: str
+    body: Markdown
+
+
+class StorageException(Rule):
+    when: Literal["flagged", "account_marked"] = Field(
+        description="`flagged`: automatic abuse detection; `account_marked`: an operator marked the account."
+    )
+    retention: Identifier = Field(description="The retention rule that bounds how long such content is kept.")
+    purpose: Identifier
+    encrypted: Literal[True] = Field(True, description="Stored content is always encrypted at rest.")
+    reviewed: bool = Field(True, description="Kept content may be reviewed by staff.")
+
+
+class ContentStorage(Rule):
+    """Prompt content is never stored; the exceptions are the only way it can be."""
+
+    default: Literal["never"] = "never"
+    exceptions: tuple[StorageException, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_exception_per_trigger(self) -> ContentStorage:
+        triggers = [e.when for e in self.exceptions]
+        if len(triggers) != len(set(triggers)):
+            raise ValueError("each `when` may appear once among the storage exceptions")
+        return self
+
+
+class Category(Rule):
+    title: str
+    group: Literal["personal", "usage", "technical"]
+    source: Literal["provided", "automatic"]
+    purposes: tuple[Identifier, ...] = Field(min_length=1)
+    fields: dict[Identifier, DataField] = Field(min_length=1)
+    processed_by: tuple[Identifier, ...] = Field((), description="Recipients that process this data for us.")
+    storage: ContentStorage | None = Field(
+        None, description="Only for request content: it is not stored unless an exception applies."
+    )
+    notice: Notice | None = None
+
+
+class Provider(Rule):
+    api: Literal["openai", "anthropic"] = Field(description="The wire protocol the gateway speaks to it.")
+    hosts: tuple[Hostname, ...] = Field(min_length=1, description="The only hosts requests may be sent to.")
+
+
+class Recipient(Rule):
+    title: str
+    kind: Literal["ai_provider", "payment_processor", "analytics_provider", "legal", "service_provider"]
+    receives: tuple[DataRef, ...] = Field(min_length=1)
+    purposes: tuple[Identifier, ...] = Field(min_length=1)
+    when: Literal["always", "required_by_law"] = "always"
+    provider: Provider | None = Field(None, description="Required for `ai_provider`: where the gateway may send.")
+    description: Markdown = ""
+
+    @model_validator(mode="after")
+    def _ai_providers_say_where(self) -> Recipient:
+        if (self.kind == "ai_provider") != (self.provider is not None):
+            raise ValueError("`provider` is required for `kind: ai_provider` and allowed only there")
+        return self
+
+
+class RetentionRule(Rule):
+    title: str
+    categories: tuple[DataRef, ...] = Field(min_length=1)
+    keep_for: Duration
+    after: Literal["collection", "account_deletion", "flagging"]
+
+
+class Cookie(Rule):
+    kind: Identifier = Field(description="A field of the `cookies` category: session, analytics or preference.")
+    purpose: Identifier
+    max_age: Duration | None = Field(None, description="None: a session cookie, gone when the browser closes.")
+
+
+class SecurityMeasure(Rule):
+    title: str
+    description: str
+
+
+class Security(Rule):
+    measures: dict[Identifier, SecurityMeasure] = Field(min_length=1)
+    encryption_at_rest: tuple[Identifier, ...] = Field(
+        (), description="Categories encrypted when stored (prompt content always is)."
+    )
+
+
+class Children(Rule):
+    minimum_age: int = Field(ge=13, le=21)
+    knowingly_collect: Literal[False] = False
+
+
+class ChangeEntry(Rule):
+    date: date
+    summary: str
+    material: bool = False
+
+
+class Changes(Rule):
+    notify_by: tuple[Literal["website", "email", "dashboard"], ...] = Field(min_length=1)
+    acceptance: Literal["continued_use", "explicit"] = "continued_use"
+    log: tuple[ChangeEntry, ...] = ()
+
+
+class Subsection(Rule):
+    title: str
+    body: Markdown = ""
+
+
+class Section(Rule):
+    title: str
+    body: Markdown = ""
+    subsections: dict[Identifier, Subsection] = {}
+    notes: tuple[Notice, ...] = ()
+
+
+class Sections(Rule):
+    """The page's sections, in the order the page prints them."""
+
+    introduction: Section
+    information_we_collect: Section
+    how_we_use: Section
+    sharing: Section
+    security_and_retention: Section
+    children: Section
+    changes: Section
+    contact: Section
+
+
+class Policy(Rule):
+    """A whole privacy policy: the single source of truth for page, middleware and retention."""
+
+    version: int = Field(ge=1, description="Bump on any material change.")
+    service: Service
+    last_updated: date
+    purposes: dict[Identifier, Purpose] = Field(min_length=1)
+    categories: dict[Identifier, Category] = Field(min_length=1)
+    recipients: dict[Identifier, Recipient] = {}
+    retention: dict[Identifier, RetentionRule] = Field(min_length=1)
+    cookies: dict[str, Cookie] = {}
+    security: Security
+    children: Children
+    changes: Changes
+    sections: Sections

@@ -1,0 +1,170 @@
+"""Cross-reference checks: every name a rule uses is declared, and every promise is complete.
+
+They run after the models validate, and return key paths so the loader can point at the YAML line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from aether_policy._suggest import did_you_mean
+from aether_policy.model import Policy
+
+Path = tuple[str | int, ...]
+Finding = tuple[Path, str]
+
+
+def cross_reference_problems(policy: Policy) -> list[Finding]:
+    """All dangling references and incomplete promises, in document order."""
+    return [
+        *_purpose_references(policy),
+        *_data_references(policy),
+        *_recipient_references(policy),
+        *_content_storage(policy),
+        *_retention_coverage(policy),
+        *_cookies(policy),
+        *_sections(policy),
+        *_change_log(policy),
+    ]
+
+
+def _unknown(kind: str, name: str, choices: Iterable[str]) -> str:
+    return f"unknown {kind} '{name}'; {did_you_mean(name, choices)}"
+
+
+def _purpose_references(policy: Policy) -> Iterator[Finding]:
+    for cname, category in policy.categories.items():
+        for i, purpose in enumerate(category.purposes):
+            if purpose not in policy.purposes:
+                yield ("categories", cname, "purposes", i), _unknown("purpose", purpose, policy.purposes)
+        if category.storage:
+            for i, exception in enumerate(category.storage.exceptions):
+                if exception.purpose not in policy.purposes:
+                    path: Path = ("categories", cname, "storage", "exceptions", i, "purpose")
+                    yield path, _unknown("purpose", exception.purpose, policy.purposes)
+    for rname, recipient in policy.recipients.items():
+        for i, purpose in enumerate(recipient.purposes):
+            if purpose not in policy.purposes:
+                yield ("recipients", rname, "purposes", i), _unknown("purpose", purpose, policy.purposes)
+    for name, cookie in policy.cookies.items():
+        if cookie.purpose not in policy.purposes:
+            yield ("cookies", name, "purpose"), _unknown("purpose", cookie.purpose, policy.purposes)
+
+
+def data_reference_problem(policy: Policy, ref: str) -> str | None:
+    """Why `category` or `category.field` does not name collected data, or None when it does."""
+    category_name, _, field_name = ref.partition(".")
+    category = policy.categories.get(category_name)
+    if category is None:
+        return _unknown("category", category_name, policy.categories) + " (only collected data can be named)"
+    if field_name and field_name not in category.fields:
+        return _unknown(f"field of '{category_name}'", field_name, category.fields)
+    return None
+
+
+def _data_references(policy: Policy) -> Iterator[Finding]:
+    for rname, recipient in policy.recipients.items():
+        for i, ref in enumerate(recipient.receives):
+            if problem := data_reference_problem(policy, ref):
+                yield ("recipients", rname, "receives", i), problem
+    for rname, rule in policy.retention.items():
+        for i, ref in enumerate(rule.categories):
+            if problem := data_reference_problem(policy, ref):
+                yield ("retention", rname, "categories", i), problem
+    for i, name in enumerate(policy.security.encryption_at_rest):
+        if name not in policy.categories:
+            yield ("security", "encryption_at_rest", i), _unknown("category", name, policy.categories)
+
+
+def _recipient_references(policy: Policy) -> Iterator[Finding]:
+    for cname, category in policy.categories.items():
+        for i, name in enumerate(category.processed_by):
+            if name not in policy.recipients:
+                yield ("categories", cname, "processed_by", i), _unknown("recipient", name, policy.recipients)
+
+
+def _content_storage(policy: Policy) -> Iterator[Finding]:
+    content = [name for name, c in policy.categories.items() if c.storage is not None]
+    for extra in content[1:]:
+        yield (
+            ("categories", extra, "storage"),
+            (
+                f"only one category may hold request content, and '{content[0]}' already does; "
+                "merge the two or remove this `storage` block"
+            ),
+        )
+    for cname in content[:1]:
+        storage = policy.categories[cname].storage
+        assert storage is not None  # narrowed by the list above
+        for i, exception in enumerate(storage.exceptions):
+            path: Path = ("categories", cname, "storage", "exceptions", i, "retention")
+            rule = policy.retention.get(exception.retention)
+            if rule is None:
+                yield path, _unknown("retention rule", exception.retention, policy.retention)
+            elif rule.after != "flagging" or cname not in rule.categories:
+                yield (
+                    path,
+                    (
+                        f"retention rule '{exception.retention}' must cover '{cname}' with `after: flagging`, "
+                        "so kept content expires a fixed time after it was flagged"
+                    ),
+                )
+    for rname, rule in policy.retention.items():
+        if rule.after == "flagging" and any(ref.split(".")[0] not in content for ref in rule.categories):
+            yield (
+                ("retention", rname, "after"),
+                ("`after: flagging` applies only to request content (a category with a `storage` block)"),
+            )
+
+
+def _retention_coverage(policy: Policy) -> Iterator[Finding]:
+    covered: set[str] = set()
+    for rule in policy.retention.values():
+        covered.update(rule.categories)
+    for cname, category in policy.categories.items():
+        if cname in covered:
+            continue
+        missing = [f for f in category.fields if f"{cname}.{f}" not in covered]
+        if missing:
+            yield (
+                ("categories", cname),
+                (
+                    f"no retention rule covers '{cname}'"
+                    + (f" (fields {', '.join(missing)})" if len(missing) < len(category.fields) else "")
+                    + "; add it to the `categories` of a rule under `retention`, so the page says how long it is kept"
+                ),
+            )
+
+
+def _cookies(policy: Policy) -> Iterator[Finding]:
+    if not policy.cookies:
+        return
+    category = policy.categories.get("cookies")
+    if category is None:
+        yield (
+            ("cookies",),
+            "cookies are declared but no `cookies` category is collected; add one under `categories`",
+        )
+        return
+    for name, cookie in policy.cookies.items():
+        if cookie.kind not in category.fields:
+            yield ("cookies", name, "kind"), _unknown("cookie kind", cookie.kind, category.fields)
+
+
+def _sections(policy: Policy) -> Iterator[Finding]:
+    groups = {c.group for c in policy.categories.values()}
+    declared = policy.sections.information_we_collect.subsections
+    for group in sorted(groups - set(declared)):
+        yield (
+            ("sections", "information_we_collect", "subsections"),
+            (f"categories use group '{group}' but no subsection '{group}' introduces it on the page; add one"),
+        )
+
+
+def _change_log(policy: Policy) -> Iterator[Finding]:
+    for i, entry in enumerate(policy.changes.log):
+        if entry.date > policy.last_updated:
+            yield (
+                ("changes", "log", i, "date"),
+                (f"change dated {entry.date} is after last_updated ({policy.last_updated}); move last_updated forward"),
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from aether_policy.cli._build import build
 from aether_policy.cli._policy_commands import schema, validate
 
 
@@ -16,6 +17,7 @@ def main() -> None:
     """
 
 
+main.add_command(build)
 main.add_command(validate)
 main.add_command(schema)
 

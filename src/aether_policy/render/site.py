@@ -1,0 +1,120 @@
+"""Build the site's files in memory, byte-identical across runs, then write them.
+
+Nothing but the policy goes in: no clock, no host name, no absolute path, so `site/` can be committed
+and `aether-policy check` can compare a fresh build with it byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from aether_policy import prose
+from aether_policy.exceptions import PolicyError, ProseError
+from aether_policy.loader import LoadedPolicy, format_path
+from aether_policy.model import Policy
+from aether_policy.render import phrases
+from aether_policy.render.markdown import markdown_block, markdown_inline
+
+PAGE = "privacy/index.html"
+MARKDOWN = "privacy.md"
+JSON = "privacy.json"
+
+
+def default_templates_dir() -> Path:
+    """`./templates` when run from a project, else the templates beside this source tree."""
+    local = Path("templates")
+    if (local / "page.html.j2").is_file():
+        return local
+    return Path(__file__).resolve().parents[3] / "templates"
+
+
+@dataclass(frozen=True)
+class SiteFiles:
+    files: Mapping[str, bytes]
+    digest: str
+
+
+def _environment(templates: Path) -> jinja2.Environment:
+    if not (templates / "page.html.j2").is_file():
+        raise PolicyError(f"no page.html.j2 in templates directory {templates}; pass --templates")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        md=markdown_block,
+        md_inline=markdown_inline,
+        join_and=prose.join_and,
+        month_year=prose.month_year,
+        long_date=prose.long_date,
+        extract=lambda key, mapping: mapping[key],
+    )
+    env.globals.update(
+        field_list=phrases.field_list,
+        retention_sentence=phrases.retention_sentence,
+        recipient_receives=phrases.recipient_receives,
+        cookie_lifetime=phrases.cookie_lifetime,
+        notify_sentence=phrases.notify_sentence,
+    )
+    return env
+
+
+def build_site(loaded: LoadedPolicy, templates: Path | None = None) -> SiteFiles:
+    """Render every output file; raises PolicyError with the template's own line on a template bug."""
+    try:
+        policy = prose.evaluate(loaded.policy)
+    except prose.ProseProblem as problem:
+        raise ProseError(f"{loaded.file}: {format_path(problem.path)}: {problem.message}") from None
+    env = _environment(templates or default_templates_dir())
+    context = {"policy": policy, "digest": loaded.digest, "groups": _groups(policy)}
+    try:
+        page = env.get_template("page.html.j2").render(context)
+        markdown = env.get_template("privacy.md.j2").render(context)
+    except jinja2.TemplateError as error:
+        where = f"{error.filename}:{error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else "template"
+        raise PolicyError(f"{where}: {error}") from None
+    data = {
+        "digest": loaded.digest,
+        "last_updated": policy.last_updated.isoformat(),
+        "policy": policy.model_dump(mode="json"),
+    }
+    return SiteFiles(
+        files={
+            PAGE: page.encode("utf-8"),
+            MARKDOWN: markdown.encode("utf-8"),
+            JSON: (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"),
+        },
+        digest=loaded.digest,
+    )
+
+
+def _groups(policy: Policy) -> dict[str, list[str]]:
+    """Category names by page subsection, in the order the YAML lists them."""
+    groups: dict[str, list[str]] = {key: [] for key in policy.sections.information_we_collect.subsections}
+    for name, category in policy.categories.items():
+        groups.setdefault(category.group, []).append(name)
+    return groups
+
+
+def write_site(site: SiteFiles, out: Path) -> list[Path]:
+    """Write the files, each atomically (a reader never sees half a page); returns those that changed."""
+    changed = []
+    for relative, content in sorted(site.files.items()):
+        target = out / relative
+        if target.is_file() and target.read_bytes() == content:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_bytes(content)
+        temporary.replace(target)
+        changed.append(target)
+    return changed

@@ -7,6 +7,7 @@ every problem can be located in the YAML; these models check only what one node 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
@@ -75,10 +76,29 @@ class StorageException(Rule):
     when: Literal["flagged", "account_marked"] = Field(
         description="`flagged`: automatic abuse detection; `account_marked`: an operator marked the account."
     )
+    detectors: tuple[Literal["pattern", "upstream_moderation"], ...] = Field(
+        (), description="For `flagged`: which automatic detectors may flag content for retention."
+    )
+    patterns: dict[Identifier, str] = Field(
+        {}, description="For the `pattern` detector: named regular expressions (case-insensitive)."
+    )
     retention: Identifier = Field(description="The retention rule that bounds how long such content is kept.")
     purpose: Identifier
     encrypted: Literal[True] = Field(True, description="Stored content is always encrypted at rest.")
     reviewed: bool = Field(True, description="Kept content may be reviewed by staff.")
+
+    @model_validator(mode="after")
+    def _detectors_belong_to_flagging(self) -> StorageException:
+        if self.when != "flagged" and (self.detectors or self.patterns):
+            raise ValueError("`detectors` and `patterns` apply only to `when: flagged`")
+        if self.patterns and "pattern" not in self.detectors:
+            raise ValueError("`patterns` are declared but the `pattern` detector is not listed in `detectors`")
+        for name, pattern in self.patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern '{name}' is not a valid regular expression: {error}") from None
+        return self
 
 
 class ContentStorage(Rule):

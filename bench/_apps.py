@@ -1,0 +1,28 @@
+"""The two apps the HTTP half of bench/middleware.py serves: a trivial app, bare and wrapped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aether_policy import load_policy
+from aether_policy.crypto import Cipher
+from aether_policy.middleware import PolicyMiddleware
+from aether_policy.plan import PromptGate, compile_policy
+from aether_policy.sinks import MemorySink
+
+
+class _DiscardingSink(MemorySink):
+    def record_usage(self, event: Any) -> None:
+        return None
+
+
+async def bare(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"choices":[{"finish_reason":"stop"}]}'})
+
+
+_plan = compile_policy(load_policy("policies/aetherapi.yaml").policy)
+wrapped = PolicyMiddleware(bare, _plan, _DiscardingSink(), gate=PromptGate(_plan.storage_windows, Cipher(bytes(32))))

@@ -14,8 +14,9 @@ from pathlib import Path
 import jinja2
 
 from aether_policy import prose
+from aether_policy._validation import format_path
 from aether_policy.exceptions import PolicyError, ProseError
-from aether_policy.loader import LoadedPolicy, format_path
+from aether_policy.loader import LoadedPolicy
 from aether_policy.model import Policy
 from aether_policy.render import phrases
 from aether_policy.render.markdown import markdown_block, markdown_inline

@@ -1,0 +1,146 @@
+"""Turn YAML parse errors and pydantic validation errors into located, fix-naming problems.
+
+Shared by every YAML file the project reads: the policy and the gateway configuration.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from aether_policy._positions import DuplicateKeyError, Located, load_located
+from aether_policy._suggest import did_you_mean
+from aether_policy.exceptions import PolicyLoadError, Problem
+
+Path = tuple[str | int, ...]
+
+
+def format_path(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def parse_yaml(text: str, file: str) -> Located:
+    try:
+        return load_located(text)
+    except DuplicateKeyError as error:
+        message = f"duplicate key '{error.key}' (first written on line {error.first_line}); keep one"
+        raise PolicyLoadError([Problem(file, error.line, error.column, "", message)]) from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(str(part) for part in (error.context, error.problem) if part)
+        message = f"YAML syntax error: {what}; check the indentation and quoting on this line and the one above"
+        raise PolicyLoadError([Problem(file, line, column, "", message)]) from None
+    except yaml.YAMLError as error:
+        raise PolicyLoadError([Problem(file, 1, 1, "", f"YAML error: {error}")]) from None
+
+
+_FRIENDLY = {
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected text",
+    "date_from_datetime_parsing": "expected a date such as 2025-10-01",
+    "date_parsing": "expected a date such as 2025-10-01",
+    "date_type": "expected a date such as 2025-10-01",
+    "dict_type": "expected a mapping of names to entries",
+    "model_type": "expected a mapping of keys to values",
+    "model_attributes_type": "expected a mapping of keys to values",
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+}
+
+
+def validation_problems(error: ValidationError, located: Located, file: str, root: type[BaseModel]) -> list[Problem]:
+    items = error.errors(include_url=False)
+    unknown = {(tuple(i["loc"][:-1]), str(i["loc"][-1])) for i in items if i["type"] == "extra_forbidden"}
+    problems = []
+    for item in items:
+        loc: Path = tuple(item["loc"])
+        kind = item["type"]
+        if kind == "missing" and _misspelled_as_unknown(loc, unknown):
+            continue  # the "unknown key … did you mean" problem already says it
+        message = _message(kind, item, loc, root)
+        line, column = located.position(loc)
+        problems.append(Problem(file, line, column, format_path(loc), message))
+    return problems
+
+
+def _misspelled_as_unknown(loc: Path, unknown: set[tuple[Path, str]]) -> bool:
+    siblings = [key for parent, key in unknown if parent == loc[:-1]]
+    return bool(siblings) and did_you_mean(str(loc[-1]), siblings).startswith("did you mean")
+
+
+def _message(kind: str, item: Any, loc: Path, root: type[BaseModel]) -> str:
+    value = item.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(root, loc[:-1])
+        return f"unknown key '{loc[-1]}'; {did_you_mean(str(loc[-1]), allowed)}"
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'; add it"
+    if kind == "string_pattern_mismatch":
+        if loc and loc[-1] in ("keep_for", "max_age"):
+            return str(item["msg"])
+        hint = (
+            "a name uses lower-case letters, digits and underscores, starting with a letter"
+            if "a-z" in item["ctx"]["pattern"]
+            else f"it must match {item['ctx']['pattern']}"
+        )
+        return f"'{value}' is not valid: {hint}"
+    if kind == "literal_error":
+        return f"got {value!r}; {str(item['msg']).replace('Input should be', 'expected')}"
+    if kind == "value_error":
+        return str(item["msg"]).removeprefix("Value error, ")
+    if kind == "greater_than_equal":
+        return f"must be at least {item['ctx']['ge']}, got {value!r}"
+    if kind == "less_than_equal":
+        return f"must be at most {item['ctx']['le']}, got {value!r}"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind in _FRIENDLY:
+        return f"{_FRIENDLY[kind]}, got {value!r}"
+    return f"{item['msg']}, got {value!r}"
+
+
+def _allowed_keys(root: type[BaseModel], loc: Path) -> list[str]:
+    """The keys of the model at `loc`, found by walking the annotations from the root model."""
+    current: Any = root
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+            continue
+        args = typing.get_args(current)
+        if typing.get_origin(current) in (dict, tuple, list) and args:
+            current = args[-1] if typing.get_origin(current) is dict else args[0]
+            continue
+        return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated so the walk reaches the model or container underneath."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = options[0]
+        else:
+            return annotation

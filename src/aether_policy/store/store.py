@@ -1,0 +1,413 @@
+"""The one storage module: every query the gateway, the CLI and retention make is here.
+
+SQLAlchemy Core over one database URL: SQLite (WAL) by default, PostgreSQL for many replicas. Usage events
+and quarantine records are written by a background writer in batches, off the request path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import queue
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool, StaticPool
+
+from aether_policy.exceptions import StorageError
+from aether_policy.plan.gate import QuarantineRecord
+from aether_policy.plan.usage import ALL_COLUMNS
+from aether_policy.store import tables
+from aether_policy.store._urls import parse_url
+
+log = logging.getLogger("aether_policy.store")
+KEY_PREFIX = "aether-sk-"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_key(plaintext: str) -> str:
+    """API keys are 256-bit random tokens: a fast hash is enough; brute force is not a concern."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    created_at: datetime
+    marked_at: datetime | None
+    mark_reason: str | None
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    account_name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QuarantineInfo:
+    id: str
+    account_id: str | None
+    trigger: str
+    reasons: str
+    created_at: datetime
+    expires_at: datetime
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url_text: str) -> Engine:
+    url = parse_url(url_text)
+    if url.get_backend_name() == "sqlite":
+        memory = url.database in (None, "", ":memory:")
+        engine = create_engine(
+            url,
+            poolclass=StaticPool if memory else NullPool,
+            connect_args={"check_same_thread": False, "timeout": 10},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    except ModuleNotFoundError:
+        raise StorageError("PostgreSQL needs psycopg 3: pip install 'aether-policy[postgres]'") from None
+
+
+class Store:
+    def __init__(self, url: str, *, batch_size: int = 500, flush_interval: float = 0.2, cache_ttl: float = 2.0) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.backend = self.engine.dialect.name
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.cache_ttl = cache_ttl
+        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._keys: dict[str, tuple[str | None, float]] = {}
+        self._marks: tuple[frozenset[str], float] = (frozenset(), 0.0)
+        self.dropped = 0
+
+    # -- schema -----------------------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the schema if missing; safe when several replicas start at once."""
+        try:
+            with self.engine.begin() as conn:
+                if self.backend == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7357001)"))
+                tables.metadata.create_all(conn, checkfirst=True)
+                version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
+                if version is None:
+                    conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
+                elif version > tables.SCHEMA_VERSION:
+                    raise StorageError(
+                        f"the database schema is version {version}, newer than this aether-policy "
+                        f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
+                    )
+        except OperationalError as error:
+            raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+
+    def _safe_url(self) -> str:
+        return parse_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- accounts ---------------------------------------------------------------------------------------------
+
+    def create_account(self, name: str, now: datetime | None = None) -> Account:
+        existing = self.get_account(name)
+        if existing is not None:
+            return existing
+        values = {"id": "acct_" + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()}
+        try:
+            with self.begin() as conn:
+                conn.execute(insert(tables.accounts).values(**values))
+        except IntegrityError:  # created by another process in between
+            pass
+        account = self.get_account(name)
+        assert account is not None
+        return account
+
+    def get_account(self, name: str) -> Account | None:
+        with self.begin() as conn:
+            row = conn.execute(select(tables.accounts).where(tables.accounts.c.name == name)).first()
+        return Account(**row._mapping) if row else None
+
+    def list_accounts(self) -> list[Account]:
+        with self.begin() as conn:
+            rows = conn.execute(select(tables.accounts).order_by(tables.accounts.c.name)).all()
+        return [Account(**row._mapping) for row in rows]
+
+    def _require_account(self, name: str) -> Account:
+        account = self.get_account(name)
+        if account is None:
+            raise StorageError(f"no account named '{name}'; see: aether-policy accounts list")
+        return account
+
+    def mark_account(self, name: str, reason: str, now: datetime | None = None) -> Account:
+        account = self._require_account(name)
+        with self.begin() as conn:
+            conn.execute(
+                update(tables.accounts)
+                .where(tables.accounts.c.id == account.id)
+                .values(marked_at=now or utcnow(), mark_reason=reason)
+            )
+        self._marks = (frozenset(), 0.0)
+        return self._require_account(name)
+
+    def unmark_account(self, name: str) -> Account:
+        account = self._require_account(name)
+        with self.begin() as conn:
+            conn.execute(
+                update(tables.accounts)
+                .where(tables.accounts.c.id == account.id)
+                .values(marked_at=None, mark_reason=None)
+            )
+        self._marks = (frozenset(), 0.0)
+        return self._require_account(name)
+
+    def delete_account(self, name: str, now: datetime | None = None) -> Account:
+        """Mark deleted now: keys stop working at once; the retention rule erases the rest later."""
+        account = self._require_account(name)
+        when = now or utcnow()
+        with self.begin() as conn:
+            conn.execute(
+                update(tables.accounts)
+                .where(tables.accounts.c.id == account.id, tables.accounts.c.deleted_at.is_(None))
+                .values(deleted_at=when)
+            )
+            conn.execute(
+                update(tables.api_keys)
+                .where(tables.api_keys.c.account_id == account.id, tables.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=when)
+            )
+        self._keys.clear()
+        return self._require_account(name)
+
+    def is_marked(self, account_id: str) -> bool:
+        marked, fetched = self._marks
+        if time.monotonic() - fetched > self.cache_ttl:
+            with self.begin() as conn:
+                rows = conn.execute(select(tables.accounts.c.id).where(tables.accounts.c.marked_at.is_not(None)))
+                marked = frozenset(row[0] for row in rows)
+            self._marks = (marked, time.monotonic())
+        return account_id in marked
+
+    # -- API keys ---------------------------------------------------------------------------------------------
+
+    def create_key(self, account_name: str, now: datetime | None = None) -> tuple[KeyInfo, str]:
+        """A new key for the account (created if needed); the plaintext is returned once and never stored."""
+        account = self.create_account(account_name, now)
+        if account.deleted_at is not None:
+            raise StorageError(f"account '{account_name}' is deleted; it cannot get new keys")
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+        info = KeyInfo(
+            "key_" + uuid.uuid4().hex[:16], account.name, plaintext[: len(KEY_PREFIX) + 6], now or utcnow(), None
+        )
+        with self.begin() as conn:
+            conn.execute(
+                insert(tables.api_keys).values(
+                    id=info.id,
+                    account_id=account.id,
+                    key_hash=hash_key(plaintext),
+                    prefix=info.prefix,
+                    created_at=info.created_at,
+                )
+            )
+        return info, plaintext
+
+    def authenticate(self, plaintext: str) -> str | None:
+        """The account id a live key belongs to, or None. Cached briefly: this is on every request's path."""
+        digest = hash_key(plaintext)
+        cached = self._keys.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < self.cache_ttl:
+            return cached[0]
+        with self.begin() as conn:
+            row = conn.execute(
+                select(tables.api_keys.c.key_hash, tables.api_keys.c.account_id)
+                .join(tables.accounts, tables.accounts.c.id == tables.api_keys.c.account_id)
+                .where(
+                    tables.api_keys.c.key_hash == digest,
+                    tables.api_keys.c.revoked_at.is_(None),
+                    tables.accounts.c.deleted_at.is_(None),
+                )
+            ).first()
+        account_id = row.account_id if row is not None and hmac.compare_digest(row.key_hash, digest) else None
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = (account_id, time.monotonic())
+        return account_id
+
+    def list_keys(self, account_name: str | None = None) -> list[KeyInfo]:
+        query = (
+            select(tables.api_keys, tables.accounts.c.name)
+            .join(tables.accounts, tables.accounts.c.id == tables.api_keys.c.account_id)
+            .order_by(tables.api_keys.c.created_at)
+        )
+        if account_name is not None:
+            query = query.where(tables.accounts.c.name == account_name)
+        with self.begin() as conn:
+            rows = conn.execute(query).all()
+        return [KeyInfo(r.id, r.name, r.prefix, r.created_at, r.revoked_at) for r in rows]
+
+    def revoke_key(self, key_id: str, now: datetime | None = None) -> KeyInfo:
+        with self.begin() as conn:
+            result = conn.execute(
+                update(tables.api_keys)
+                .where(tables.api_keys.c.id == key_id, tables.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now or utcnow())
+            )
+        self._keys.clear()
+        match = [k for k in self.list_keys() if k.id == key_id]
+        if not match:
+            raise StorageError(f"no key with id '{key_id}'; see: aether-policy keys list")
+        if result.rowcount == 0 and match[0].revoked_at is None:
+            raise StorageError(f"key '{key_id}' could not be revoked")
+        return match[0]
+
+    # -- usage and quarantine (batched, off the request path) -------------------------------------------------
+
+    def record_usage(self, event: Mapping[str, Any]) -> None:
+        self._ensure_writer()
+        self._queue.put(("usage", {c: event.get(c) for c in ALL_COLUMNS}))
+
+    def quarantine(self, record: QuarantineRecord) -> None:
+        if not isinstance(record, QuarantineRecord):
+            raise TypeError("only the prompt gate's records can be quarantined")
+        self._ensure_writer()
+        self._queue.put(("quarantine", record))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far is written."""
+        if self._writer is None:
+            return
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        if not done.wait(timeout):
+            raise StorageError("the usage writer did not flush in time")
+
+    def close(self) -> None:
+        """Drain the queue (a clean shutdown loses nothing), stop the writer, release connections."""
+        if self._writer is not None:
+            self._queue.put(("stop", None))
+            self._writer.join(30)
+            self._writer = None
+        self.engine.dispose()
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_loop, name="aether-writer", daemon=True)
+                    self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            kind, item = self._queue.get()
+            batch: list[tuple[str, Any]] = [(kind, item)]
+            deadline = time.monotonic() + self.flush_interval
+            while kind not in ("flush", "stop") and len(batch) < self.batch_size:
+                try:
+                    kind, item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                batch.append((kind, item))
+            self._write_batch([i for k, i in batch if k == "usage"], [i for k, i in batch if k == "quarantine"])
+            for k, i in batch:
+                if k == "flush":
+                    i.set()
+            if any(k == "stop" for k, _ in batch):
+                return
+
+    def _write_batch(self, events: list[dict[str, Any]], records: list[QuarantineRecord]) -> None:
+        if not events and not records:
+            return
+        for attempt in range(3):
+            try:
+                with self.begin() as conn:
+                    if events:
+                        conn.execute(insert(tables.usage_events), events)
+                    for record in records:
+                        conn.execute(insert(tables.quarantine).values(**_record_values(record)))
+                return
+            except Exception as error:  # keep serving; say what failed, never what was in it
+                log.error("write of %d events failed (attempt %d): %s", len(events), attempt + 1, type(error).__name__)
+                time.sleep(0.1 * (attempt + 1))
+        self.dropped += len(events) + len(records)
+
+    def usage_count(self) -> int:
+        with self.begin() as conn:
+            return int(conn.execute(select(func.count()).select_from(tables.usage_events)).scalar() or 0)
+
+    def usage_events(self) -> list[dict[str, Any]]:
+        with self.begin() as conn:
+            return [
+                dict(r._mapping) for r in conn.execute(select(tables.usage_events).order_by(tables.usage_events.c.id))
+            ]
+
+    # -- review -----------------------------------------------------------------------------------------------
+
+    def list_quarantine(self) -> list[QuarantineInfo]:
+        q = tables.quarantine.c
+        with self.begin() as conn:
+            rows = conn.execute(
+                select(q.id, q.account_id, q.trigger, q.reasons, q.created_at, q.expires_at).order_by(q.created_at)
+            ).all()
+        return [QuarantineInfo(**r._mapping) for r in rows]
+
+    def get_quarantine(self, record_id: str) -> tuple[QuarantineInfo, bytes]:
+        q = tables.quarantine.c
+        with self.begin() as conn:
+            row = conn.execute(select(tables.quarantine).where(q.id == record_id)).first()
+        if row is None:
+            raise StorageError(f"no review item '{record_id}'; see: aether-policy review list")
+        values = dict(row._mapping)
+        sealed = values.pop("sealed")
+        return QuarantineInfo(**values), bytes(sealed)
+
+    def dismiss(self, record_id: str) -> None:
+        with self.begin() as conn:
+            deleted = conn.execute(delete(tables.quarantine).where(tables.quarantine.c.id == record_id)).rowcount
+        if not deleted:
+            raise StorageError(f"no review item '{record_id}'; see: aether-policy review list")
+
+
+def _record_values(record: QuarantineRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "account_id": record.account_id,
+        "trigger": record.trigger,
+        "reasons": record.reasons,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "sealed": record.sealed,
+    }

@@ -73,10 +73,22 @@ def http_rate(app: str, seconds: int) -> tuple[float, str]:
         port = sock.getsockname()[1]
     root = Path(__file__).resolve().parent.parent
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"bench._apps:{app}", "--port", str(port), "--log-level", "warning",
-         "--no-access-log", "--lifespan", "off"],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"bench._apps:{app}",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--lifespan",
+            "off",
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     try:
         for _ in range(100):
             try:
@@ -93,8 +105,10 @@ def http_rate(app: str, seconds: int) -> tuple[float, str]:
         subprocess.run(["wrk", "-t1", "-c16", "-d2s", "-s", script.name, url], capture_output=True, check=True)
         out = subprocess.run(
             ["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", script.name, url],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         os.unlink(script.name)
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         p50 = re.search(r"50%\s+(\S+)", out).group(1)  # type: ignore[union-attr]

@@ -55,10 +55,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: ASGIApp, **options: object) -> Iterator[str]:
+def serve(app: ASGIApp, lifespan: str = "auto", **options: object) -> Iterator[str]:
     """Run an ASGI app under uvicorn on 127.0.0.1 and an ephemeral port, in a thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)  # type: ignore[arg-type]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan, **options)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

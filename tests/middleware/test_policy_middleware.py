@@ -67,12 +67,24 @@ def test_one_usage_event_per_request_with_only_declared_fields() -> None:
     post(middleware, headers={"user-agent": "OpenAI/Python 1.51.0", "authorization": "Bearer sk-gw-0123456789"})
     (event,) = sink.events
     assert set(event) == {
-        "timestamp", "endpoint", "method", "response_code", "latency_ms", "model",
-        "account_id", "error_class", "ip_address", "browser_family", "browser_major_version",
-    }  # fmt: skip
+        "timestamp",
+        "endpoint",
+        "method",
+        "response_code",
+        "latency_ms",
+        "model",
+        "account_id",
+        "error_class",
+        "ip_address",
+        "browser_family",
+        "browser_major_version",
+    }
     assert (event["endpoint"], event["response_code"], event["model"], event["account_id"]) == (
-        "/v1/chat/completions", 200, "gpt-4o", "acct_1",
-    )  # fmt: skip
+        "/v1/chat/completions",
+        200,
+        "gpt-4o",
+        "acct_1",
+    )
     assert (event["browser_family"], event["browser_major_version"]) == ("OpenAI/Python", "1")
     assert event["ip_address"] == "198.51.100.7"
 

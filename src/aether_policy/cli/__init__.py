@@ -6,6 +6,9 @@ import click
 
 from aether_policy.cli._build import build
 from aether_policy.cli._policy_commands import schema, validate
+from aether_policy.cli._retention import retention
+from aether_policy.cli._serve import serve
+from aether_policy.cli._store_commands import accounts, keys, review
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,5 +23,10 @@ def main() -> None:
 main.add_command(build)
 main.add_command(validate)
 main.add_command(schema)
+main.add_command(serve)
+main.add_command(keys)
+main.add_command(accounts)
+main.add_command(review)
+main.add_command(retention)
 
 __all__ = ["main"]

@@ -1,0 +1,83 @@
+"""`serve`: the bundled gateway under uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aether_policy.cli._common import load, policy_option, user_errors
+from aether_policy.cli._store_commands import db_option
+
+
+@click.command()
+@policy_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Gateway config YAML. Default: providers from OPENAI_* and ANTHROPIC_* environment variables.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@db_option
+@click.option(
+    "--max-body-bytes", default=8 * 1024 * 1024, show_default=True, type=int, help="Refuse larger bodies (413)."
+)
+@click.option("--retention-every", default=None, help="Run the retention jobs on this schedule, e.g. 1h or 15 minutes.")
+def serve(
+    policy_path: Path | None,
+    config_path: Path | None,
+    host: str,
+    port: int,
+    db_url: str | None,
+    max_body_bytes: int,
+    retention_every: str | None,
+) -> None:
+    """Run the OpenAI- and Anthropic-compatible gateway with the policy enforced.
+
+    Refuses to start if the config would send data to a provider the policy does not declare.
+
+    Example: OPENAI_API_KEY=sk-... aether-policy serve --port 8000
+    """
+    import uvicorn
+
+    from aether_policy.crypto import load_or_create_key
+    from aether_policy.durations import Duration
+    from aether_policy.gateway import check_conformance, create_app, load_config
+    from aether_policy.plan import PromptGate, compile_policy
+    from aether_policy.store import Store, database_url, key_file_for, parse_url
+
+    loaded = load(policy_path)
+    with user_errors():
+        plan = compile_policy(loaded.policy)
+        config, _, config_file = load_config(config_path)
+        check_conformance(config, plan, config_file)
+        every = Duration.parse(retention_every) if retention_every else None
+        url = database_url(db_url)
+        store = Store(url)
+        store.migrate()
+        cipher, notice = load_or_create_key(key_file_for(parse_url(url)))
+    if notice:
+        click.echo(notice, err=True)
+    scheduler = None
+    if every is not None:
+        from aether_policy.retention.schedule import RetentionScheduler
+
+        scheduler = RetentionScheduler(store, plan, every.seconds)
+    app = create_app(
+        plan,
+        store,
+        config,
+        PromptGate(plan.storage_windows, cipher),
+        max_body_bytes=max_body_bytes,
+        on_shutdown=scheduler.stop if scheduler else None,
+    )
+    click.echo(f"aether-policy gateway on http://{host}:{port} enforcing policy {plan.digest}", err=True)
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    finally:
+        store.close()  # drains queued usage events: a clean shutdown loses none

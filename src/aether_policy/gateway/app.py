@@ -1,0 +1,230 @@
+"""The bundled gateway: OpenAI- and Anthropic-compatible routing, with the policy enforced around it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from aether_policy.gateway import translate
+from aether_policy.gateway.config import GatewayConfig
+from aether_policy.gateway.errors import GatewayError
+from aether_policy.gateway.upstream import Upstream
+from aether_policy.middleware import PolicyMiddleware, facts_of
+from aether_policy.plan.compiled import Plan
+from aether_policy.plan.gate import PromptGate
+from aether_policy.store import Store
+from aether_policy.types import ASGIApp
+
+Stream = AsyncIterator[bytes]
+
+
+class Gateway:
+    def __init__(
+        self, plan: Plan, store: Store, config: GatewayConfig, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.config = config
+        self.upstreams = {
+            name: Upstream(name, provider, plan.egress[provider.recipient or name], transport)
+            for name, provider in config.providers.items()
+        }
+
+    # -- endpoints ------------------------------------------------------------------------------------------------
+
+    async def chat_completions(self, request: Request) -> Response:
+        return await self._serve(request, "openai")
+
+    async def messages(self, request: Request) -> Response:
+        return await self._serve(request, "anthropic")
+
+    async def models(self, request: Request) -> Response:
+        try:
+            self._authenticate(request)
+        except GatewayError as error:
+            return error.response("openai")
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in self.config.listed_models()]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "policy_digest": self.plan.digest})
+
+    async def policy(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "service": self.plan.service_name,
+                "digest": self.plan.digest,
+                "version": self.plan.version,
+                "last_updated": self.plan.last_updated.isoformat(),
+                "page_url": self.plan.page_url,
+            }
+        )
+
+    # -- the request path -----------------------------------------------------------------------------------------
+
+    def _authenticate(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        account_id = self.store.authenticate(key) if key else None
+        if account_id is None:
+            raise GatewayError(401, "missing or unknown API key", "invalid_request_error", "invalid_api_key")
+        facts_of(request.scope).account_id = account_id
+        return account_id
+
+    async def _serve(self, request: Request, flavour: str) -> Response:
+        try:
+            self._authenticate(request)
+            body = await self._parse(request)
+            model = body["model"]
+            facts_of(request.scope).model = model
+            routed = self.config.route(model)
+            if routed is None:
+                raise GatewayError(
+                    404, f"model '{model}' is not routed by this gateway", "invalid_request_error", "model_not_found"
+                )
+            upstream = self.upstreams[routed[0]]
+            facts_of(request.scope).offered["provider"] = upstream.name
+            payload = body if upstream.api == flavour else self._to(upstream.api, body)
+            streaming = bool(body.get("stream"))
+            response = await upstream.open(payload, stream=streaming)
+        except GatewayError as error:
+            facts_of(request.scope).error_class = f"http_{error.status}"
+            return error.response(flavour)
+        if streaming:
+            return StreamingResponse(
+                self._relay(request, response, upstream, flavour, model),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
+        return self._complete(request, response, upstream, flavour)
+
+    async def _parse(self, request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise GatewayError(
+                400, "the request body is not valid JSON", "invalid_request_error", "invalid_json"
+            ) from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "the request body must be a JSON object", "invalid_request_error")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            raise GatewayError(
+                400, "`model` is required and must be a string", "invalid_request_error", "missing_model"
+            )
+        messages = body.get("messages")
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
+        ):
+            raise GatewayError(
+                400, "`messages` must be a non-empty list of objects with a `role`", "invalid_request_error"
+            )
+        return body
+
+    @staticmethod
+    def _to(api: str, body: dict[str, Any]) -> dict[str, Any]:
+        return translate.chat_to_messages(body) if api == "anthropic" else translate.messages_to_chat(body)
+
+    def _complete(self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str) -> Response:
+        try:
+            data = response.json()
+        except ValueError:
+            facts_of(request.scope).error_class = "UpstreamMalformed"
+            return GatewayError(
+                502, f"provider '{upstream.name}' sent a malformed response", "upstream_error"
+            ).response(flavour)
+        if upstream.api != flavour:
+            data = (
+                translate.message_to_completion(data) if flavour == "openai" else translate.completion_to_message(data)
+            )
+        _note_moderation(request, data)
+        return JSONResponse(data)
+
+    async def _relay(
+        self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str, model: str
+    ) -> Stream:
+        convert: Callable[[str | None, str], Any] | None = None
+        finish: Callable[[], Any] | None = None
+        if upstream.api != flavour:
+            converter: Any = (
+                translate.AnthropicToOpenAIStream(model)
+                if flavour == "openai"
+                else translate.OpenAIToAnthropicStream(model)
+            )
+            convert = converter.translate
+            finish = getattr(converter, "finish", None)
+        parser = translate.SSEParser()
+        try:
+            async for chunk in response.aiter_raw():
+                if convert is None:
+                    yield chunk
+                    continue
+                for event, data in parser.feed(chunk):
+                    for out in convert(event, data):
+                        yield out
+            if finish is not None:
+                for out in finish():
+                    yield out
+        except httpx.HTTPError as error:
+            facts_of(request.scope).error_class = "UpstreamStreamCut"
+            message = f"provider '{upstream.name}' stream ended early ({type(error).__name__})"
+            if flavour == "openai":
+                yield translate.sse({"error": {"message": message, "type": "upstream_error"}})
+            else:
+                yield translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.aclose()
+
+
+def _note_moderation(request: Request, data: Mapping[str, Any]) -> None:
+    for choice in data.get("choices") or []:
+        if isinstance(choice, dict) and choice.get("finish_reason") == "content_filter":
+            facts_of(request.scope).upstream_flag = "content_filter"
+    if data.get("stop_reason") == "refusal":
+        facts_of(request.scope).upstream_flag = "refusal"
+
+
+def create_app(
+    plan: Plan,
+    store: Store,
+    config: GatewayConfig,
+    gate: PromptGate,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_body_bytes: int = 8 * 1024 * 1024,
+    on_shutdown: Callable[[], Any] | None = None,
+) -> ASGIApp:
+    """The gateway app with the policy middleware outermost, so it sees every request and response."""
+    gateway = Gateway(plan, store, config, transport)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await gateway.aclose()
+        if on_shutdown is not None:
+            on_shutdown()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
+            Route("/v1/messages", gateway.messages, methods=["POST"]),
+            Route("/v1/models", gateway.models, methods=["GET"]),
+            Route("/healthz", gateway.healthz, methods=["GET"]),
+            Route("/.well-known/privacy-policy.json", gateway.policy, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    return PolicyMiddleware(app, plan, store, gate=gate, max_body_bytes=max_body_bytes)

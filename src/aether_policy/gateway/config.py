@@ -1,0 +1,144 @@
+"""The gateway's provider configuration, and the proof that it shares data only as the policy declares.
+
+With no file, providers come from the environment as the official SDKs read it (OPENAI_API_KEY,
+OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL). Either way, every provider must be an AI-provider
+recipient of the policy, speak the protocol the policy says, and live on a host the policy lists.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from aether_policy._validation import parse_yaml, validation_problems
+from aether_policy.exceptions import ConfigError, PolicyLoadError, Problem
+from aether_policy.plan.compiled import Plan
+
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+
+DEFAULT_OPENAI_MODELS = ("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*")
+DEFAULT_ANTHROPIC_MODELS = ("claude-*",)
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recipient: str | None = Field(None, description="The policy recipient this provider is; default: its name.")
+    api: Literal["openai", "anthropic"]
+    base_url: Url
+    api_key_env: str | None = Field(None, description="Environment variable holding the provider's API key.")
+    models: tuple[str, ...] = Field(min_length=1, description="Model names or glob patterns routed here.")
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for the upstream.")
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def serves(self, model: str) -> bool:
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    providers: dict[str, ProviderConfig] = Field(min_length=1)
+
+    def route(self, model: str) -> tuple[str, ProviderConfig] | None:
+        for name, provider in self.providers.items():
+            if provider.serves(model):
+                return name, provider
+        return None
+
+    def listed_models(self) -> list[tuple[str, str]]:
+        """(model, provider) for every exact model name in the config; glob patterns are not listed."""
+        return [
+            (model, name)
+            for name, provider in self.providers.items()
+            for model in provider.models
+            if not any(ch in model for ch in "*?[")
+        ]
+
+
+def config_from_env() -> GatewayConfig:
+    return GatewayConfig(
+        providers={
+            "openai": ProviderConfig(
+                api="openai",
+                base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                api_key_env="OPENAI_API_KEY",
+                models=DEFAULT_OPENAI_MODELS,
+            ),
+            "anthropic": ProviderConfig(
+                api="anthropic",
+                base_url=os.environ.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+                api_key_env="ANTHROPIC_API_KEY",
+                models=DEFAULT_ANTHROPIC_MODELS,
+            ),
+        }
+    )
+
+
+def load_config(path: Path | None) -> tuple[GatewayConfig, dict[tuple[str | int, ...], tuple[int, int]], str]:
+    """The config, where each key is written (for located conformance findings), and the file name."""
+    if path is None:
+        return config_from_env(), {}, "<environment>"
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyLoadError([Problem(file, 1, 1, "", f"cannot read the gateway config: {error.strerror}")]) from None
+    located = parse_yaml(text, file)
+    try:
+        return GatewayConfig.model_validate(located.value), located.positions, file
+    except ValidationError as error:
+        raise PolicyLoadError(validation_problems(error, located, file, GatewayConfig)) from None
+
+
+def conformance_problems(config: GatewayConfig, plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
+    """Where the config would send data the policy does not declare: (key path, message) pairs."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    declared = sorted(plan.egress)
+    for name, provider in config.providers.items():
+        recipient = provider.recipient or name
+        rule = plan.egress.get(recipient)
+        if rule is None:
+            found.append(
+                (
+                    ("providers", name),
+                    f"provider '{name}' is not an AI-provider recipient in the policy (declared: "
+                    f"{', '.join(declared) or 'none'}); add it under `recipients` with `kind: ai_provider`, "
+                    "or set `recipient:` to one of those",
+                )
+            )
+            continue
+        if rule.api != provider.api:
+            found.append(
+                (
+                    ("providers", name, "api"),
+                    f"the policy says recipient '{recipient}' speaks '{rule.api}', not '{provider.api}'",
+                )
+            )
+        url = httpx.URL(provider.base_url)
+        if not rule.allows_host(url.host, url.port):
+            found.append(
+                (
+                    ("providers", name, "base_url"),
+                    f"host {url.host} is not declared for recipient '{recipient}' (policy allows: "
+                    f"{', '.join(rule.hosts)}); add it to recipients.{recipient}.provider.hosts or change base_url",
+                )
+            )
+    return found
+
+
+def check_conformance(config: GatewayConfig, plan: Plan, file: str) -> None:
+    """Refuse to serve with a config that disagrees with the policy."""
+    problems = conformance_problems(config, plan)
+    if problems:
+        raise ConfigError(
+            "the gateway config shares data the policy does not declare:\n"
+            + "\n".join(f"{file}: {'.'.join(str(p) for p in path)}: {message}" for path, message in problems)
+        )

@@ -1,0 +1,96 @@
+"""Calls to one provider, always through the policy's egress guard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from aether_policy.exceptions import EgressDenied
+from aether_policy.gateway.config import ProviderConfig
+from aether_policy.gateway.errors import GatewayError
+from aether_policy.plan.egress import GuardedTransport, ProviderEgress
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class Upstream:
+    def __init__(
+        self,
+        name: str,
+        provider: ProviderConfig,
+        rule: ProviderEgress,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.api = provider.api
+        self.guard = GuardedTransport(rule, transport or httpx.AsyncHTTPTransport(retries=0))
+        headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
+        key = provider.api_key()
+        if provider.api == "openai":
+            self.path = "/chat/completions"
+            if key:
+                headers["authorization"] = f"Bearer {key}"
+        else:
+            self.path = "/v1/messages"
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+            if key:
+                headers["x-api-key"] = key
+        self.client = httpx.AsyncClient(
+            base_url=provider.base_url,
+            transport=self.guard,
+            headers=headers,
+            timeout=httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout)),
+        )
+
+    async def open(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
+        """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
+        request = self.client.build_request("POST", self.path, content=json.dumps(payload).encode())
+        try:
+            response = await self.client.send(request, stream=True)
+        except EgressDenied as error:
+            raise GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error") from None
+        except httpx.TimeoutException:
+            raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
+        except httpx.HTTPError as error:
+            raise GatewayError(
+                502, f"provider '{self.name}' unreachable ({type(error).__name__})", "upstream_error"
+            ) from None
+        if response.status_code >= 400:
+            await self._raise_for_status(response)
+        if not stream:
+            try:
+                await response.aread()
+            except httpx.TimeoutException:
+                raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
+            except httpx.HTTPError as error:
+                raise GatewayError(
+                    502, f"provider '{self.name}' failed mid-response ({type(error).__name__})", "upstream_error"
+                ) from None
+            finally:
+                await response.aclose()
+        return response
+
+    async def _raise_for_status(self, response: httpx.Response) -> None:
+        """An upstream error, described by status and error type only: its message often quotes the prompt."""
+        status = response.status_code
+        kind = "unknown"
+        try:
+            await response.aread()
+            error = response.json().get("error", {})
+            if isinstance(error, dict) and isinstance(error.get("type"), str):
+                kind = error["type"][:60]
+        except (ValueError, AttributeError, httpx.HTTPError):
+            pass
+        finally:
+            await response.aclose()
+        message = f"provider '{self.name}' returned {status} ({kind})"
+        if status == 429:
+            raise GatewayError(429, message, "rate_limit_error", "rate_limited")
+        if status in (400, 404, 409, 413, 422):
+            raise GatewayError(400, message, "invalid_request_error", "upstream_rejected")
+        raise GatewayError(502, message, "upstream_error")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

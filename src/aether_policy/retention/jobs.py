@@ -1,0 +1,243 @@
+"""Retention jobs compiled from the plan: one per rule, each deleting (or erasing) exactly what expired.
+
+What the gateway stores and which policy data it is:
+- `accounts` and `api_keys`: the `account` category, kept until deletion plus the account rule's period;
+- `quarantine`: request content, kept until its expiry (fixed when flagged) or the rule's current window,
+  whichever comes first, so shortening the window in the policy shortens what is already kept;
+- `usage_events`: one column per usage field. Columns whose rule is shorter than the row's longest are
+  erased (set to NULL) when their own period ends; the row is deleted when the longest one ends.
+
+Anything stored that no rule covers is a compile-time error: nothing may be kept forever by omission.
+Every job works in short batches, each its own transaction: a running gateway is never blocked for long,
+a killed run leaves only whole batches done, and two runners at once never delete a row twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
+
+from aether_policy.exceptions import PolicyError
+from aether_policy.plan.compiled import Plan, RetentionSpec
+from aether_policy.plan.usage import ALL_COLUMNS, BROWSER_PARTS, FIELD_COLUMNS
+from aether_policy.store import tables
+from aether_policy.store.store import Store
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    rule: str
+    title: str
+    action: str
+    cutoff: datetime | None
+    matched: int
+    deleted: int
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "title": self.title,
+            "action": self.action,
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "matched": self.matched,
+            "deleted": self.deleted,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass
+class Step:
+    """One batched statement: delete rows of `table`, or set `erase` columns to NULL, where `where` holds."""
+
+    table: Table
+    where: Callable[[datetime], ColumnElement[bool]]
+    erase: tuple[str, ...] = ()
+    children: tuple[Table, ...] = ()  # rows of these tables referencing the deleted ids go first
+
+
+@dataclass
+class RetentionJob:
+    spec: RetentionSpec
+    steps: list[Step] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def action(self) -> str:
+        if not self.steps:
+            return self.note or "nothing stored by the gateway"
+        parts = []
+        for step in self.steps:
+            if step.erase:
+                parts.append(f"erase {', '.join(step.erase)} in {step.table.name}")
+            else:
+                parts.append(f"delete {' and '.join([*(c.name for c in step.children), step.table.name])}")
+        return "; ".join(parts)
+
+    def cutoff(self, now: datetime) -> datetime:
+        return now - self.spec.keep_for.timedelta
+
+    def count(self, store: Store, now: datetime) -> int:
+        total = 0
+        with store.begin() as conn:
+            for step in self.steps:
+                total += int(
+                    conn.execute(select(func.count()).select_from(step.table).where(step.where(now))).scalar() or 0
+                )
+        return total
+
+    def run(
+        self,
+        store: Store,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        batch_size: int = 20_000,
+        progress: Progress | None = None,
+    ) -> JobResult:
+        matched = self.count(store, now)
+        deleted = 0
+        if not dry_run:
+            for step in self.steps:
+                deleted += _run_step(store, step, now, batch_size, progress)
+        return JobResult(
+            self.name, self.spec.title, self.action, self.cutoff(now) if self.steps else None, matched, deleted, dry_run
+        )
+
+
+def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None) -> int:
+    key = step.table.c.id
+    done = 0
+    while True:
+        with store.begin() as conn:
+            batch = select(key).where(step.where(now)).limit(batch_size)
+            if store.backend == "postgresql":
+                batch = batch.with_for_update(skip_locked=True)  # concurrent runners take disjoint batches
+            if step.children or step.erase:
+                ids = [row[0] for row in conn.execute(batch)]
+                if not ids:
+                    return done
+                for child in step.children:
+                    conn.execute(delete(child).where(child.c.account_id.in_(ids)))
+                if step.erase:
+                    erase = (
+                        update(step.table).where(key.in_(ids), step.where(now)).values({c: None for c in step.erase})
+                    )
+                    count = conn.execute(erase).rowcount
+                else:
+                    count = conn.execute(delete(step.table).where(key.in_(ids))).rowcount
+            else:
+                count = conn.execute(delete(step.table).where(key.in_(batch.scalar_subquery()))).rowcount
+        if count <= 0:
+            return done
+        done += count
+        if progress is not None:
+            progress(count)
+
+
+# -- compiling ----------------------------------------------------------------------------------------------------
+
+
+def _field_of_column() -> dict[str, str]:
+    columns = {column: name for name, cols in FIELD_COLUMNS.items() for column in cols}
+    columns.update({column: "browser" for column in BROWSER_PARTS.values()})
+    return columns
+
+
+def _rule_covering(plan: Plan, category: str, field_name: str | None = None) -> RetentionSpec | None:
+    for spec in plan.retention:
+        if category in spec.categories or (field_name and f"{category}.{field_name}" in spec.categories):
+            return spec
+    return None
+
+
+def usage_column_rules(plan: Plan) -> dict[str, RetentionSpec]:
+    """The rule that bounds each usage_events column, found through the policy field that allows it."""
+    rules: dict[str, RetentionSpec] = {}
+    for column in ALL_COLUMNS:
+        ref = plan.usage.allowed_by.get(column)
+        if ref is None:
+            continue  # never recorded under this policy: always NULL
+        category, _, field_name = ref.partition(".")
+        spec = _rule_covering(plan, category, field_name)
+        if spec is None:
+            raise PolicyError(f"usage column '{column}' stores {ref}, which no retention rule covers")
+        rules[column] = spec
+    return rules
+
+
+Where = Callable[[datetime], ColumnElement[bool]]
+
+
+def _older_than(column: Any, spec: RetentionSpec) -> Where:
+    def where(now: datetime) -> ColumnElement[bool]:
+        return column <= now - spec.keep_for.timedelta  # type: ignore[no-any-return]
+
+    return where
+
+
+def _quarantine_expired(spec: RetentionSpec) -> Where:
+    q = tables.quarantine.c
+
+    def where(now: datetime) -> ColumnElement[bool]:
+        return or_(q.expires_at <= now, q.created_at <= now - spec.keep_for.timedelta)
+
+    return where
+
+
+def _columns_expired(spec: RetentionSpec, columns: tuple[str, ...]) -> Where:
+    usage = tables.usage_events.c
+
+    def where(now: datetime) -> ColumnElement[bool]:
+        return and_(usage.timestamp <= now - spec.keep_for.timedelta, or_(*(usage[c].is_not(None) for c in columns)))
+
+    return where
+
+
+def compile_jobs(plan: Plan) -> list[RetentionJob]:
+    jobs = {spec.name: RetentionJob(spec) for spec in plan.retention}
+    account_rule = _rule_covering(plan, "account")
+    if account_rule is None:
+        raise PolicyError("the gateway stores accounts and API keys but no retention rule covers 'account'")
+    if account_rule.after != "account_deletion":
+        raise PolicyError(
+            f"retention rule '{account_rule.name}' covers accounts, so it must be `after: account_deletion`"
+        )
+    jobs[account_rule.name].steps.append(
+        Step(tables.accounts, _older_than(tables.accounts.c.deleted_at, account_rule), children=(tables.api_keys,))
+    )
+    if plan.content_category is not None:
+        content_rule = _rule_covering(plan, plan.content_category)
+        if content_rule is None:
+            raise PolicyError(f"quarantined '{plan.content_category}' is stored but no retention rule covers it")
+        jobs[content_rule.name].steps.append(Step(tables.quarantine, _quarantine_expired(content_rule)))
+    rules = usage_column_rules(plan)
+    if rules:
+        # A row lives as long as its longest-kept column; shorter-kept columns are erased on their own date.
+        row_rule = max(rules.values(), key=lambda spec: spec.keep_for.seconds)
+        jobs[row_rule.name].steps.append(
+            Step(tables.usage_events, _older_than(tables.usage_events.c.timestamp, row_rule))
+        )
+        shorter: dict[str, list[str]] = {}
+        for column, spec in rules.items():
+            if spec.keep_for.seconds < row_rule.keep_for.seconds:
+                shorter.setdefault(spec.name, []).append(column)
+        for name, columns in shorter.items():
+            spec = jobs[name].spec
+            jobs[name].steps.append(
+                Step(tables.usage_events, _columns_expired(spec, tuple(columns)), erase=tuple(columns))
+            )
+    for job in jobs.values():
+        if not job.steps:
+            job.note = "nothing stored by the gateway (held by processors, browsers or your log system)"
+    return list(jobs.values())

@@ -1,0 +1,54 @@
+"""Run the retention jobs inside the gateway on a schedule; a failure is logged and retried, never fatal."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from aether_policy.plan.compiled import Plan
+from aether_policy.retention.jobs import compile_jobs
+from aether_policy.store.store import Store
+
+log = logging.getLogger("aether_policy.retention")
+RETRY_SECONDS = 60.0
+
+
+class RetentionScheduler:
+    def __init__(self, store: Store, plan: Plan, every_seconds: float) -> None:
+        self.store = store
+        self.jobs = compile_jobs(plan)
+        self.every = every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="aether-retention", daemon=True)
+        self.runs = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
+
+    def run_once(self) -> bool:
+        now = datetime.now(UTC)
+        try:
+            for job in self.jobs:
+                result = job.run(self.store, now)
+                if result.deleted:
+                    log.info("retention %s: %d removed (cutoff %s)", job.name, result.deleted, result.cutoff)
+        except Exception as error:
+            self.failures += 1
+            log.error(
+                "retention run failed (%s); retrying in %.0f s", type(error).__name__, min(RETRY_SECONDS, self.every)
+            )
+            return False
+        self.runs += 1
+        return True
+
+    def _loop(self) -> None:
+        wait = 0.0
+        while not self._stop.wait(wait):
+            wait = self.every if self.run_once() else min(RETRY_SECONDS, self.every)

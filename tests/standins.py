@@ -1,0 +1,166 @@
+"""Stand-in OpenAI and Anthropic upstreams that tests start on loopback.
+
+The model name picks the behaviour, so one server covers every scenario:
+`*-filter` is the provider's moderation verdict; `*-error400` and `*-error500` answer errors that quote the
+prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
+`*-malformed` sends invalid JSON; `*-reset` drops the connection; anything else answers "echo: <prompt>".
+Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class StandIn:
+    received: list[Received] = field(default_factory=list)
+    slow_seconds: float = 5.0
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.openai, methods=["POST"]),
+                Route("/v1/messages", self.anthropic, methods=["POST"]),
+            ]
+        )
+
+    async def _record(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(await request.body())
+        self.received.append(Received(request.url.path, dict(request.headers), body))
+        return body
+
+    @staticmethod
+    def _prompt(body: dict[str, Any]) -> str:
+        texts = []
+        for message in body.get("messages", []):
+            content = message.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts += [part.get("text", "") for part in content if isinstance(part, dict)]
+        return " ".join(texts)
+
+    async def _misbehave(self, model: str, prompt: str, stream: bool) -> Response | None:
+        if model.endswith("-error400"):
+            return JSONResponse({"error": {"type": "invalid_request_error", "message": f"bad prompt: {prompt}"}}, 400)
+        if model.endswith("-error500"):
+            return JSONResponse({"error": {"type": "server_error", "message": f"failed on: {prompt}"}}, 500)
+        if model.endswith("-slow"):
+            await asyncio.sleep(self.slow_seconds)
+        if model.endswith("-malformed") and not stream:
+            return Response(b'{"choices": [ {"message": ', media_type="application/json")
+        if model.endswith("-reset"):
+            raise ConnectionResetError("stand-in drops the connection")
+        return None
+
+    async def openai(self, request: Request) -> Response:
+        body = await self._record(request)
+        model, prompt, stream = body["model"], self._prompt(body), bool(body.get("stream"))
+        trouble = await self._misbehave(model, prompt, stream)
+        if trouble is not None:
+            return trouble
+        reply = f"echo: {prompt}"
+        finish = "content_filter" if model.endswith("-filter") else "stop"
+        if not stream:
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-standin",
+                    "object": "chat.completion",
+                    "created": 1700000000,
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": finish}
+                    ],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+                }
+            )
+
+        async def events() -> Any:
+            def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
+                data = {
+                    "id": "chatcmpl-standin",
+                    "object": "chat.completion.chunk",
+                    "created": 1700000000,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
+                }
+                return f"data: {json.dumps(data)}\n\n".encode()
+
+            yield chunk({"role": "assistant", "content": ""})
+            words = reply.split(" ")
+            for i, word in enumerate(words):
+                if model.endswith("-cut") and i == len(words) // 2:
+                    raise ConnectionResetError("stand-in cuts the stream")
+                yield chunk({"content": word + (" " if i < len(words) - 1 else "")})
+            yield chunk({}, finish)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def anthropic(self, request: Request) -> Response:
+        body = await self._record(request)
+        model, prompt, stream = body["model"], self._prompt(body), bool(body.get("stream"))
+        trouble = await self._misbehave(model, prompt, stream)
+        if trouble is not None:
+            return trouble
+        reply = f"echo: {prompt}"
+        stop = "refusal" if model.endswith("-filter") else "end_turn"
+        if not stream:
+            return JSONResponse(
+                {
+                    "id": "msg_standin",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": reply}],
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 5, "output_tokens": 7},
+                }
+            )
+
+        async def events() -> Any:
+            def event(name: str, data: dict[str, Any]) -> bytes:
+                return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+            message = {
+                "id": "msg_standin",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 5, "output_tokens": 0},
+            }
+            yield event("message_start", {"message": message})
+            yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            words = reply.split(" ")
+            for i, word in enumerate(words):
+                if model.endswith("-cut") and i == len(words) // 2:
+                    raise ConnectionResetError("stand-in cuts the stream")
+                text = word + (" " if i < len(words) - 1 else "")
+                yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}})
+            yield event("content_block_stop", {"index": 0})
+            yield event(
+                "message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 7}}
+            )
+            yield event("message_stop", {})
+
+        return StreamingResponse(events(), media_type="text/event-stream")

@@ -105,19 +105,28 @@ class RetentionJob:
         batch_size: int = 20_000,
         progress: Progress | None = None,
     ) -> JobResult:
-        matched = self.count(store, now)
-        deleted = 0
-        if not dry_run:
+        """Delete (or only count, with dry_run) what expired by `now`.
+
+        A real run reports as matched what its own batches found expired, so no separate count scan is
+        paid; with another runner working at once, matched counts only what this runner found.
+        """
+        if dry_run:
+            matched, deleted = self.count(store, now), 0
+        else:
+            matched = deleted = 0
             for step in self.steps:
-                deleted += _run_step(store, step, now, batch_size, progress)
+                step_matched, step_deleted = _run_step(store, step, now, batch_size, progress)
+                matched += step_matched
+                deleted += step_deleted
         return JobResult(
             self.name, self.spec.title, self.action, self.cutoff(now) if self.steps else None, matched, deleted, dry_run
         )
 
 
-def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None) -> int:
+def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None) -> tuple[int, int]:
+    """(rows found expired, rows this runner removed), one short transaction per batch."""
     key = step.table.c.id
-    done = 0
+    matched = done = 0
     while True:
         with store.begin() as conn:
             batch = select(key).where(step.where(now)).limit(batch_size)
@@ -126,7 +135,8 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
             if step.children or step.erase:
                 ids = [row[0] for row in conn.execute(batch)]
                 if not ids:
-                    return done
+                    return matched, done
+                matched += len(ids)
                 for child in step.children:
                     conn.execute(delete(child).where(child.c.account_id.in_(ids)))
                 if step.erase:
@@ -138,8 +148,9 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
                     count = conn.execute(delete(step.table).where(key.in_(ids))).rowcount
             else:
                 count = conn.execute(delete(step.table).where(key.in_(batch.scalar_subquery()))).rowcount
+                matched += max(count, 0)
         if count <= 0:
-            return done
+            return matched, done
         done += count
         if progress is not None:
             progress(count)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from aether_policy.exceptions import StorageError
 from aether_policy.plan.gate import QuarantineRecord
@@ -85,9 +85,11 @@ def make_engine(url_text: str) -> Engine:
     url = parse_url(url_text)
     if url.get_backend_name() == "sqlite":
         memory = url.database in (None, "", ":memory:")
+        # A pooled connection keeps SQLite's page cache warm between batches; each is used by one thread
+        # at a time, so sharing across threads is safe.
         engine = create_engine(
             url,
-            poolclass=StaticPool if memory else NullPool,
+            poolclass=StaticPool if memory else QueuePool,
             connect_args={"check_same_thread": False, "timeout": 10},
         )
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -154,13 +154,16 @@ class PolicyMiddleware:
             if not response.started and not response.disconnected:
                 await self._send_error(send, response)
         finally:
+            # Content first, usage last: whoever sees a request's usage event sees its quarantine too.
             try:
-                self._record(scope, headers, facts, response, started, now, error)
                 if self._judge:
                     self._judge_content(inflight, facts, now)
             finally:
-                inflight_content.reset(content_token)
-                caller_secrets.reset(secret_token)
+                try:
+                    self._record(scope, headers, facts, response, started, now, error)
+                finally:
+                    inflight_content.reset(content_token)
+                    caller_secrets.reset(secret_token)
 
     async def _read_body(self, receive: Receive, response: _Response) -> bytes | None:
         """The whole request body, or None when it is too large or the client left."""

@@ -26,6 +26,7 @@ from aether_policy.cli._store_commands import db_option
     "--max-body-bytes", default=8 * 1024 * 1024, show_default=True, type=int, help="Refuse larger bodies (413)."
 )
 @click.option("--retention-every", default=None, help="Run the retention jobs on this schedule, e.g. 1h or 15 minutes.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="uvicorn's per-request log line.")
 def serve(
     policy_path: Path | None,
     config_path: Path | None,
@@ -34,6 +35,7 @@ def serve(
     db_url: str | None,
     max_body_bytes: int,
     retention_every: str | None,
+    access_log: bool,
 ) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway with the policy enforced.
 
@@ -78,6 +80,6 @@ def serve(
     if scheduler is not None:
         scheduler.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, access_log=access_log)
     finally:
         store.close()  # drains queued usage events: a clean shutdown loses none

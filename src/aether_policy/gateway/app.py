@@ -164,7 +164,7 @@ class Gateway:
             finish = getattr(converter, "finish", None)
         parser = translate.SSEParser()
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes():
                 if convert is None:
                     yield chunk
                     continue

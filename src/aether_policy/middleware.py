@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -69,8 +69,10 @@ class PolicyMiddleware:
         *,
         max_body_bytes: int = 8 * 1024 * 1024,
         capture_bytes: int = 1024 * 1024,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.app = app
+        self.clock = clock or _utcnow
         self.plan = plan
         self.sink = sink
         self.flagger = flagger if flagger is not None else flagger_for(plan, sink.is_marked)
@@ -95,7 +97,7 @@ class PolicyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, now = time.perf_counter(), datetime.now(UTC)
+        started, now = time.perf_counter(), self.clock()
         facts = RequestFacts()
         scope.setdefault("state", {})[FACTS_KEY] = facts
         headers = _interesting_headers(scope["headers"])
@@ -275,6 +277,10 @@ class PolicyMiddleware:
                 self.sink.quarantine(record)
             except Exception as exc:
                 log.error("flagged content not kept: %s", type(exc).__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 _WANTED = frozenset({b"content-length", b"content-type", b"user-agent", b"authorization", b"x-api-key", b"api-key"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -206,6 +207,7 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     max_body_bytes: int = 8 * 1024 * 1024,
     on_shutdown: Callable[[], Any] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> ASGIApp:
     """The gateway app with the policy middleware outermost, so it sees every request and response."""
     gateway = Gateway(plan, store, config, transport)
@@ -227,4 +229,4 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    return PolicyMiddleware(app, plan, store, gate=gate, max_body_bytes=max_body_bytes)
+    return PolicyMiddleware(app, plan, store, gate=gate, max_body_bytes=max_body_bytes, clock=clock)

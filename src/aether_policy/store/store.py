@@ -32,6 +32,8 @@ from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
 KEY_PREFIX = "aether-sk-"
+# Keys are listed by a short prefix; it stays under 16 characters so no stored text is a usable part of a key.
+DISPLAY_PREFIX = len(KEY_PREFIX) + 4
 
 
 def utcnow() -> datetime:
@@ -232,9 +234,7 @@ class Store:
         if account.deleted_at is not None:
             raise StorageError(f"account '{account_name}' is deleted; it cannot get new keys")
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-        info = KeyInfo(
-            "key_" + uuid.uuid4().hex[:16], account.name, plaintext[: len(KEY_PREFIX) + 6], now or utcnow(), None
-        )
+        info = KeyInfo("key_" + uuid.uuid4().hex[:16], account.name, plaintext[:DISPLAY_PREFIX], now or utcnow(), None)
         with self.begin() as conn:
             conn.execute(
                 insert(tables.api_keys).values(

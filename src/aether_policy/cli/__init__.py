@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from aether_policy.cli._build import build
+from aether_policy.cli._check import check, diff
 from aether_policy.cli._policy_commands import schema, validate
 from aether_policy.cli._retention import retention
 from aether_policy.cli._serve import serve
@@ -21,6 +22,8 @@ def main() -> None:
 
 
 main.add_command(build)
+main.add_command(check)
+main.add_command(diff)
 main.add_command(validate)
 main.add_command(schema)
 main.add_command(serve)

@@ -41,7 +41,7 @@ def serve(
 
     Refuses to start if the config would send data to a provider the policy does not declare.
 
-    Example: OPENAI_API_KEY=sk-... aether-policy serve --port 8000
+    Example: aether-policy serve --port 8000 --config gateway.yaml
     """
     import uvicorn
 

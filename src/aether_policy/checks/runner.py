@@ -1,0 +1,281 @@
+"""`aether-policy check`: every check, each returning located findings; none raises for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aether_policy.checks.findings import CHECKS, Finding
+from aether_policy.diff import rules_changed, semantic_diff
+from aether_policy.exceptions import PolicyError, PolicyLoadError
+from aether_policy.gateway.config import conformance_problems, load_config
+from aether_policy.loader import LoadedPolicy, load_policy, load_policy_text
+from aether_policy.plan import compile_policy
+from aether_policy.plan.compiled import Plan
+from aether_policy.render import build_site
+from aether_policy.retention import compile_jobs
+from aether_policy.store import tables
+
+
+@dataclass
+class Report:
+    ran: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def failed(self, fail_on_warn: bool = False) -> bool:
+        return any(f.severity == "error" or fail_on_warn for f in self.findings)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    policy: Path
+    site: Path | None = Path("site")
+    templates: Path | None = None
+    config: Path | None = None
+    base: str | None = None
+
+
+def run_checks(options: CheckOptions) -> Report:
+    report = Report()
+    report.ran.append("schema")
+    try:
+        loaded = load_policy(options.policy)
+    except PolicyLoadError as error:
+        for p in error.problems:
+            report.findings.append(
+                Finding("schema", "error", p.file, p.line, p.column, f"{p.path}: {p.message}" if p.path else p.message)
+            )
+        for name in list(CHECKS)[1:]:
+            report.skipped[name] = "the policy does not load"
+        return report
+    plan = compile_policy(loaded.policy)
+    if options.site is not None:
+        report.ran.append("site-freshness")
+        report.findings += site_freshness(loaded, options.site, options.templates)
+    else:
+        report.skipped["site-freshness"] = "no --site given"
+    report.ran.append("gateway-conformance")
+    report.findings += gateway_conformance(loaded, plan, options.config)
+    report.ran.append("promise-coverage")
+    report.findings += promise_coverage(loaded, plan)
+    if options.base is not None:
+        report.ran.append("change-control")
+        report.findings += change_control(loaded, options.policy, options.base)
+    else:
+        report.skipped["change-control"] = "no --base revision given"
+    return report
+
+
+def _at(
+    loaded: LoadedPolicy, check: str, path: tuple[str | int, ...], message: str, severity: str = "error"
+) -> Finding:
+    line, column = loaded.located.position(path)
+    return Finding(check, severity, loaded.file, line, column, message)  # type: ignore[arg-type]
+
+
+def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> list[Finding]:
+    try:
+        fresh = build_site(loaded, templates)
+    except PolicyError as error:
+        return [Finding("site-freshness", "error", loaded.file, 1, 1, f"the site cannot be built: {error}")]
+    findings = []
+    for relative, content in sorted(fresh.files.items()):
+        target = site / relative
+        if not target.is_file():
+            findings.append(Finding("site-freshness", "error", str(target), 1, 1, "missing; run `aether-policy build`"))
+            continue
+        current = target.read_bytes()
+        if current == content:
+            continue
+        old_lines, new_lines = current.decode("utf-8", "replace").splitlines(), content.decode("utf-8").splitlines()
+        line = next(
+            (i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=False), 1) if a != b),
+            min(len(old_lines), len(new_lines)) + 1,
+        )
+        findings.append(
+            Finding(
+                "site-freshness",
+                "error",
+                str(target),
+                line,
+                1,
+                f"stale: differs from a fresh build of {loaded.file} from line {line}; run `aether-policy build`",
+            )
+        )
+    return findings
+
+
+def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | None) -> list[Finding]:
+    try:
+        config, positions, config_file = load_config(config_path)
+    except PolicyLoadError as error:
+        return [
+            Finding("gateway-conformance", "error", p.file, p.line, p.column, f"{p.path}: {p.message}")
+            for p in error.problems
+        ]
+    findings = []
+    for path, message in conformance_problems(config, plan):
+        line, column = _position(positions, path)
+        findings.append(Finding("gateway-conformance", "error", config_file, line, column, message))
+    # What the gateway sends each provider: the request content and the model name.
+    content = plan.content_category
+    policy = loaded.policy
+    for name, provider in config.providers.items():
+        recipient_name = provider.recipient or name
+        recipient = policy.recipients.get(recipient_name)
+        if recipient is None:
+            continue
+        receives = set(recipient.receives)
+        sent = [ref for ref in (content, "api_usage.model") if ref is not None]
+        for ref in sent:
+            category = ref.split(".")[0]
+            if ref not in receives and category not in receives:
+                findings.append(
+                    _at(
+                        loaded,
+                        "gateway-conformance",
+                        ("recipients", recipient_name, "receives"),
+                        f"the gateway sends {ref} to '{recipient_name}' but the policy does not list it under "
+                        "receives; add it",
+                    )
+                )
+    return findings
+
+
+def _position(positions: dict[tuple[str | int, ...], tuple[int, int]], path: tuple[str | int, ...]) -> tuple[int, int]:
+    for end in range(len(path), -1, -1):
+        if tuple(path[:end]) in positions:
+            return positions[tuple(path[:end])]
+    return (1, 1)
+
+
+def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
+    findings = []
+    policy = loaded.policy
+    for table in tables.DATA_TABLES:
+        for category in table.info.get("categories", ()):
+            if category not in policy.categories:
+                findings.append(
+                    _at(
+                        loaded,
+                        "promise-coverage",
+                        ("categories",),
+                        f"the gateway stores {category} data (table {table.name}) but the policy declares no "
+                        f"'{category}' category; declare it with a retention rule",
+                    )
+                )
+            elif plan.retention_for(category) is None and not any(
+                ref.startswith(category + ".") for spec in plan.retention for ref in spec.categories
+            ):
+                findings.append(
+                    _at(
+                        loaded,
+                        "promise-coverage",
+                        ("categories", category),
+                        f"stored in {table.name} but no retention rule covers it",
+                    )
+                )
+    try:
+        jobs = compile_jobs(plan)
+    except PolicyError as error:
+        return [*findings, _at(loaded, "promise-coverage", ("retention",), str(error))]
+    job_names = {job.name for job in jobs}
+    for spec in plan.retention:
+        if spec.name not in job_names:
+            findings.append(_at(loaded, "promise-coverage", ("retention", spec.name), "retention rule has no job"))
+    if plan.content_category is None:
+        findings.append(
+            _at(
+                loaded,
+                "promise-coverage",
+                ("categories",),
+                "no category holds request content with a `storage` rule, so the prompt gate has nothing to enforce; "
+                "declare prompt content with `storage: {default: never}`",
+            )
+        )
+    elif not plan.storage_windows:
+        findings.append(
+            _at(
+                loaded,
+                "promise-coverage",
+                ("categories", plan.content_category, "storage"),
+                "prompt content has no storage exceptions: flagged content can never be kept for review",
+                "warning",
+            )
+        )
+    return findings
+
+
+def change_control(loaded: LoadedPolicy, policy_path: Path, base: str) -> list[Finding]:
+    relative = _git_path(policy_path)
+    shown = subprocess.run(
+        ["git", "show", f"{base}:{relative}"], capture_output=True, text=True, cwd=policy_path.resolve().parent
+    )
+    if shown.returncode != 0:
+        if "exists on disk, but not in" in shown.stderr or "does not exist in" in shown.stderr:
+            return []  # a new policy file: nothing to compare with
+        reason = shown.stderr.strip().splitlines()[-1] if shown.stderr.strip() else "git failed"
+        return [Finding("change-control", "error", loaded.file, 1, 1, f"cannot read {relative} at {base}: {reason}")]
+    try:
+        old = load_policy_text(shown.stdout, f"{base}:{relative}").policy
+    except PolicyLoadError:
+        return [
+            Finding(
+                "change-control",
+                "warning",
+                loaded.file,
+                1,
+                1,
+                f"the policy at {base} does not load; change control skipped",
+            )
+        ]
+    new = loaded.policy
+    if not rules_changed(old, new):
+        return []
+    findings = []
+    if new.last_updated <= old.last_updated:
+        findings.append(
+            _at(
+                loaded,
+                "change-control",
+                ("last_updated",),
+                f"rules changed since {base} but last_updated is still {new.last_updated}; move it forward",
+            )
+        )
+    logged = [e for e in new.changes.log if e.date > old.last_updated]
+    if not logged:
+        findings.append(
+            _at(
+                loaded,
+                "change-control",
+                ("changes", "log"),
+                f"rules changed since {base} but the change log has no entry after {old.last_updated}; add one "
+                "(`aether-policy diff` drafts it)",
+            )
+        )
+    for change in semantic_diff(old, new):
+        if change.material:
+            findings.append(
+                _at(loaded, "change-control", change.path, f"material change: {change.description}", "warning")
+            )
+    if logged and any(c.material for c in semantic_diff(old, new)) and not any(e.material for e in logged):
+        findings.append(
+            _at(
+                loaded,
+                "change-control",
+                ("changes", "log"),
+                "the changes include material ones but no new change-log entry says `material: true`",
+            )
+        )
+    return findings
+
+
+def _git_path(path: Path) -> str:
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, cwd=path.resolve().parent
+    )
+    if top.returncode != 0:
+        return path.name
+    return path.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()

@@ -1,0 +1,98 @@
+"""`check` and `diff`: what CI runs on every pull request that touches the policy or the gateway."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import click
+
+from aether_policy.cli._build import templates_option
+from aether_policy.cli._common import policy_option, user_errors
+
+
+@click.command()
+@policy_option
+@click.option("--site", type=click.Path(path_type=Path, file_okay=False), default=Path("site"), show_default=True)
+@templates_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Gateway config to check. Default: the providers the environment would give `serve`.",
+)
+@click.option("--base", default=None, help="Git revision to compare with for change control, e.g. origin/main.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "junit", "sarif", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--fail-on-warn", is_flag=True, help="Exit 1 on warnings too.")
+def check(
+    policy_path: Path | None,
+    site: Path,
+    templates: Path | None,
+    config_path: Path | None,
+    base: str | None,
+    fmt: str,
+    fail_on_warn: bool,
+) -> None:
+    """Run every compliance check: schema, site freshness, gateway conformance, promise coverage, change control.
+
+    Exit 0 when all pass, 1 on failures, 2 on a usage error. Every finding is located at file:line.
+
+    Example: aether-policy check --base origin/main --format github
+    """
+    from aether_policy.checks import FORMATS, CheckOptions, run_checks
+    from aether_policy.loader import find_policy
+
+    with user_errors():
+        path = find_policy(policy_path)
+    report = run_checks(CheckOptions(path, site, templates, config_path, base))
+    click.echo(FORMATS[fmt](report), nl=False)
+    if report.failed(fail_on_warn):
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("old", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("new", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "changelog"]),
+    default="text",
+    show_default=True,
+    help="changelog: a ready-to-paste `changes.log` entry for NEW.",
+)
+def diff(old: Path, new: Path, fmt: str) -> None:
+    """Semantic diff of two policy files: categories, recipients, retention, cookies, prose; material marked.
+
+    Example: aether-policy diff old/aetherapi.yaml policies/aetherapi.yaml --format changelog
+    """
+    from aether_policy.diff import semantic_diff
+    from aether_policy.loader import load_policy
+
+    with user_errors():
+        changes = semantic_diff(load_policy(old).policy, load_policy(new).policy)
+    if fmt == "json":
+        click.echo(json.dumps([c.as_dict() for c in changes], indent=2))
+        return
+    if fmt == "changelog":
+        material = any(c.material for c in changes)
+        summary = "; ".join(c.description for c in changes) or "No rule changes."
+        click.echo(
+            f"    - date: {date.today().isoformat()}\n      summary: {json.dumps(summary, ensure_ascii=False)}\n"
+            f"      material: {str(material).lower()}"
+        )
+        return
+    if not changes:
+        click.echo("no changes")
+    for change in changes:
+        click.echo(
+            f"{'MATERIAL ' if change.material else ''}{'.'.join(str(p) for p in change.path)}: {change.description}"
+        )

@@ -1,0 +1,275 @@
+"""`aether-policy check`: each check passes on the shipped project and fails, located, when broken."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner
+
+from aether_policy.checks import CheckOptions, run_checks
+from aether_policy.cli import main
+from tests.conftest import POLICY_FILE, ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of this project's policy, templates and site, in a fresh git repository with one commit."""
+    for name in ("policies", "templates", "site"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    for variable in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "policy v1")
+    return tmp_path
+
+
+def git(folder: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.test", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+
+
+def edit(project: Path, old: str, new: str) -> Path:
+    policy = project / "policies" / "aetherapi.yaml"
+    text = policy.read_text()
+    assert text.count(old) == 1
+    policy.write_text(text.replace(old, new))
+    return policy
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def check(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check", *args])
+    return result.exit_code, result.output
+
+
+def test_the_shipped_project_passes_every_check(project: Path) -> None:
+    code, output = check("--base", "HEAD")
+    assert code == 0, output
+    assert output.splitlines()[-1] == "0 errors, 0 warnings"
+    assert output.splitlines()[:5] == [
+        "ok   schema",
+        "ok   site-freshness",
+        "ok   gateway-conformance",
+        "ok   promise-coverage",
+        "ok   change-control",
+    ]
+
+
+def test_an_invalid_policy_fails_schema_located_and_skips_the_rest(project: Path) -> None:
+    policy = edit(project, "minimum_age: 13", "minimum_age: 12")
+    code, output = check()
+    assert code == 1
+    assert output.splitlines()[0] == (
+        f"policies/aetherapi.yaml:{line_of(policy, 'minimum_age')}:3: error: [schema] children.minimum_age: must be at least 13, got 12"
+    )
+    assert "skip site-freshness: the policy does not load" in output
+
+
+def test_a_stale_site_names_the_file_and_first_differing_line(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 120 days")
+    code, output = check()
+    assert code == 1
+    stale = [line for line in output.splitlines() if "[site-freshness]" in line]
+    md_line = line_of(project / "site" / "privacy.md", "policy-digest")  # the digest is the first line to differ
+    assert (
+        f"site/privacy.md:{md_line}:1: error: [site-freshness] stale: differs from a fresh build of policies/aetherapi.yaml from line {md_line}; run `aether-policy build`"
+        in stale
+    )
+    assert len(stale) == 3  # page, Markdown and JSON
+
+
+def test_a_missing_site_file_says_to_build(project: Path) -> None:
+    (project / "site" / "privacy.json").unlink()
+    code, output = check()
+    assert code == 1
+    assert "site/privacy.json:1:1: error: [site-freshness] missing; run `aether-policy build`" in output
+
+
+def test_a_provider_the_policy_does_not_declare_fails_conformance_at_the_config_line(project: Path) -> None:
+    config = project / "gateway.yaml"
+    config.write_text(
+        "providers:\n  openai:\n    api: openai\n    base_url: https://api.openai.com/v1\n    models: [gpt-*]\n"
+        "  mistral:\n    api: openai\n    base_url: https://api.mistral.ai/v1\n    models: [mistral-*]\n"
+    )
+    code, output = check("--config", "gateway.yaml")
+    assert code == 1
+    assert "gateway.yaml:6:3: error: [gateway-conformance] provider 'mistral' is not an AI-provider recipient" in output
+
+
+def test_a_provider_host_outside_the_policy_fails_conformance(project: Path) -> None:
+    config = project / "gateway.yaml"
+    config.write_text(
+        "providers:\n  openai:\n    api: openai\n    base_url: https://eu.proxy.example/v1\n    models: [gpt-*]\n"
+    )
+    code, output = check("--config", "gateway.yaml")
+    assert code == 1
+    assert (
+        "gateway.yaml:4:5: error: [gateway-conformance] host eu.proxy.example is not declared for recipient 'openai'"
+        in output
+    )
+
+
+def test_forwarding_prompts_to_a_provider_that_does_not_receive_them_fails(project: Path) -> None:
+    policy = edit(
+        project,
+        "    receives: [prompt_content, api_usage.model]\n    purposes: [service_provision]\n    provider:\n      api: anthropic",
+        "    receives: [api_usage.model]\n    purposes: [service_provision]\n    provider:\n      api: anthropic",
+    )
+    report = run_checks(CheckOptions(policy, site=None))
+    assert [str(f) for f in report.findings if f.check == "gateway-conformance"] == [
+        f"{policy}:{line_of(policy, 'receives: [api_usage.model]')}:5: error: [gateway-conformance] the gateway sends "
+        "prompt_content to 'anthropic' but the policy does not list it under receives; add it"
+    ]
+
+
+def test_a_policy_without_a_prompt_rule_fails_promise_coverage(project: Path) -> None:
+    policy = edit(
+        project,
+        "    storage:\n      default: never\n",
+        "    storage_note_removed: true\n    storage:\n      default: never\n",
+    )
+    assert (
+        run_checks(CheckOptions(policy, site=None)).findings[0].check == "schema"
+    )  # unknown key: schema catches it first
+    text = policy.read_text().replace("    storage_note_removed: true\n", "")
+    start = text.index("    storage:\n      default: never\n")
+    end = text.index("    notice:\n      title: Important Note on Prompt Storage")
+    text = text[:start] + text[end:]
+    text = text.replace(
+        '    categories: [prompt_content]\n    # The reference promises only "temporarily"; 30 days after flagging is our concrete bound.\n    keep_for: 30 days\n    after: flagging',
+        "    categories: [prompt_content]\n    keep_for: 30 days\n    after: collection",
+    )
+    policy.write_text(text)
+    report = run_checks(CheckOptions(policy, site=None))
+    assert [f.message for f in report.findings if f.check == "promise-coverage"] == [
+        "no category holds request content with a `storage` rule, so the prompt gate has nothing to enforce; "
+        "declare prompt content with `storage: {default: never}`"
+    ]
+
+
+def test_changed_rules_without_a_new_date_or_log_entry_fail_change_control(project: Path) -> None:
+    policy = edit(project, "keep_for: 90 days", "keep_for: 180 days")
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    lines = [line for line in output.splitlines() if "[change-control]" in line]
+    assert lines == [
+        f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] rules changed since HEAD "
+        "but last_updated is still 2025-10-01; move it forward",
+        f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] rules changed since HEAD but the "
+        "change log has no entry after 2025-10-01; add one (`aether-policy diff` drafts it)",
+        f"policies/aetherapi.yaml:{line_of(policy, '180 days')}:5: warning: [change-control] material change: Usage and "
+        "Performance Data kept longer: 90 days → 180 days after collection",
+    ]
+
+
+def test_a_logged_material_change_passes_change_control_with_a_warning(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 180 days")
+    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
+    edit(
+        project,
+        "      material: false\n",
+        "      material: false\n    - date: 2026-02-01\n      summary: Usage data kept 180 days.\n      material: true\n",
+    )
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 0, output
+    assert output.splitlines()[-1] == "0 errors, 1 warning"
+    assert check("--base", "HEAD", "--fail-on-warn")[0] == 1
+
+
+def test_a_material_change_logged_as_minor_fails(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 180 days")
+    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
+    edit(
+        project,
+        "      material: false\n",
+        "      material: false\n    - date: 2026-02-01\n      summary: Small fixes.\n",
+    )
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert "the changes include material ones but no new change-log entry says `material: true`" in output
+
+
+def test_a_prose_only_edit_needs_a_date_but_is_not_material(project: Path) -> None:
+    edit(project, "We do\n      not knowingly collect", "We never\n      knowingly collect")
+    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
+    edit(project, "      material: false\n", "      material: false\n    - date: 2026-02-01\n      summary: Wording.\n")
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert (code, output.splitlines()[-1]) == (0, "0 errors, 0 warnings")
+
+
+def test_an_unknown_base_revision_is_reported_not_raised(project: Path) -> None:
+    code, output = check("--base", "no-such-rev")
+    assert code == 1
+    assert "error: [change-control] cannot read policies/aetherapi.yaml at no-such-rev:" in output
+
+
+def test_json_format_parses(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 120 days")
+    data = json.loads(check("--format", "json")[1])
+    assert data["passed"] is False
+    assert data["checks"]["change-control"] == {"ran": False, "skipped": "no --base revision given"}
+    assert {f["check"] for f in data["findings"]} == {"site-freshness"}
+
+
+def test_junit_format_has_one_testcase_per_check(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 120 days")
+    root = ElementTree.fromstring(check("--format", "junit")[1].split("\n", 1)[1])
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert list(cases) == ["schema", "site-freshness", "gateway-conformance", "promise-coverage", "change-control"]
+    assert cases["site-freshness"].find("failure") is not None and cases["change-control"].find("skipped") is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "1", "1")
+
+
+def test_sarif_format_has_the_required_fields(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 120 days")
+    sarif = json.loads(check("--format", "sarif")[1])
+    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["name"] == "aether-policy"
+    result = run["results"][0]
+    assert {"ruleId", "level", "message", "locations"} <= set(result)
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] >= 1 and result["ruleId"] == "site-freshness"
+
+
+def test_github_format_prints_workflow_annotations(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 120 days")
+    lines = check("--format", "github")[1].splitlines()
+    md_line = line_of(project / "site" / "privacy.md", "policy-digest")
+    assert f"::error file=site/privacy.md,line={md_line},col=1,title=site-freshness::stale: differs" in "\n".join(lines)
+    assert lines[-1] == "3 errors, 0 warnings"
+
+
+def test_a_missing_policy_is_a_usage_style_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, output = check()
+    assert code == 1
+    assert output.startswith("Error: policies:1:1: no policy file found in")
+
+
+def test_the_project_itself_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    for variable in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    report = run_checks(CheckOptions(POLICY_FILE.relative_to(ROOT)))
+    assert report.findings == []

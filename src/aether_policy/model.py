@@ -183,6 +183,7 @@ class ChangeEntry(Rule):
     date: date
     summary: str
     material: bool = False
+    details: tuple[str, ...] = Field((), description="What changed, rule by rule (`aether-policy diff` drafts it).")
 
 
 class Changes(Rule):

@@ -7,19 +7,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from aether_policy.cli import main
 from aether_policy.crypto import Cipher, load_or_create_key
 from aether_policy.plan import PromptGate, Verdict
-from aether_policy.store import Store
+from aether_policy.store import Store, tables
 from aether_policy.store.store import hash_key
 from tests.helpers import shipped_plan
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def db(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("AETHER_ENCRYPTION_KEY", raising=False)
-    return f"sqlite:///{tmp_path / 'aether.db'}"
+    monkeypatch.chdir(tmp_path)  # where a PostgreSQL store's generated key file goes (./.aether/)
+    return database_url
 
 
 def test_keys_create_prints_the_key_last_and_stores_only_its_hash(runner: CliRunner, db: str) -> None:
@@ -29,8 +31,12 @@ def test_keys_create_prints_the_key_last_and_stores_only_its_hash(runner: CliRun
     assert key.startswith("aether-sk-") and len(key) > 40
     store = Store(db)
     assert store.authenticate(key) is not None
-    db_bytes = Path(db.removeprefix("sqlite:///")).read_bytes()
-    assert key.encode() not in db_bytes and hash_key(key).encode() in db_bytes
+    with store.begin() as conn:
+        stored = [str(v) for row in conn.execute(select(tables.api_keys)) for v in row]
+    assert not any(key in value for value in stored) and hash_key(key) in stored
+    if db.startswith("sqlite"):
+        db_bytes = Path(db.removeprefix("sqlite:///")).read_bytes()
+        assert key.encode() not in db_bytes and hash_key(key).encode() in db_bytes
     store.close()
 
 

@@ -7,26 +7,29 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from sqlalchemy import text
 
 from aether_policy.store import Store
+from aether_policy.store.store import make_engine
 from tests.conftest import POLICY_FILE
 from tests.retention.fixtures import T0, add_usage, days
 
 EXPIRED, YOUNG = 200_000, 1_000
 
 
-def count(db_file: Path, where: str) -> int:
-    connection = sqlite3.connect(db_file, timeout=30)
+def count(url: str, where: str) -> int:
+    engine = make_engine(url)
     try:
-        return int(connection.execute(f"SELECT count(*) FROM usage_events WHERE {where}").fetchone()[0])
+        with engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM usage_events WHERE {where}")).scalar() or 0)
     finally:
-        connection.close()
+        engine.dispose()
 
 
-def test_a_killed_run_leaves_whole_batches_and_the_next_run_finishes(tmp_path: Path) -> None:
-    db_file = tmp_path / "aether.db"
-    store = Store(f"sqlite:///{db_file}")
+def test_a_killed_run_leaves_whole_batches_and_the_next_run_finishes(database_url: str) -> None:
+    db = database_url
+    store = Store(db)
     store.migrate()
     add_usage(store, [T0 - days(100)] * EXPIRED + [T0 - days(1)] * YOUNG)
     store.close()
@@ -39,7 +42,7 @@ def test_a_killed_run_leaves_whole_batches_and_the_next_run_finishes(tmp_path: P
         "--policy",
         str(POLICY_FILE),
         "--db",
-        f"sqlite:///{db_file}",
+        db,
         "--now",
         T0.isoformat(),
         "--rule",
@@ -49,19 +52,20 @@ def test_a_killed_run_leaves_whole_batches_and_the_next_run_finishes(tmp_path: P
     ]
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while count(db_file, "1=1") == EXPIRED + YOUNG and time.monotonic() < deadline:
+    while count(db, "1=1") == EXPIRED + YOUNG and time.monotonic() < deadline:
         time.sleep(0.005)
     run.send_signal(signal.SIGKILL)
     run.wait()
 
-    left = count(db_file, "1=1") - YOUNG
+    left = count(db, "1=1") - YOUNG
     assert 0 < left < EXPIRED, "the kill should land mid-run"
     assert left % 500 == 0, "only whole batches are deleted"
-    assert count(db_file, "timestamp > '2025-12-01'") == YOUNG
-    connection = sqlite3.connect(db_file)
-    assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    connection.close()
+    assert count(db, "timestamp > '2025-12-01'") == YOUNG
+    if db.startswith("sqlite"):
+        connection = sqlite3.connect(db.removeprefix("sqlite:///"))
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        connection.close()
 
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     assert f"matched {left}, removed {left}" in finished.stdout
-    assert count(db_file, "1=1") == YOUNG
+    assert count(db, "1=1") == YOUNG

@@ -16,6 +16,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from aether_policy.exceptions import StorageError
 from aether_policy.retention import compile_jobs
 from aether_policy.store import Store
+from tests.conftest import POSTGRES_URL, reset_postgres
 from tests.helpers import shipped_plan
 from tests.retention.fixtures import T0, add_flagged, add_usage
 
@@ -24,11 +25,16 @@ USAGE, DEVICE, FLAGGED, ACCOUNT = (timedelta(days=d) for d in (90, 30, 30, 30))
 
 class RetentionHistory(RuleBasedStateMachine):
     accounts = Bundle("accounts")
+    backend = "sqlite"
 
     @initialize()
     def open_store(self) -> None:
         self.folder = Path(tempfile.mkdtemp())
-        self.store = Store(f"sqlite:///{self.folder / 'aether.db'}", flush_interval=0.01)
+        if self.backend == "postgresql":
+            assert POSTGRES_URL is not None
+            reset_postgres(POSTGRES_URL)
+        url = POSTGRES_URL if self.backend == "postgresql" else f"sqlite:///{self.folder / 'aether.db'}"
+        self.store = Store(url, flush_interval=0.01)
         self.store.migrate()
         self.now = T0
         self.jobs = compile_jobs(shipped_plan())
@@ -102,3 +108,13 @@ class RetentionHistory(RuleBasedStateMachine):
 
 RetentionHistory.TestCase.settings = settings(max_examples=100, stateful_step_count=25, deadline=None)
 test_retention_history = RetentionHistory.TestCase
+
+
+class RetentionHistoryOnPostgres(RetentionHistory):
+    backend = "postgresql"
+
+
+RetentionHistoryOnPostgres.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None)
+test_retention_history_on_postgres = pytest.mark.postgres(
+    pytest.mark.skipif(POSTGRES_URL is None, reason="set AETHER_TEST_POSTGRES_URL")(RetentionHistoryOnPostgres.TestCase)
+)

@@ -80,5 +80,8 @@ def retention_run(
         return
     for result in results:
         cutoff = result.cutoff.isoformat(timespec="seconds") if result.cutoff else "-"
+        if result.skipped:
+            click.echo(f"{result.rule}: skipped, {result.skipped}")
+            continue
         removed = f"would remove {result.matched}" if dry_run else f"removed {result.deleted}"
         click.echo(f"{result.rule}: cutoff {cutoff}, matched {result.matched}, {removed}  ({result.action})")

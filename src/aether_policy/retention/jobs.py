@@ -14,12 +14,14 @@ a killed run leaves only whole batches done, and two runners at once never delet
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, text, update
 
 from aether_policy.exceptions import PolicyError
 from aether_policy.plan.compiled import Plan, RetentionSpec
@@ -39,9 +41,11 @@ class JobResult:
     matched: int
     deleted: int
     dry_run: bool
+    skipped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "skipped": self.skipped,
             "rule": self.rule,
             "title": self.title,
             "action": self.action,
@@ -113,14 +117,47 @@ class RetentionJob:
         if dry_run:
             matched, deleted = self.count(store, now), 0
         else:
-            matched = deleted = 0
-            for step in self.steps:
-                step_matched, step_deleted = _run_step(store, step, now, batch_size, progress)
-                matched += step_matched
-                deleted += step_deleted
+            with _one_runner(store, self.name) as alone:
+                if not alone:
+                    return JobResult(
+                        self.name,
+                        self.spec.title,
+                        self.action,
+                        self.cutoff(now),
+                        0,
+                        0,
+                        dry_run,
+                        skipped="another runner is running this rule now",
+                    )
+                matched = deleted = 0
+                for step in self.steps:
+                    step_matched, step_deleted = _run_step(store, step, now, batch_size, progress)
+                    matched += step_matched
+                    deleted += step_deleted
         return JobResult(
             self.name, self.spec.title, self.action, self.cutoff(now) if self.steps else None, matched, deleted, dry_run
         )
+
+
+@contextmanager
+def _one_runner(store: Store, rule: str) -> Iterator[bool]:
+    """On PostgreSQL, one runner per rule across all replicas (a session advisory lock); others skip the rule.
+
+    SQLite serialises writers itself, and batches are idempotent, so there every runner proceeds.
+    """
+    if store.backend != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(f"aether-retention:{rule}".encode())
+    with store.engine.connect() as conn:
+        acquired = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
 
 def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None) -> tuple[int, int]:
@@ -131,7 +168,10 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
         with store.begin() as conn:
             batch = select(key).where(step.where(now)).limit(batch_size)
             if store.backend == "postgresql":
-                batch = batch.with_for_update(skip_locked=True)  # concurrent runners take disjoint batches
+                # Rules that touch the same rows (erasing columns, deleting rows) may run at once from two
+                # replicas: lock each batch in id order, so they wait for each other briefly and never deadlock.
+                # (SKIP LOCKED would let a runner see an empty batch while rows remain, and stop early.)
+                batch = batch.order_by(key).with_for_update()
             if step.children or step.erase:
                 ids = [row[0] for row in conn.execute(batch)]
                 if not ids:

@@ -10,9 +10,11 @@ FRAGMENT = 16
 
 
 def fragments(secret: str) -> set[str]:
-    """Every 16-character piece of `secret` (the whole of it when shorter): any one found is a leak."""
-    if len(secret) <= FRAGMENT:
-        return {secret} if secret.strip() else set()
+    """Every 16-character piece of `secret`: any one found is a leak.
+
+    A secret shorter than 16 characters has no such piece. Searching sinks for "?" or "hi" would find them
+    in any database file, so the promise (and the proof) is about fragments of 16 characters or more.
+    """
     return {secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}
 
 

@@ -18,12 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from aether_policy import load_policy_text
 from aether_policy._context import inflight_content
 from aether_policy.crypto import Cipher
 from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
 from aether_policy.plan import Plan, PromptGate, compile_policy
-from aether_policy.store import Store
+from aether_policy.store import Store, tables
+from tests.conftest import reset_postgres
 from tests.helpers import TEST_KEY, loopback_policy_text, serve
 from tests.sinks import database_dump, fragments, raw_files
 from tests.standins import StandIn
@@ -123,13 +126,24 @@ class Harness:
             time.sleep(0.005)
         self.store.flush()
 
+    def tables_text(self) -> str:
+        if self.store.backend == "sqlite":
+            return database_dump(self.db_file)
+        with self.store.begin() as conn:
+            return "\n".join(
+                v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                for table in tables.metadata.sorted_tables
+                for row in conn.execute(select(table))
+                for v in row
+            )
+
     def leaks(self, secret: str, mark: Mark, other_responses: list[str]) -> list[str]:
         """Sinks holding any 16-character fragment of `secret` that is not ambient text of every run."""
         pieces = {p for p in fragments(secret) if p not in self.ambient}
         if not pieces:
             return []
         sinks = {
-            "database tables": database_dump(self.db_file),
+            "database tables": self.tables_text(),
             "database file bytes": raw_files([self.db_file, self.db_file.with_name("aether.db-wal")]),
             "logs": "\n".join(self.recorder.lines[mark.logs :]),
             "files": raw_files(self.files() - mark.files),
@@ -139,7 +153,10 @@ class Harness:
 
 
 @contextmanager
-def running_gateway(clock: Callable[[], datetime] | None = None, *, leaky: bool = LEAK) -> Iterator[Harness]:
+def running_gateway(
+    clock: Callable[[], datetime] | None = None, *, leaky: bool = LEAK, database_url: str | None = None
+) -> Iterator[Harness]:
+    """The gateway on a fresh database: a SQLite file by default, or the PostgreSQL `database_url` (emptied)."""
     with ExitStack() as stack:
         folder = Path(tempfile.mkdtemp(prefix="aether-props-"))
         previous_cwd = os.getcwd()
@@ -160,7 +177,11 @@ def running_gateway(clock: Callable[[], datetime] | None = None, *, leaky: bool 
         upstream = stack.enter_context(serve(standin.app()))
         plan = compile_policy(load_policy_text(property_policy_text()).policy)
         db_file = folder / "aether.db"
-        store = (LeakyStore if leaky else Store)(f"sqlite:///{db_file}", flush_interval=0.005)
+        if database_url is not None:
+            reset_postgres(database_url)
+            stack.callback(reset_postgres, database_url)
+        url = database_url or f"sqlite:///{db_file}"
+        store = (LeakyStore if leaky else Store)(url, flush_interval=0.005)
         store.migrate()
         stack.callback(store.close)
         keys = {name: store.create_key(name)[1] for name in ("clean", "marked", "other")}

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from tests.conftest import POSTGRES_URL
 from tests.properties import checks
 from tests.properties.checks import send
 from tests.properties.harness import Harness, running_gateway
@@ -23,13 +24,15 @@ from tests.properties.strategies import Scenario, scenarios
 proof = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    with running_gateway() as h:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    if request.param == "postgresql" and POSTGRES_URL is None:
+        pytest.skip("set AETHER_TEST_POSTGRES_URL to run the PostgreSQL tests")
+    with running_gateway(database_url=POSTGRES_URL if request.param == "postgresql" else None) as h:
         control = send(
             h, Scenario("a control prompt", "openai", "gpt", "ok", False, "clean", False, False, "string", False)
         )
-        h.ambient = "\n".join([*h.recorder.lines, *control.other_responses])
+        h.ambient = "\n".join([*h.recorder.lines, *control.other_responses, h.tables_text()])
         yield h
 
 

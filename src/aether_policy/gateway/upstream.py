@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -48,30 +50,30 @@ class Upstream:
             timeout=httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout)),
         )
 
-    async def open(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
-        """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
-        request = self.client.build_request("POST", self.path, content=json.dumps(payload).encode())
+    @contextmanager
+    def _failures(self, stage: str) -> Iterator[None]:
+        """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else."""
         try:
-            response = await self.client.send(request, stream=True)
+            yield
         except EgressDenied as error:
             raise GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error") from None
         except httpx.TimeoutException:
             raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
         except httpx.HTTPError as error:
-            raise GatewayError(
-                502, f"provider '{self.name}' unreachable ({type(error).__name__})", "upstream_error"
-            ) from None
+            message = f"provider '{self.name}' {stage} ({type(error).__name__})"
+            raise GatewayError(502, message, "upstream_error") from None
+
+    async def open(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
+        """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
+        request = self.client.build_request("POST", self.path, content=json.dumps(payload).encode())
+        with self._failures("unreachable"):
+            response = await self.client.send(request, stream=True)
         if response.status_code >= 400:
             await self._raise_for_status(response)
         if not stream:
             try:
-                await response.aread()
-            except httpx.TimeoutException:
-                raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
-            except httpx.HTTPError as error:
-                raise GatewayError(
-                    502, f"provider '{self.name}' failed mid-response ({type(error).__name__})", "upstream_error"
-                ) from None
+                with self._failures("failed mid-response"):
+                    await response.aread()
             finally:
                 await response.aclose()
         return response

@@ -63,6 +63,11 @@ def serve(
         cipher, notice = load_or_create_key(key_file_for(parse_url(url)))
     if notice:
         click.echo(notice, err=True)
+    for name, provider in config.providers.items():
+        if provider.api_key_env and not provider.api_key():
+            click.echo(
+                f"warning: {provider.api_key_env} is not set; calls to '{name}' will be refused upstream", err=True
+            )
     scheduler = None
     if every is not None:
         from aether_policy.retention.schedule import RetentionScheduler

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from aether_policy import load_policy
 from aether_policy.crypto import Cipher
 from aether_policy.middleware import PolicyMiddleware
@@ -26,3 +31,15 @@ async def bare(scope: Any, receive: Any, send: Any) -> None:
 
 _plan = compile_policy(load_policy("policies/aetherapi.yaml").policy)
 wrapped = PolicyMiddleware(bare, _plan, _DiscardingSink(), gate=PromptGate(_plan.storage_windows, Cipher(bytes(32))))
+
+
+async def _hello(request: Request) -> JSONResponse:
+    await request.body()
+    return JSONResponse({"choices": [{"finish_reason": "stop"}]})
+
+
+# The same comparison around the smallest real framework app: one Starlette route.
+starlette_bare = Starlette(routes=[Route("/v1/chat/completions", _hello, methods=["POST"])])
+starlette_wrapped = PolicyMiddleware(
+    starlette_bare, _plan, _DiscardingSink(), gate=PromptGate(_plan.storage_windows, Cipher(bytes(32)))
+)

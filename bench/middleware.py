@@ -153,13 +153,14 @@ def main() -> None:
     if shutil.which("wrk") is None:
         print("HTTP comparison skipped: install wrk (apt-get install wrk)")
         return
-    rates = {}
-    for app in ("bare", "wrapped", "bare", "wrapped"):
-        rate, latency = http_rate(app, args.seconds)
-        rates.setdefault(app, []).append(rate)
-        print(f"uvicorn+httptools, wrk 16 connections, {app:8} {rate:>8,.0f} req/s   {latency}")
-    ratio = max(rates["wrapped"]) / max(rates["bare"])
-    print(f"over HTTP: wrapped/bare throughput {ratio:.1%}")
+    for bare_app, wrapped_app in (("bare", "wrapped"), ("starlette_bare", "starlette_wrapped")):
+        rates: dict[str, list[float]] = {}
+        for app in (bare_app, wrapped_app, bare_app, wrapped_app):
+            rate, latency = http_rate(app, args.seconds)
+            rates.setdefault(app, []).append(rate)
+            print(f"uvicorn+httptools, wrk 16 connections, {app:18} {rate:>8,.0f} req/s   {latency}")
+        ratio = max(rates[wrapped_app]) / max(rates[bare_app])
+        print(f"over HTTP: {wrapped_app}/{bare_app} throughput {ratio:.1%}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from aether_policy._context import caller_secrets, inflight_content
@@ -20,36 +19,18 @@ REDACTED = "[redacted: this log record quoted request content]"
 _installed: list[Callable[..., logging.LogRecord]] = []
 
 
-@lru_cache(maxsize=32)
-def _shingles(content: tuple[str, ...]) -> frozenset[str]:
-    """Every 16-character piece of the content: a record sharing any one of them is a leak."""
-    pieces: set[str] = set()
-    for text in content:
-        if len(text) < WINDOW:
-            if text.strip():
-                pieces.add(text)
-            continue
-        pieces.update(text[i : i + WINDOW] for i in range(len(text) - WINDOW + 1))
-    return frozenset(pieces)
-
-
-def leaks(text: str, content: tuple[str, ...], secrets: tuple[str, ...] = ()) -> bool:
+def leaks(text: str, pieces: frozenset[str], secrets: tuple[str, ...] = ()) -> bool:
+    """Whether `text` contains a caller secret or any 16-character piece of the request's content."""
     if any(secret and secret in text for secret in secrets):
         return True
-    if not content:
-        return False
-    pieces = _shingles(content)
-    short = [p for p in pieces if len(p) < WINDOW]
-    if any(p in text for p in short):
-        return True
-    return any(text[i : i + WINDOW] in pieces for i in range(len(text) - WINDOW + 1))
+    return bool(pieces) and any(text[i : i + WINDOW] in pieces for i in range(len(text) - WINDOW + 1))
 
 
 def _redact(record: logging.LogRecord) -> logging.LogRecord:
     inflight, secrets = inflight_content.get(), caller_secrets.get()
     if inflight is None and not secrets:
         return record
-    content = inflight.texts() if inflight is not None else ()
+    content = inflight.pieces(WINDOW) if inflight is not None else frozenset()
     try:
         message = record.getMessage()
     except Exception:

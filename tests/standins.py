@@ -3,13 +3,14 @@
 The model name picks the behaviour, so one server covers every scenario:
 `*-filter` is the provider's moderation verdict; `*-error400` and `*-error500` answer errors that quote the
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
-`*-malformed` sends invalid JSON; `*-reset` drops the connection; anything else answers "echo: <prompt>".
+`*-malformed` sends invalid JSON; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,8 @@ class StandIn:
             return trouble
         reply = f"echo: {prompt}"
         finish = "content_filter" if model.endswith("-filter") else "stop"
+        if model.endswith("-gzip"):
+            return self._gzipped(model, reply, finish, stream)
         if not stream:
             return JSONResponse(
                 {
@@ -112,6 +115,36 @@ class StandIn:
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    @staticmethod
+    def _gzipped(model: str, reply: str, finish: str, stream: bool) -> Response:
+        """A gzip-encoded answer, as providers send when the client accepts it."""
+        if stream:
+            events = [
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": {"content": reply}, "finish_reason": finish}],
+                },
+            ]
+            raw = b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
+            media = "text/event-stream"
+        else:
+            raw = json.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": finish}
+                    ],
+                }
+            ).encode()
+            media = "application/json"
+        return Response(gzip.compress(raw), media_type=media, headers={"content-encoding": "gzip"})
 
     async def anthropic(self, request: Request) -> Response:
         body = await self._record(request)

@@ -238,3 +238,31 @@ def test_models_health_and_policy_endpoints(gateway: Running) -> None:
     policy = httpx.get(f"{gateway.base}/.well-known/privacy-policy.json").json()
     assert set(policy) == {"service", "digest", "version", "last_updated", "page_url"}
     assert policy["page_url"] == "https://aetherapi.dev/privacy/"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gzip_encoded_upstream_reaches_the_client_decoded(gateway: Running, stream: bool) -> None:
+    client = oai(gateway)
+    messages = [{"role": "user", "content": PROMPT}]
+    if stream:
+        chunks = client.chat.completions.create(model="gpt-4o-gzip", messages=messages, stream=True)  # type: ignore[arg-type]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = client.chat.completions.create(model="gpt-4o-gzip", messages=messages).choices[0].message.content or ""  # type: ignore[arg-type]
+    assert text == f"echo: {PROMPT}"
+
+
+def test_environment_defaults_route_each_family_and_list_known_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aether_policy.gateway import config_from_env
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    config = config_from_env()
+    assert [config.route(m)[0] for m in ("gpt-4o", "o3-mini", "o4-mini", "claude-opus-4")] == [  # type: ignore[index]
+        "openai",
+        "openai",
+        "openai",
+        "anthropic",
+    ]
+    assert config.route("llama-3") is None
+    assert ("gpt-4o-mini", "openai") in config.listed_models()
+    assert config.providers["openai"].base_url == "https://api.openai.com/v1"

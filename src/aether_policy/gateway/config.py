@@ -21,8 +21,9 @@ from aether_policy.plan.compiled import Plan
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
 
-DEFAULT_OPENAI_MODELS = ("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*")
-DEFAULT_ANTHROPIC_MODELS = ("claude-*",)
+# Exact names are what `GET /v1/models` lists; the patterns route every other model of each family.
+DEFAULT_OPENAI_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "gpt-*", "o1*", "o3*", "o4*", "chatgpt-*")
+DEFAULT_ANTHROPIC_MODELS = ("claude-sonnet-4-5", "claude-3-5-haiku-latest", "claude-*")
 
 
 class ProviderConfig(BaseModel):

@@ -70,10 +70,14 @@ class StandIn:
             raise ConnectionResetError("stand-in drops the connection")
         return None
 
-    async def openai(self, request: Request) -> Response:
+    async def _begin(self, request: Request) -> tuple[str, str, bool, Response | None]:
+        """Record the request; (model, prompt, stream, the misbehaviour's response if the model asks for one)."""
         body = await self._record(request)
         model, prompt, stream = body["model"], self._prompt(body), bool(body.get("stream"))
-        trouble = await self._misbehave(model, prompt, stream)
+        return model, prompt, stream, await self._misbehave(model, prompt, stream)
+
+    async def openai(self, request: Request) -> Response:
+        model, prompt, stream, trouble = await self._begin(request)
         if trouble is not None:
             return trouble
         reply = f"echo: {prompt}"
@@ -147,9 +151,7 @@ class StandIn:
         return Response(gzip.compress(raw), media_type=media, headers={"content-encoding": "gzip"})
 
     async def anthropic(self, request: Request) -> Response:
-        body = await self._record(request)
-        model, prompt, stream = body["model"], self._prompt(body), bool(body.get("stream"))
-        trouble = await self._misbehave(model, prompt, stream)
+        model, prompt, stream, trouble = await self._begin(request)
         if trouble is not None:
             return trouble
         reply = f"echo: {prompt}"

@@ -9,20 +9,14 @@ from pathlib import Path
 import click
 
 from aether_policy.cli._build import templates_option
-from aether_policy.cli._common import policy_option, user_errors
+from aether_policy.cli._common import config_option, policy_option, user_errors
 
 
 @click.command()
 @policy_option
 @click.option("--site", type=click.Path(path_type=Path, file_okay=False), default=Path("site"), show_default=True)
 @templates_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Gateway config to check. Default: the providers the environment would give `serve`.",
-)
+@config_option
 @click.option("--base", default=None, help="Git revision to compare with for change control, e.g. origin/main.")
 @click.option(
     "--format",

@@ -20,6 +20,15 @@ policy_option = click.option(
 )
 
 
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Gateway config YAML. Default: providers from the OPENAI_* and ANTHROPIC_* environment variables.",
+)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Our own errors become `Error: …` and exit 1; anything else is a bug and keeps its traceback."""

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import click
 
-from aether_policy.cli._common import load, policy_option, user_errors
+from aether_policy.cli._common import config_option, load, policy_option, user_errors
 from aether_policy.cli._store_commands import db_option
 
 
 @click.command()
 @policy_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Gateway config YAML. Default: providers from OPENAI_* and ANTHROPIC_* environment variables.",
-)
+@config_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @db_option

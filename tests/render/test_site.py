@@ -182,3 +182,12 @@ def test_committed_site_is_fresh() -> None:
     loaded = load_policy_text((ROOT / "policies" / "aetherapi.yaml").read_text(), "policies/aetherapi.yaml")
     for name, content in build_site(loaded, ROOT / "templates").files.items():
         assert (ROOT / "site" / name).read_bytes() == content, f"site/{name} is stale: run aether-policy build"
+
+
+def test_abuse_patterns_are_named_but_not_published(policy_text: str) -> None:
+    loaded = load_policy_text(policy_text, "p.yaml")
+    site = build_site(loaded)
+    data = json.loads(site.files[JSON])
+    exception = data["policy"]["categories"]["prompt_content"]["storage"]["exceptions"][0]
+    assert exception["patterns"] == {"credential_stuffing": "(not published)", "malware_request": "(not published)"}
+    assert all(b"ransomware" not in content for content in site.files.values())

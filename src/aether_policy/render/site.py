@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -83,11 +84,7 @@ def build_site(loaded: LoadedPolicy, templates: Path | None = None) -> SiteFiles
     except jinja2.TemplateError as error:
         where = f"{error.filename}:{error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else "template"
         raise PolicyError(f"{where}: {error}") from None
-    data = {
-        "digest": loaded.digest,
-        "last_updated": policy.last_updated.isoformat(),
-        "policy": policy.model_dump(mode="json"),
-    }
+    data = {"digest": loaded.digest, "last_updated": policy.last_updated.isoformat(), "policy": _public(policy)}
     return SiteFiles(
         files={
             PAGE: page.encode("utf-8"),
@@ -96,6 +93,19 @@ def build_site(loaded: LoadedPolicy, templates: Path | None = None) -> SiteFiles
         },
         digest=loaded.digest,
     )
+
+
+def _public(policy: Policy) -> dict[str, Any]:
+    """The policy as published: everything but the abuse-detection patterns, which would teach evasion.
+
+    The digest still covers them, so the page and the gateway agree on them without revealing them.
+    """
+    data: dict[str, Any] = policy.model_dump(mode="json")
+    for category in data["categories"].values():
+        for exception in (category.get("storage") or {}).get("exceptions", []):
+            if exception.get("patterns"):
+                exception["patterns"] = {name: "(not published)" for name in exception["patterns"]}
+    return data
 
 
 def _groups(policy: Policy) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -159,6 +160,7 @@ def running_gateway(
     """The gateway on a fresh database: a SQLite file by default, or the PostgreSQL `database_url` (emptied)."""
     with ExitStack() as stack:
         folder = Path(tempfile.mkdtemp(prefix="aether-props-"))
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
         previous_cwd = os.getcwd()
         os.chdir(folder)
         stack.callback(os.chdir, previous_cwd)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import click
 import pytest
 
@@ -36,3 +39,13 @@ def test_the_quick_start_has_exactly_two_commands() -> None:
     lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
     assert len(lines) == 2
     assert lines[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_readme_embedding_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    block = README.split("## Embed the middleware", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AETHER_ENCRYPTION_KEY", raising=False)
+    namespace: dict[str, object] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert type(namespace["app"]).__name__ == "PolicyMiddleware"

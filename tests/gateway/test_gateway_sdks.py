@@ -266,3 +266,18 @@ def test_environment_defaults_route_each_family_and_list_known_models(monkeypatc
     assert config.route("llama-3") is None
     assert ("gpt-4o-mini", "openai") in config.listed_models()
     assert config.providers["openai"].base_url == "https://api.openai.com/v1"
+
+
+def test_a_request_the_translation_cannot_read_is_400_without_echo(gateway: Running) -> None:
+    body = {
+        "model": "claude-3-5-haiku-latest",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "tools": [{"type": "function", "function": {"description": PROMPT}}],
+    }
+    response = httpx.post(
+        f"{gateway.base}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gateway.key}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "the request cannot be translated for provider 'anthropic': a field is missing or has the wrong type (KeyError)"
+    )

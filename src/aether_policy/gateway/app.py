@@ -93,7 +93,7 @@ class Gateway:
                 )
             upstream = self.upstreams[routed[0]]
             facts_of(request.scope).offered["provider"] = upstream.name
-            payload = body if upstream.api == flavour else self._to(upstream.api, body)
+            payload = body if upstream.api == flavour else self._to(upstream, body)
             streaming = bool(body.get("stream"))
             response = await upstream.open(payload, stream=streaming)
         except GatewayError as error:
@@ -132,8 +132,19 @@ class Gateway:
         return body
 
     @staticmethod
-    def _to(api: str, body: dict[str, Any]) -> dict[str, Any]:
-        return translate.chat_to_messages(body) if api == "anthropic" else translate.messages_to_chat(body)
+    def _to(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
+        """The request in the provider's own format; a shape the translation cannot read is the caller's 400."""
+        try:
+            if upstream.api == "anthropic":
+                return translate.chat_to_messages(body)
+            return translate.messages_to_chat(body)
+        except (KeyError, TypeError, AttributeError, IndexError) as error:
+            raise GatewayError(
+                400,
+                f"the request cannot be translated for provider '{upstream.name}': a field is missing or has the "
+                f"wrong type ({type(error).__name__})",
+                "invalid_request_error",
+            ) from None
 
     def _complete(self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str) -> Response:
         try:
@@ -143,11 +154,19 @@ class Gateway:
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a malformed response", "upstream_error"
             ).response(flavour)
-        if upstream.api != flavour:
-            data = (
-                translate.message_to_completion(data) if flavour == "openai" else translate.completion_to_message(data)
-            )
-        _note_moderation(request, data)
+        try:
+            if upstream.api != flavour:
+                data = (
+                    translate.message_to_completion(data)
+                    if flavour == "openai"
+                    else translate.completion_to_message(data)
+                )
+            _note_moderation(request, data)
+        except (KeyError, TypeError, AttributeError, IndexError):
+            facts_of(request.scope).error_class = "UpstreamMalformed"
+            return GatewayError(
+                502, f"provider '{upstream.name}' sent a response of an unexpected shape", "upstream_error"
+            ).response(flavour)
         return JSONResponse(data)
 
     async def _relay(

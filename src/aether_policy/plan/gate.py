@@ -22,13 +22,21 @@ _MINTED_BY_GATE = object()
 
 
 @dataclass(frozen=True, slots=True)
-class QuarantineRecord:
+class QuarantineInfo:
+    """What a reviewer sees of a kept item before decrypting it."""
+
     id: str
     account_id: str | None
     trigger: str
     reasons: str
     created_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRecord(QuarantineInfo):
+    """A kept item with its sealed content; only the gate can make one."""
+
     sealed: bytes
     _mint: object = field(repr=False, compare=False)
 

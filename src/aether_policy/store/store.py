@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from aether_policy.exceptions import StorageError
-from aether_policy.plan.gate import QuarantineRecord
+from aether_policy.plan.gate import QuarantineInfo, QuarantineRecord
 from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store._urls import parse_url
@@ -62,16 +62,6 @@ class KeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
-class QuarantineInfo:
-    id: str
-    account_id: str | None
-    trigger: str
-    reasons: str
-    created_at: datetime
-    expires_at: datetime
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:

@@ -6,11 +6,11 @@ shared data, a longer retention period, a new reason to keep prompt content, a n
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aether_policy.model import Policy
+from aether_policy.model import Category, Policy, Recipient
 
 Path = tuple[str | int, ...]
 
@@ -25,11 +25,24 @@ class Change:
         return {"path": ".".join(str(p) for p in self.path), "description": self.description, "material": self.material}
 
 
-def _keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    added = [k for k in new if k not in old]
-    removed = [k for k in old if k not in new]
-    both = [k for k in new if k in old]
-    return added, removed, both
+def _membership(
+    before: Iterable[str],
+    after: Iterable[str],
+    where: Callable[[str], Path],
+    added: Callable[[str], str],
+    removed: Callable[[str], str],
+    *,
+    adding_is_material: bool = True,
+) -> Iterator[Change]:
+    """Changes for items that joined or left a collection (dict keys keep their order, the rest sorted)."""
+    before_list, after_list = list(before), list(after)
+    before_set, after_set = set(before_list), set(after_list)
+    for item in after_list:
+        if item not in before_set:
+            yield Change(where(item), added(item), adding_is_material)
+    for item in before_list:
+        if item not in after_set:
+            yield Change(where(item), removed(item), not adding_is_material)
 
 
 def semantic_diff(old: Policy, new: Policy) -> list[Change]:
@@ -45,67 +58,74 @@ def semantic_diff(old: Policy, new: Policy) -> list[Change]:
 
 
 def _categories(old: Policy, new: Policy) -> Iterator[Change]:
-    added, removed, both = _keys(old.categories, new.categories)
-    for name in added:
-        yield Change(("categories", name), f"new data category '{new.categories[name].title}'", True)
-    for name in removed:
-        yield Change(("categories", name), f"data category '{old.categories[name].title}' no longer collected", False)
-    for name in both:
-        before, after = old.categories[name], new.categories[name]
-        f_added, f_removed, _ = _keys(before.fields, after.fields)
-        for field in f_added:
-            yield Change(
-                ("categories", name, "fields", field), f"{after.title}: now collects {after.fields[field].title}", True
-            )
-        for field in f_removed:
-            yield Change(
-                ("categories", name, "fields", field),
-                f"{after.title}: no longer collects {before.fields[field].title}",
-                False,
-            )
-        if set(after.purposes) - set(before.purposes):
-            extra = ", ".join(sorted(set(after.purposes) - set(before.purposes)))
-            yield Change(("categories", name, "purposes"), f"{after.title}: also used for {extra}", True)
-        old_triggers = {e.when for e in before.storage.exceptions} if before.storage else set()
-        new_triggers = {e.when for e in after.storage.exceptions} if after.storage else set()
-        for trigger in sorted(new_triggers - old_triggers):
-            yield Change(
-                ("categories", name, "storage"), f"{after.title}: now kept when {trigger.replace('_', ' ')}", True
-            )
-        for trigger in sorted(old_triggers - new_triggers):
-            yield Change(
-                ("categories", name, "storage"),
-                f"{after.title}: no longer kept when {trigger.replace('_', ' ')}",
-                False,
-            )
+    yield from _membership(
+        old.categories,
+        new.categories,
+        lambda n: ("categories", n),
+        lambda n: f"new data category '{new.categories[n].title}'",
+        lambda n: f"data category '{old.categories[n].title}' no longer collected",
+    )
+    for name in (n for n in new.categories if n in old.categories):
+        yield from _category(name, old.categories[name], new.categories[name])
+
+
+def _category(name: str, before: Category, after: Category) -> Iterator[Change]:
+    yield from _membership(
+        before.fields,
+        after.fields,
+        lambda f: ("categories", name, "fields", f),
+        lambda f: f"{after.title}: now collects {after.fields[f].title}",
+        lambda f: f"{after.title}: no longer collects {before.fields[f].title}",
+    )
+    if set(after.purposes) - set(before.purposes):
+        extra = ", ".join(sorted(set(after.purposes) - set(before.purposes)))
+        yield Change(("categories", name, "purposes"), f"{after.title}: also used for {extra}", True)
+    yield from _membership(
+        sorted(e.when for e in before.storage.exceptions) if before.storage else [],
+        sorted(e.when for e in after.storage.exceptions) if after.storage else [],
+        lambda t: ("categories", name, "storage"),
+        lambda t: f"{after.title}: now kept when {t.replace('_', ' ')}",
+        lambda t: f"{after.title}: no longer kept when {t.replace('_', ' ')}",
+    )
 
 
 def _recipients(old: Policy, new: Policy) -> Iterator[Change]:
-    added, removed, both = _keys(old.recipients, new.recipients)
-    for name in added:
-        yield Change(("recipients", name), f"new recipient '{new.recipients[name].title}'", True)
-    for name in removed:
-        yield Change(("recipients", name), f"recipient '{old.recipients[name].title}' removed", False)
-    for name in both:
-        before, after = old.recipients[name], new.recipients[name]
-        for ref in sorted(set(after.receives) - set(before.receives)):
-            yield Change(("recipients", name, "receives"), f"{after.title} now receives {ref}", True)
-        for ref in sorted(set(before.receives) - set(after.receives)):
-            yield Change(("recipients", name, "receives"), f"{after.title} no longer receives {ref}", False)
-        if before.provider and after.provider and set(after.provider.hosts) - set(before.provider.hosts):
-            hosts = ", ".join(sorted(set(after.provider.hosts) - set(before.provider.hosts)))
-            yield Change(("recipients", name, "provider", "hosts"), f"{after.title}: new hosts {hosts}", True)
+    yield from _membership(
+        old.recipients,
+        new.recipients,
+        lambda n: ("recipients", n),
+        lambda n: f"new recipient '{new.recipients[n].title}'",
+        lambda n: f"recipient '{old.recipients[n].title}' removed",
+    )
+    for name in (n for n in new.recipients if n in old.recipients):
+        yield from _recipient(name, old.recipients[name], new.recipients[name])
+
+
+def _recipient(name: str, before: Recipient, after: Recipient) -> Iterator[Change]:
+    yield from _membership(
+        sorted(before.receives),
+        sorted(after.receives),
+        lambda r: ("recipients", name, "receives"),
+        lambda r: f"{after.title} now receives {r}",
+        lambda r: f"{after.title} no longer receives {r}",
+    )
+    if before.provider and after.provider and set(after.provider.hosts) - set(before.provider.hosts):
+        hosts = ", ".join(sorted(set(after.provider.hosts) - set(before.provider.hosts)))
+        yield Change(("recipients", name, "provider", "hosts"), f"{after.title}: new hosts {hosts}", True)
 
 
 def _retention(old: Policy, new: Policy) -> Iterator[Change]:
-    added, removed, both = _keys(old.retention, new.retention)
-    for name in added:
-        rule = new.retention[name]
-        yield Change(
-            ("retention", name), f"new retention rule '{rule.title}': {rule.keep_for} after {rule.after}", False
-        )
-    for name in removed:
-        yield Change(("retention", name), f"retention rule '{old.retention[name].title}' removed", True)
+    yield from _membership(
+        old.retention,
+        new.retention,
+        lambda n: ("retention", n),
+        lambda n: (
+            f"new retention rule '{new.retention[n].title}': {new.retention[n].keep_for} after {new.retention[n].after}"
+        ),
+        lambda n: f"retention rule '{old.retention[n].title}' removed",
+        adding_is_material=False,
+    )
+    both = [n for n in new.retention if n in old.retention]
     for name in both:
         before, after = old.retention[name], new.retention[name]
         if before.keep_for != after.keep_for:
@@ -124,28 +144,29 @@ def _retention(old: Policy, new: Policy) -> Iterator[Change]:
 
 
 def _purposes(old: Policy, new: Policy) -> Iterator[Change]:
-    added, removed, _ = _keys(old.purposes, new.purposes)
-    for name in added:
-        yield Change(("purposes", name), f"new purpose '{new.purposes[name].title}'", True)
-    for name in removed:
-        yield Change(("purposes", name), f"purpose '{old.purposes[name].title}' removed", False)
+    yield from _membership(
+        old.purposes,
+        new.purposes,
+        lambda n: ("purposes", n),
+        lambda n: f"new purpose '{new.purposes[n].title}'",
+        lambda n: f"purpose '{old.purposes[n].title}' removed",
+    )
 
 
 def _cookies(old: Policy, new: Policy) -> Iterator[Change]:
-    added, removed, both = _keys(old.cookies, new.cookies)
-    for name in added:
-        yield Change(("cookies", name), f"new cookie '{name}'", True)
-    for name in removed:
-        yield Change(("cookies", name), f"cookie '{name}' removed", False)
-    for name in both:
+    yield from _membership(
+        old.cookies,
+        new.cookies,
+        lambda n: ("cookies", n),
+        lambda n: f"new cookie '{n}'",
+        lambda n: f"cookie '{n}' removed",
+    )
+    for name in (n for n in new.cookies if n in old.cookies):
         before, after = old.cookies[name].max_age, new.cookies[name].max_age
         if before != after:
             longer = after is not None and (before is None or after.seconds > before.seconds)
-            yield Change(
-                ("cookies", name, "max_age"),
-                f"cookie '{name}' lifetime {before or 'session'} → {after or 'session'}",
-                longer,
-            )
+            description = f"cookie '{name}' lifetime {before or 'session'} → {after or 'session'}"
+            yield Change(("cookies", name, "max_age"), description, longer)
 
 
 def _other_rules(old: Policy, new: Policy) -> Iterator[Change]:

@@ -109,7 +109,7 @@ def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> 
 
 def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | None) -> list[Finding]:
     try:
-        config, positions, config_file = load_config(config_path)
+        config, located, config_file = load_config(config_path)
     except PolicyLoadError as error:
         return [
             Finding("gateway-conformance", "error", p.file, p.line, p.column, f"{p.path}: {p.message}")
@@ -117,7 +117,7 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
         ]
     findings = []
     for path, message in conformance_problems(config, plan):
-        line, column = _position(positions, path)
+        line, column = located.position(path)
         findings.append(Finding("gateway-conformance", "error", config_file, line, column, message))
     # What the gateway sends each provider: the request content and the model name.
     content = plan.content_category
@@ -142,13 +142,6 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
                     )
                 )
     return findings
-
-
-def _position(positions: dict[tuple[str | int, ...], tuple[int, int]], path: tuple[str | int, ...]) -> tuple[int, int]:
-    for end in range(len(path), -1, -1):
-        if tuple(path[:end]) in positions:
-            return positions[tuple(path[:end])]
-    return (1, 1)
 
 
 def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from aether_policy._positions import Located
 from aether_policy._validation import parse_yaml, validation_problems
 from aether_policy.exceptions import ConfigError, PolicyLoadError, Problem
 from aether_policy.plan.compiled import Plan
@@ -83,10 +84,10 @@ def config_from_env() -> GatewayConfig:
     )
 
 
-def load_config(path: Path | None) -> tuple[GatewayConfig, dict[tuple[str | int, ...], tuple[int, int]], str]:
+def load_config(path: Path | None) -> tuple[GatewayConfig, Located, str]:
     """The config, where each key is written (for located conformance findings), and the file name."""
     if path is None:
-        return config_from_env(), {}, "<environment>"
+        return config_from_env(), Located(None), "<environment>"
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -94,7 +95,7 @@ def load_config(path: Path | None) -> tuple[GatewayConfig, dict[tuple[str | int,
         raise PolicyLoadError([Problem(file, 1, 1, "", f"cannot read the gateway config: {error.strerror}")]) from None
     located = parse_yaml(text, file)
     try:
-        return GatewayConfig.model_validate(located.value), located.positions, file
+        return GatewayConfig.model_validate(located.value), located, file
     except ValidationError as error:
         raise PolicyLoadError(validation_problems(error, located, file, GatewayConfig)) from None
 

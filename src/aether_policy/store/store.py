@@ -272,19 +272,18 @@ class Store:
         return [KeyInfo(r.id, r.name, r.prefix, r.created_at, r.revoked_at) for r in rows]
 
     def revoke_key(self, key_id: str, now: datetime | None = None) -> KeyInfo:
+        """Revoke a key now; revoking a revoked key keeps its first revocation time."""
         with self.begin() as conn:
-            result = conn.execute(
+            conn.execute(
                 update(tables.api_keys)
                 .where(tables.api_keys.c.id == key_id, tables.api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now or utcnow())
             )
         self._keys.clear()
-        match = [k for k in self.list_keys() if k.id == key_id]
-        if not match:
-            raise StorageError(f"no key with id '{key_id}'; see: aether-policy keys list")
-        if result.rowcount == 0 and match[0].revoked_at is None:
-            raise StorageError(f"key '{key_id}' could not be revoked")
-        return match[0]
+        for key in self.list_keys():
+            if key.id == key_id:
+                return key
+        raise StorageError(f"no key with id '{key_id}'; see: aether-policy keys list")
 
     # -- usage and quarantine (batched, off the request path) -------------------------------------------------
 

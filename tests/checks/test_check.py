@@ -47,6 +47,16 @@ def edit(project: Path, old: str, new: str) -> Path:
     return policy
 
 
+def log_change(project: Path, summary: str, material: bool | None = None) -> None:
+    """What an author does after changing rules: move last_updated, add a change-log entry, rebuild the site."""
+    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
+    entry = f"    - date: 2026-02-01\n      summary: {summary}\n"
+    if material is not None:
+        entry += f"      material: {str(material).lower()}\n"
+    edit(project, "      material: false\n", "      material: false\n" + entry)
+    CliRunner().invoke(main, ["build"])
+
+
 def line_of(path: Path, needle: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
 
@@ -179,13 +189,7 @@ def test_changed_rules_without_a_new_date_or_log_entry_fail_change_control(proje
 
 def test_a_logged_material_change_passes_change_control_with_a_warning(project: Path) -> None:
     edit(project, "keep_for: 90 days", "keep_for: 180 days")
-    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
-    edit(
-        project,
-        "      material: false\n",
-        "      material: false\n    - date: 2026-02-01\n      summary: Usage data kept 180 days.\n      material: true\n",
-    )
-    CliRunner().invoke(main, ["build"])
+    log_change(project, "Usage data kept 180 days.", material=True)
     code, output = check("--base", "HEAD")
     assert code == 0, output
     assert output.splitlines()[-1] == "0 errors, 1 warning"
@@ -194,13 +198,7 @@ def test_a_logged_material_change_passes_change_control_with_a_warning(project: 
 
 def test_a_material_change_logged_as_minor_fails(project: Path) -> None:
     edit(project, "keep_for: 90 days", "keep_for: 180 days")
-    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
-    edit(
-        project,
-        "      material: false\n",
-        "      material: false\n    - date: 2026-02-01\n      summary: Small fixes.\n",
-    )
-    CliRunner().invoke(main, ["build"])
+    log_change(project, "Small fixes.")
     code, output = check("--base", "HEAD")
     assert code == 1
     assert "the changes include material ones but no new change-log entry says `material: true`" in output
@@ -208,9 +206,7 @@ def test_a_material_change_logged_as_minor_fails(project: Path) -> None:
 
 def test_a_prose_only_edit_needs_a_date_but_is_not_material(project: Path) -> None:
     edit(project, "We do\n      not knowingly collect", "We never\n      knowingly collect")
-    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
-    edit(project, "      material: false\n", "      material: false\n    - date: 2026-02-01\n      summary: Wording.\n")
-    CliRunner().invoke(main, ["build"])
+    log_change(project, "Wording.")
     code, output = check("--base", "HEAD")
     assert (code, output.splitlines()[-1]) == (0, "0 errors, 0 warnings")
 

@@ -1,0 +1,38 @@
+"""A semantic diff of two policies: what a reader of the page, or a regulator, would call a change.
+
+Changes are judged by the effective treatment of data, not by which list a name sits in: a change is material
+when it lets us collect more, store it more readably, keep it longer, share it with more recipients, for more
+purposes or more often, keep prompt content in more cases, set longer-lived or reclassified cookies, or weaken
+how users learn of and accept changes. Wording alone is reported as `prose` and is never material.
+README.md ("Checks in CI") has the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aether_policy.diff.change import Change
+from aether_policy.diff.data import categories, recipients, retention
+from aether_policy.diff.rules import content_storage, cookies, other_rules, prose, purposes
+from aether_policy.model import Policy
+
+__all__ = ["Change", "rules_changed", "semantic_diff"]
+
+
+def semantic_diff(old: Policy, new: Policy) -> list[Change]:
+    return [
+        *categories(old, new),
+        *content_storage(old, new),
+        *recipients(old, new),
+        *retention(old, new),
+        *purposes(old, new),
+        *cookies(old, new),
+        *other_rules(old, new),
+        *prose(old, new),
+    ]
+
+
+def rules_changed(old: Policy, new: Policy) -> bool:
+    """Anything but the date and the change log itself changed (wording included: the page changes)."""
+    strip: dict[str, Any] = {"last_updated": True, "changes": {"log": True}}
+    return old.model_dump(exclude=strip) != new.model_dump(exclude=strip)

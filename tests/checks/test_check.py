@@ -425,5 +425,22 @@ def test_last_updated_may_not_move_backwards(project: Path) -> None:
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] last_updated moved "
-        "backwards: 2025-10-01 at HEAD, now 2025-09-01; it must be the date of the latest change"
+        "backwards: 2025-10-01 at HEAD, now 2025-09-01; it must be the date of the latest change",
+        f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] the change-log entry of "
+        "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
+        "corrects it",
+    ]
+
+
+def test_rewriting_a_published_change_log_entry_fails(project: Path) -> None:
+    policy = edit(
+        project, "      summary: Published the policy from a single machine-checked source.", "      summary: x"
+    )
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert change_control_lines(output) == [
+        f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] the change-log entry of "
+        "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
+        "corrects it"
     ]

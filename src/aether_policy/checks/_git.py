@@ -48,9 +48,9 @@ class Repository:
             return None
         return _run(["cat-file", "blob", f"{commit}:{path}"], self.root)
 
-    def files(self, commit: str) -> list[str]:
-        """Every file path in `commit`'s tree."""
-        out = _run(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit], self.root)
+    def files(self, commit: str, under: str) -> list[str]:
+        """Every file path in `commit`'s tree under the folder `under` (relative to the top folder)."""
+        out = _run(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit, "--", under], self.root)
         return [p.decode("utf-8", "replace") for p in out.split(b"\0") if p]
 
     def renames(self, commit: str) -> dict[str, str]:

@@ -21,6 +21,8 @@ from aether_policy.loader import DEFAULT_POLICY_DIR, LoadedPolicy, load_policy, 
 from aether_policy.model import ChangeEntry, Policy
 
 CHECK = "change-control"
+MAX_CANDIDATES = 50
+"""Vanished base files considered as the predecessor of a policy that is new at its path; bounds the work."""
 SIMILAR_ENOUGH = 0.5
 """Like git's default rename threshold: a vanished base file at least this similar is the same policy."""
 
@@ -101,16 +103,19 @@ def _base_version(repo: Repository, commit: str, relative: str, policy: Policy) 
 
 
 def _vanished_predecessor(repo: Repository, commit: str, relative: str, policy: Policy) -> tuple[str, str] | None:
-    """A base policy file that no longer exists, for the same service or with mostly the same text.
+    """A base policy file under `policies/` that no longer exists, for the same service or with similar text.
 
     Git only detects renames of tracked files with similar text; an untracked copy, or a file reformatted
     while moved, is found here instead, so moving the file never turns a change into a "new" policy.
     """
+    try:
+        folder = repo.relative(DEFAULT_POLICY_DIR)
+    except GitError:
+        return None  # no policies folder inside this repository: nothing can have moved out of it
     current = (repo.root / relative).read_text(encoding="utf-8", errors="replace")
     best: tuple[float, str, str] | None = None
-    for candidate in repo.files(commit):
-        if not candidate.endswith((".yaml", ".yml")) or (repo.root / candidate).exists():
-            continue
+    vanished = [c for c in repo.files(commit, folder) if c.endswith((".yaml", ".yml")) and not (repo.root / c).exists()]
+    for candidate in vanished[:MAX_CANDIDATES]:
         blob = repo.read(commit, candidate)
         if blob is None:
             continue
@@ -142,6 +147,7 @@ def _compare(loaded: LoadedPolicy, old: Policy, base: str) -> Iterator[Finding]:
             f"last_updated moved backwards: {old.last_updated} at {base}, now {new.last_updated}; "
             "it must be the date of the latest change",
         )
+    yield from _rewritten_history(loaded, old, base)
     if not rules_changed(old, new):
         return
     if new.last_updated == old.last_updated:
@@ -170,6 +176,21 @@ def _compare(loaded: LoadedPolicy, old: Policy, base: str) -> Iterator[Finding]:
         if not _acknowledged(change, acknowledging):
             hint = "; list it under `details` of a `material: true` entry" if acknowledging else ""
             yield _at(loaded, change.path, f"material change: {change.description}{hint}", "warning")
+
+
+def _rewritten_history(loaded: LoadedPolicy, old: Policy, base: str) -> Iterator[Finding]:
+    """The change log is what users were told: entries already published stay as they were."""
+    kept = list(loaded.policy.changes.log)
+    for entry in old.changes.log:
+        if entry in kept:
+            kept.remove(entry)
+            continue
+        yield _at(
+            loaded,
+            ("changes", "log"),
+            f"the change-log entry of {entry.date} at {base} was removed or edited; the log is append-only: "
+            "restore it and add a new entry that corrects it",
+        )
 
 
 def _acknowledged(change: Change, entries: list[ChangeEntry]) -> bool:

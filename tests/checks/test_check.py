@@ -444,3 +444,18 @@ def test_rewriting_a_published_change_log_entry_fails(project: Path) -> None:
         "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
         "corrects it"
     ]
+
+
+def test_other_policy_files_are_found_beside_the_policy_from_any_working_folder(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = project / "policies" / "examples" / "other.yaml"
+    example.parent.mkdir()
+    example.write_text((project / "policies" / "aetherapi.yaml").read_text().replace("AetherAPI", "OtherAPI"))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "an example policy")
+    example.write_text(example.read_text().replace("minimum_age: 13", "minimum_age: 16"))
+    monkeypatch.chdir(project / "templates")
+    code, output = check("--policy", "../policies/aetherapi.yaml", "--site", "../site", "--base", "HEAD")
+    assert code == 1
+    assert [line.split(":", 1)[0] for line in change_control_lines(output)] == ["../policies/examples/other.yaml"] * 2

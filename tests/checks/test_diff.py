@@ -343,8 +343,8 @@ def test_a_new_rule_covering_data_for_longer_is_material(policy_text: str) -> No
     assert material(policy_text, new) == [
         (
             "retention.archive.categories.0",
-            "Account Information kept longer: 30 days after account deletion → 30 days after account deletion or "
-            "900 days after collection",
+            "Account Information kept longer: 30 days after account deletion → 30 days after account deletion (also "
+            "covered by 900 days after collection)",
             True,
         )
     ]
@@ -474,4 +474,97 @@ def test_cli_drafts_a_change_log_entry_with_one_detail_per_change(tmp_path: Path
         "      material: true",
         "      details:",
         '        - "Usage and Performance Data kept longer: 90 days → 180 days after collection"',
+    ]
+
+
+ARCHIVE_RULE = (
+    "  archive:\n    title: Archive\n    categories: [device]\n    keep_for: 90 days\n    after: collection\n"
+)
+
+
+def test_putting_a_longer_rule_first_for_doubly_covered_data_is_material(policy_text: str) -> None:
+    """The retention jobs apply the first rule covering the data: reordering changes what they delete."""
+    old = replaced(policy_text, ("\ncookies:\n  aether_session:", ARCHIVE_RULE + "\ncookies:\n  aether_session:"))
+    new = replaced(policy_text, ("  account_data:\n", ARCHIVE_RULE + "  account_data:\n"))
+    assert material(old, new) == [
+        (
+            "retention.archive.categories.0",
+            "Device Information kept longer: 30 days after collection (also covered by 90 days after collection) → "
+            "90 days after collection (also covered by 30 days after collection)",
+            True,
+        )
+    ]
+    assert rules_changed(load_policy_text(old).policy, load_policy_text(new).policy)
+
+
+def test_reordering_categories_is_a_prose_change_that_still_counts_as_changed(policy_text: str) -> None:
+    block = policy_text[policy_text.index("  logs:\n    title: Log Data") : policy_text.index("  cookies:\n    title:")]
+    new = replaced(policy_text, (block, ""), ("  # 2.3 Technical Data\n", "  # 2.3 Technical Data\n" + block))
+    old_policy, new_policy = load_policy_text(policy_text).policy, load_policy_text(new).policy
+    assert [(c.description, c.kind) for c in semantic_diff(old_policy, new_policy)] == [
+        ("categories listed in another order", "prose")
+    ]
+    assert rules_changed(old_policy, new_policy)
+
+
+def test_a_longer_window_for_flagged_prompts_is_material(policy_text: str) -> None:
+    new = replaced(
+        policy_text, ("    keep_for: 30 days\n    after: flagging", "    keep_for: 60 days\n    after: flagging")
+    )
+    assert changes(policy_text, new) == [
+        (
+            "retention.flagged_content.keep_for",
+            "API Prompts/Responses kept longer: 30 days → 60 days after flagging",
+            True,
+        )
+    ]
+
+
+def test_a_new_processor_for_a_category_is_material(policy_text: str) -> None:
+    new = replaced(
+        policy_text,
+        ("    processed_by: [payment_processors]\n", "    processed_by: [payment_processors, analytics_providers]\n"),
+    )
+    assert changes(policy_text, new) == [
+        ("categories.payment.processed_by", "Payment Information: now processed by analytics_providers", True)
+    ]
+
+
+def test_data_you_provide_becoming_collected_automatically_is_material(policy_text: str) -> None:
+    new = replaced(
+        policy_text,
+        (
+            "    title: Contact Information\n    group: personal\n    source: provided",
+            "    title: Contact Information\n    group: personal\n    source: automatic",
+        ),
+    )
+    assert changes(policy_text, new) == [
+        ("categories.contact.source", "Contact Information: now collected automatically", True)
+    ]
+
+
+def test_a_new_provider_host_is_material_and_a_removed_one_is_not(policy_text: str) -> None:
+    new = replaced(policy_text, ("hosts: [api.openai.com]", "hosts: [api.openai.com, eu.example.net]"))
+    assert changes(policy_text, new) == [("recipients.openai.provider.hosts", "OpenAI: new hosts eu.example.net", True)]
+    assert material(new, policy_text) == []
+
+
+def test_a_new_cookie_is_material(policy_text: str) -> None:
+    new = replaced(
+        policy_text,
+        ("  aether_prefs:\n", "  tracker:\n    kind: analytics\n    purpose: improvement_analytics\n  aether_prefs:\n"),
+    )
+    assert changes(policy_text, new) == [("cookies.tracker", "new analytics cookie 'tracker'", True)]
+
+
+def test_a_session_cookie_becoming_persistent_is_material(policy_text: str) -> None:
+    new = replaced(
+        policy_text,
+        (
+            "    kind: session\n    purpose: service_provision\n",
+            "    kind: session\n    purpose: service_provision\n    max_age: 1 day\n",
+        ),
+    )
+    assert changes(policy_text, new) == [
+        ("cookies.aether_session.max_age", "cookie 'aether_session' lifetime session → 1 day", True)
     ]

@@ -74,7 +74,8 @@ class Repository:
 
 def _run(args: list[str], cwd: Path) -> bytes:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+        # Paths are file names, never pathspec patterns: `policies/*.yaml` at the base is that one file.
+        done = subprocess.run(["git", "--literal-pathspecs", *args], cwd=cwd, capture_output=True, check=False)
     except OSError as error:
         raise GitError(f"cannot run git: {error}") from None
     if done.returncode != 0:

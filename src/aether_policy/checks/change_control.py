@@ -10,6 +10,7 @@ be read (that fails the check). A `material: true` entry acknowledges the materi
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,20 +37,33 @@ def change_control(loaded: LoadedPolicy, policy_path: Path, base: str) -> list[F
         return [Finding(CHECK, "error", loaded.file, 1, 1, f"cannot compare with --base: {error}")]
     findings: list[Finding] = []
     for path in _policy_files(policy_path):
-        current = loaded if path == policy_path else _load(path, findings)
+        current = loaded if path is policy_path else _load(path, findings)
         if current is not None:
             findings += _file(repo, commit, base, path, current)
     return findings
 
 
 def _policy_files(policy_path: Path) -> list[Path]:
-    """The policy being checked, then every other policy file under `policies/`, subfolders included."""
+    """The policy being checked, then every other policy file under `policies/`, subfolders included.
+
+    `policies/` is the folder of that name holding the policy (wherever CI runs from), else `./policies`.
+    """
+    folder = next((p for p in policy_path.resolve().parents if p.name == DEFAULT_POLICY_DIR.name), None)
+    folder = folder or DEFAULT_POLICY_DIR.resolve()
     others: set[Path] = set()
-    if DEFAULT_POLICY_DIR.is_dir():
+    if folder.is_dir():
         for pattern in ("**/*.yaml", "**/*.yml"):
-            others.update(p for p in DEFAULT_POLICY_DIR.glob(pattern) if p.is_file())
+            others.update(p for p in folder.glob(pattern) if p.is_file())
     chosen = policy_path.resolve()
-    return [policy_path, *sorted(p for p in others if p.resolve() != chosen)]
+    return [policy_path, *sorted(_shown(p) for p in others if p != chosen)]
+
+
+def _shown(path: Path) -> Path:
+    """A path relative to the working folder, as findings name files (`../policies/x.yaml` from a subfolder)."""
+    try:
+        return Path(os.path.relpath(path, Path.cwd()))
+    except ValueError:  # another drive on Windows
+        return path
 
 
 def _load(path: Path, findings: list[Finding]) -> LoadedPolicy | None:

@@ -9,11 +9,12 @@ README.md ("Checks in CI") has the table.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aether_policy.diff.change import Change
 from aether_policy.diff.data import categories, recipients, retention
-from aether_policy.diff.rules import content_storage, cookies, other_rules, prose, purposes
+from aether_policy.diff.rules import content_storage, cookies, order, other_rules, prose, purposes
 from aether_policy.model import Policy
 
 __all__ = ["Change", "rules_changed", "semantic_diff"]
@@ -28,11 +29,21 @@ def semantic_diff(old: Policy, new: Policy) -> list[Change]:
         *purposes(old, new),
         *cookies(old, new),
         *other_rules(old, new),
+        *order(old, new),
         *prose(old, new),
     ]
 
 
 def rules_changed(old: Policy, new: Policy) -> bool:
-    """Anything but the date and the change log itself changed (wording included: the page changes)."""
+    """Anything but the date and the change log itself changed, order included.
+
+    Wording counts (the page changes), and so does order: the page lists rules in it, and the retention jobs
+    apply the first rule that covers a piece of data. Dicts compare equal in any order, so the dumps are
+    compared as JSON text, keys in document order.
+    """
     strip: dict[str, Any] = {"last_updated": True, "changes": {"log": True}}
-    return old.model_dump(exclude=strip) != new.model_dump(exclude=strip)
+    return _ordered(old.model_dump(mode="json", exclude=strip)) != _ordered(new.model_dump(mode="json", exclude=strip))
+
+
+def _ordered(dump: dict[str, Any]) -> str:
+    return json.dumps(dump, ensure_ascii=False)

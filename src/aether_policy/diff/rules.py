@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from aether_policy.diff.change import Change, Path, membership, words
+from aether_policy.diff.change import Change, Kind, Path, membership, words
 from aether_policy.diff.treatment import ACCEPTANCE_STRENGTH
 from aether_policy.model import ContentStorage, Policy, Purpose, StorageException
 
@@ -173,6 +173,16 @@ def other_rules(old: Policy, new: Policy) -> Iterator[Change]:
         yield Change(("service",), f"service details changed: {', '.join(changed)}", False)
     if old.version != new.version:
         yield Change(("version",), f"version {old.version} → {new.version}", False)
+
+
+def order(old: Policy, new: Policy) -> Iterator[Change]:
+    """The same rules in another order: the page lists them so; for retention the first covering rule applies,
+    which the retention comparison judges field by field."""
+    for family in ("purposes", "categories", "recipients", "retention", "cookies"):
+        before, after = list(getattr(old, family)), list(getattr(new, family))
+        if set(before) == set(after) and before != after:
+            kind: Kind = "rule" if family == "retention" else "prose"
+            yield Change((family,), f"{family.replace('_', ' ')} listed in another order", False, kind)
 
 
 def prose(old: Policy, new: Policy) -> Iterator[Change]:

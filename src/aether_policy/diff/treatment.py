@@ -92,8 +92,11 @@ def kept_longer(before: tuple[Period, ...], after: tuple[Period, ...]) -> bool:
 
 
 def describe_periods(found: tuple[Period, ...]) -> str:
+    """The period the jobs apply, then any other a rule promises."""
     texts = list(dict.fromkeys(str(p) for p in found))
-    return " or ".join(texts) if texts else "no period"
+    if not texts:
+        return "no period"
+    return texts[0] + (f" (also covered by {', '.join(texts[1:])})" if len(texts) > 1 else "")
 
 
 def describe_fields(policy: Policy, fields: Iterable[str]) -> str:

@@ -217,7 +217,8 @@ def test_an_unknown_base_revision_is_reported_not_raised(project: Path) -> None:
     assert code == 1
     assert (
         "policies/aetherapi.yaml:1:1: error: [change-control] cannot compare with --base: 'no-such-rev' is not a "
-        "commit in this repository; pass a branch, tag or SHA"
+        "commit in this repository; pass a branch, tag or SHA (in CI, fetch it too: actions/checkout with "
+        "`fetch-depth: 0`)"
     ) in output
 
 

@@ -37,7 +37,10 @@ class Repository:
         try:
             out = _run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"], self.root)
         except GitError:
-            raise GitError(f"'{revision}' is not a commit in this repository; pass a branch, tag or SHA") from None
+            raise GitError(
+                f"'{revision}' is not a commit in this repository; pass a branch, tag or SHA "
+                "(in CI, fetch it too: actions/checkout with `fetch-depth: 0`)"
+            ) from None
         return out.decode("ascii").strip()
 
     def read(self, commit: str, path: str) -> bytes | None:

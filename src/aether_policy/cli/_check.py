@@ -68,7 +68,10 @@ def check(
     help="changelog: a ready-to-paste `changes.log` entry for NEW.",
 )
 def diff(old: Path, new: Path, fmt: str) -> None:
-    """Semantic diff of two policy files: categories, recipients, retention, cookies, prose; material marked.
+    """Semantic diff of two policy files by what happens to the data; MATERIAL and prose changes marked.
+
+    Each field's effective retention, storage, recipients, purposes and cookies are compared, and every way
+    prompt content can come to be stored. Wording is marked `prose` and is never material.
 
     Example: aether-policy diff old/aetherapi.yaml policies/aetherapi.yaml --format changelog
     """

@@ -13,8 +13,9 @@ import json
 from typing import Any
 
 from aether_policy.diff.change import Change
-from aether_policy.diff.data import categories, recipients, retention
+from aether_policy.diff.data import categories, retention
 from aether_policy.diff.rules import content_storage, cookies, order, other_rules, prose, purposes
+from aether_policy.diff.sharing import recipients
 from aether_policy.model import Policy
 
 __all__ = ["Change", "rules_changed", "semantic_diff"]

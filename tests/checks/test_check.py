@@ -460,3 +460,34 @@ def test_other_policy_files_are_found_beside_the_policy_from_any_working_folder(
     code, output = check("--policy", "../policies/aetherapi.yaml", "--site", "../site", "--base", "HEAD")
     assert code == 1
     assert [line.split(":", 1)[0] for line in change_control_lines(output)] == ["../policies/examples/other.yaml"] * 2
+
+
+def test_a_new_policy_file_has_nothing_to_compare_with(project: Path) -> None:
+    example = project / "policies" / "examples" / "new.yaml"
+    example.parent.mkdir()
+    example.write_text(
+        (project / "policies" / "aetherapi.yaml")
+        .read_text()
+        .replace("AetherAPI", "OtherAPI")
+        .replace("https://aetherapi.dev", "https://other.example")
+    )
+    code, output = check("--base", "HEAD")
+    assert (code, output.splitlines()[-1]) == (0, "0 errors, 0 warnings"), output
+
+
+def test_a_base_policy_that_is_not_utf8_fails_the_check(project: Path) -> None:
+    policy = project / "policies" / "aetherapi.yaml"
+    good = policy.read_bytes()
+    policy.write_bytes(good.replace(b"AetherAPI's", b"Aether\xffAPI's"))
+    git(project, "commit", "-qam", "a latin-1 byte")
+    policy.write_bytes(good)
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert "error: [change-control] cannot read the policy at HEAD: policies/aetherapi.yaml is not UTF-8 text" in output
+
+
+def test_change_control_without_git_fails_with_a_message(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(project / "no-bin"))
+    code, output = check("--base", "HEAD", "--site", "nowhere")
+    assert code == 1
+    assert "error: [change-control] cannot compare with --base: cannot run git:" in output

@@ -60,6 +60,27 @@ def _flagged(doc: Doc) -> Doc | None:
     return None
 
 
+def stricter(doc: Doc) -> Doc:
+    """The shipped policy made stricter where it is already as loose as the schema allows, so every widening
+    edit has something to widen: an older minimum age, two notification channels, explicit acceptance, one
+    more category encrypted at rest, no staff review, and no keeping of marked accounts' prompts."""
+    doc["children"]["minimum_age"] = 16
+    doc["changes"]["notify_by"] = ["website", "email"]
+    doc["changes"]["acceptance"] = "explicit"
+    doc["security"]["encryption_at_rest"] = [*doc["security"]["encryption_at_rest"], "account"]
+    for category in doc["categories"].values():
+        storage = category.get("storage")
+        if storage:
+            storage["exceptions"] = [e for e in storage["exceptions"] if e["when"] != "account_marked"]
+            for exception in storage["exceptions"]:
+                exception["reviewed"] = False
+    return doc
+
+
+def _content_storage(doc: Doc) -> Doc:
+    return next(c["storage"] for c in doc["categories"].values() if c.get("storage"))  # type: ignore[no-any-return]
+
+
 # --- widening edits ---------------------------------------------------------------------------------------
 
 
@@ -89,14 +110,20 @@ def move_a_category_into_a_longer_rule(doc: Doc, draw: st.DrawFn) -> bool:
 
 
 def add_a_rule_keeping_a_category_longer(doc: Doc, draw: st.DrawFn) -> bool:
+    """Listed last it is a longer promise; listed first it is also the rule the retention jobs apply."""
     cname, covering = draw(st.sampled_from(_whole_categories(doc)))
     rule = doc["retention"][covering]
-    doc["retention"][f"extra_{len(doc['retention'])}"] = {
+    extra = {
         "title": "Extra",
         "categories": [cname],
         "keep_for": f"{_days(rule['keep_for']) + draw(st.integers(1, 900))} days",
         "after": rule["after"],
     }
+    name = f"extra_{len(doc['retention'])}"
+    if draw(st.booleans()):
+        doc["retention"] = {name: extra, **doc["retention"]}
+    else:
+        doc["retention"][name] = extra
     return True
 
 
@@ -223,6 +250,57 @@ def send_prompts_to_another_host(doc: Doc, draw: st.DrawFn) -> bool:
     return True
 
 
+def lower_the_minimum_age(doc: Doc, draw: st.DrawFn) -> bool:
+    age = doc["children"]["minimum_age"]
+    if age <= 13:
+        return False
+    doc["children"]["minimum_age"] = draw(st.integers(13, age - 1))
+    return True
+
+
+def stop_announcing_on_a_channel(doc: Doc, draw: st.DrawFn) -> bool:
+    channels = doc["changes"]["notify_by"]
+    if len(channels) < 2:
+        return False
+    dropped = draw(st.sampled_from(channels))
+    doc["changes"]["notify_by"] = [c for c in channels if c != dropped]
+    return True
+
+
+def accept_changes_by_continued_use(doc: Doc, draw: st.DrawFn) -> bool:
+    if doc["changes"].get("acceptance") != "explicit":
+        return False
+    doc["changes"]["acceptance"] = "continued_use"
+    return True
+
+
+def stop_encrypting_a_category(doc: Doc, draw: st.DrawFn) -> bool:
+    encrypted = doc["security"]["encryption_at_rest"]
+    if not encrypted:
+        return False
+    dropped = draw(st.sampled_from(encrypted))
+    doc["security"]["encryption_at_rest"] = [c for c in encrypted if c != dropped]
+    return True
+
+
+def let_staff_review_kept_prompts(doc: Doc, draw: st.DrawFn) -> bool:
+    unreviewed = [e for e in _content_storage(doc)["exceptions"] if e.get("reviewed") is False]
+    if not unreviewed:
+        return False
+    draw(st.sampled_from(unreviewed))["reviewed"] = True
+    return True
+
+
+def keep_prompts_of_marked_accounts(doc: Doc, draw: st.DrawFn) -> bool:
+    storage = _content_storage(doc)
+    if any(e["when"] == "account_marked" for e in storage["exceptions"]):
+        return False
+    storage["exceptions"].append(
+        {"when": "account_marked", "retention": storage["exceptions"][0]["retention"], "purpose": "business_operations"}
+    )
+    return True
+
+
 WIDENING: list[Edit] = [
     keep_a_rule_longer,
     move_a_category_into_a_longer_rule,
@@ -241,6 +319,12 @@ WIDENING: list[Edit] = [
     add_a_recipient,
     collect_a_new_field,
     send_prompts_to_another_host,
+    lower_the_minimum_age,
+    stop_announcing_on_a_channel,
+    accept_changes_by_continued_use,
+    stop_encrypting_a_category,
+    let_staff_review_kept_prompts,
+    keep_prompts_of_marked_accounts,
 ]
 
 
@@ -404,6 +488,14 @@ def shorten_a_cookie(doc: Doc, draw: st.DrawFn) -> bool:
     return True
 
 
+def encrypt_another_category(doc: Doc, draw: st.DrawFn) -> bool:
+    plain = sorted(c for c in doc["categories"] if c not in doc["security"]["encryption_at_rest"])
+    if not plain:
+        return False
+    doc["security"]["encryption_at_rest"] = [*doc["security"]["encryption_at_rest"], draw(st.sampled_from(plain))]
+    return True
+
+
 NEUTRAL: list[Edit] = [
     keep_a_rule_shorter,
     move_a_category_into_a_shorter_rule,
@@ -421,4 +513,5 @@ NEUTRAL: list[Edit] = [
     announce_changes_more_widely,
     raise_the_minimum_age,
     shorten_a_cookie,
+    encrypt_another_category,
 ]

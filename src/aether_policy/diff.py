@@ -129,7 +129,7 @@ def _retention(old: Policy, new: Policy) -> Iterator[Change]:
     for name in both:
         before, after = old.retention[name], new.retention[name]
         if before.keep_for != after.keep_for:
-            longer = after.keep_for.seconds > before.keep_for.seconds
+            longer = after.keep_for > before.keep_for
             verb = "longer" if longer else "shorter"
             yield Change(
                 ("retention", name, "keep_for"),
@@ -164,7 +164,7 @@ def _cookies(old: Policy, new: Policy) -> Iterator[Change]:
     for name in (n for n in new.cookies if n in old.cookies):
         before, after = old.cookies[name].max_age, new.cookies[name].max_age
         if before != after:
-            longer = after is not None and (before is None or after.seconds > before.seconds)
+            longer = after is not None and (before is None or after > before)
             description = f"cookie '{name}' lifetime {before or 'session'} → {after or 'session'}"
             yield Change(("cookies", name, "max_age"), description, longer)
 

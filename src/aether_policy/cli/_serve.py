@@ -51,6 +51,10 @@ def serve(
         config, _, config_file = load_config(config_path)
         check_conformance(config, plan, config_file)
         every = Duration.parse(retention_every) if retention_every else None
+        if every is not None and every.is_calendar:
+            raise click.BadParameter(
+                f"'{retention_every}' has no fixed length; use hours or days, e.g. 24h", param_hint="--retention-every"
+            )
         url = database_url(db_url)
         store = Store(url)
         store.migrate()

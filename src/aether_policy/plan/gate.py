@@ -90,7 +90,7 @@ class PromptGate:
             trigger=verdict.trigger,
             reasons=",".join(verdict.reasons),
             created_at=now,
-            expires_at=now + self._windows[verdict.trigger].timedelta,
+            expires_at=self._windows[verdict.trigger].after(now),
             sealed=self._cipher.encrypt(plaintext, record_id.encode()),
             _mint=_MINTED_BY_GATE,
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aether_policy.cli._common import config_option, load, policy_option, user_errors
+from aether_policy.cli._common import config_option, load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option
 
 
@@ -37,6 +37,7 @@ def serve(
 
     Example: aether-policy serve --port 8000 --config gateway.yaml
     """
+    require_gateway()
     import uvicorn
 
     from aether_policy.crypto import load_or_create_key

@@ -130,7 +130,8 @@ def _retention(old: Policy, new: Policy) -> Iterator[Change]:
         before, after = old.retention[name], new.retention[name]
         if before.keep_for != after.keep_for:
             longer = after.keep_for > before.keep_for
-            verb = "longer" if longer else "shorter"
+            # Months and years compare by their mean length; "1 year" and "12 months" are the same period reworded.
+            verb = "longer" if longer else "shorter" if after.keep_for < before.keep_for else "as long (reworded)"
             yield Change(
                 ("retention", name, "keep_for"),
                 f"{after.title} kept {verb}: {before.keep_for} → {after.keep_for} after {after.after}",

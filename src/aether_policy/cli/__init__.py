@@ -6,6 +6,7 @@ import click
 
 from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
+from aether_policy.cli._init import init
 from aether_policy.cli._policy_commands import schema, validate
 from aether_policy.cli._retention import retention
 from aether_policy.cli._serve import serve
@@ -21,6 +22,7 @@ def main() -> None:
     """
 
 
+main.add_command(init)
 main.add_command(build)
 main.add_command(check)
 main.add_command(diff)

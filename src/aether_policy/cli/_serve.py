@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aether_policy.cli._common import config_option, load, policy_option, user_errors
+from aether_policy.cli._common import config_option, load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option
 
 
@@ -37,6 +37,7 @@ def serve(
 
     Example: aether-policy serve --port 8000 --config gateway.yaml
     """
+    require_gateway()
     import uvicorn
 
     from aether_policy.crypto import load_or_create_key
@@ -51,6 +52,10 @@ def serve(
         config, _, config_file = load_config(config_path)
         check_conformance(config, plan, config_file)
         every = Duration.parse(retention_every) if retention_every else None
+        if every is not None and every.is_calendar:
+            raise click.BadParameter(
+                f"'{retention_every}' has no fixed length; use hours or days, e.g. 24h", param_hint="--retention-every"
+            )
         url = database_url(db_url)
         store = Store(url)
         store.migrate()

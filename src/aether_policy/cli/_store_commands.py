@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aether_policy.cli._common import user_errors
+from aether_policy.cli._common import require_gateway, user_errors
 
 if TYPE_CHECKING:
     from aether_policy.store import Store
@@ -24,6 +24,7 @@ db_option = click.option(
 
 @contextmanager
 def opened(db_url: str | None) -> Iterator[Store]:
+    require_gateway()
     from aether_policy.store import Store, database_url
 
     with user_errors():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -28,6 +28,7 @@ from aether_policy.exceptions import StorageError
 from aether_policy.plan.gate import QuarantineInfo, QuarantineRecord
 from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
+from aether_policy.store._bounds import OutOfBounds, fit_row
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
@@ -105,7 +106,10 @@ class Store:
         self._writer_lock = threading.Lock()
         self._keys: dict[str, tuple[str | None, float]] = {}
         self._marks: tuple[frozenset[str], float] = (frozenset(), 0.0)
-        self.dropped = 0
+        # Rows lost, per kind ("usage", "quarantine"): refused by the bounds or by the database, or written
+        # while it stayed unreachable. `truncated` counts rows kept with a value cut or cleared to fit.
+        self.dropped: dict[str, int] = {"usage": 0, "quarantine": 0}
+        self.truncated: dict[str, int] = {"usage": 0, "quarantine": 0}
 
     # -- schema -----------------------------------------------------------------------------------------------
 
@@ -141,7 +145,9 @@ class Store:
         existing = self.get_account(name)
         if existing is not None:
             return existing
-        values = {"id": "acct_" + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()}
+        values = _checked(
+            tables.accounts, {"id": "acct_" + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()}
+        )
         try:
             with self.begin() as conn:
                 conn.execute(insert(tables.accounts).values(**values))
@@ -173,7 +179,7 @@ class Store:
             conn.execute(
                 update(tables.accounts)
                 .where(tables.accounts.c.id == account.id)
-                .values(marked_at=now or utcnow(), mark_reason=reason)
+                .values(**_checked(tables.accounts, {"marked_at": now or utcnow(), "mark_reason": reason}))
             )
         self._marks = (frozenset(), 0.0)
         return self._require_account(name)
@@ -288,14 +294,31 @@ class Store:
     # -- usage and quarantine (batched, off the request path) -------------------------------------------------
 
     def record_usage(self, event: Mapping[str, Any]) -> None:
-        self._ensure_writer()
-        self._queue.put(("usage", {c: event.get(c) for c in ALL_COLUMNS}))
+        row = self._fit("usage", tables.usage_events, {c: event.get(c) for c in ALL_COLUMNS})
+        if row is not None:
+            self._ensure_writer()
+            self._queue.put(("usage", row))
 
     def quarantine(self, record: QuarantineRecord) -> None:
         if not isinstance(record, QuarantineRecord):
             raise TypeError("only the prompt gate's records can be quarantined")
-        self._ensure_writer()
-        self._queue.put(("quarantine", record))
+        row = self._fit("quarantine", tables.quarantine, _record_values(record))
+        if row is not None:
+            self._ensure_writer()
+            self._queue.put(("quarantine", row))
+
+    def _fit(self, kind: str, table: Table, values: dict[str, Any]) -> dict[str, Any] | None:
+        """Bound the row now, on the caller's thread: the queue never holds an oversized value, and a row
+        that cannot be fitted is dropped alone instead of failing the batch it would have joined."""
+        try:
+            fitted = fit_row(table, values)
+        except OutOfBounds as error:
+            self.dropped[kind] += 1
+            log.error("dropped one %s row: %s", kind, error)
+            return None
+        if fitted.altered:
+            self.truncated[kind] += 1
+        return fitted.values
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far is written."""
@@ -332,28 +355,50 @@ class Store:
                 except queue.Empty:
                     break
                 batch.append((kind, item))
-            self._write_batch([i for k, i in batch if k == "usage"], [i for k, i in batch if k == "quarantine"])
+            # Flagged content first and on its own: no usage event, good or bad, shares its transaction.
+            for wanted, table in (("quarantine", tables.quarantine), ("usage", tables.usage_events)):
+                rows = [i for k, i in batch if k == wanted]
+                try:
+                    self._write_rows(wanted, table, rows)
+                except Exception as error:  # never let the writer die: flush() would wait for it forever
+                    self.dropped[wanted] += len(rows)
+                    log.error("write of %d %s rows failed: %s", len(rows), wanted, type(error).__name__)
             for k, i in batch:
                 if k == "flush":
                     i.set()
             if any(k == "stop" for k, _ in batch):
                 return
 
-    def _write_batch(self, events: list[dict[str, Any]], records: list[QuarantineRecord]) -> None:
-        if not events and not records:
+    def _write_rows(self, kind: str, table: Table, rows: list[dict[str, Any]]) -> None:
+        """One transaction for the batch; if the database refuses a row in it, each row in its own.
+
+        An unreachable or busy database (OperationalError) is retried as a whole; anything else is about a
+        row, so the batch is replayed row by row and only the rows refused are dropped and counted. Logs say
+        what failed, never what was in it.
+        """
+        if not rows:
             return
         for attempt in range(3):
             try:
                 with self.begin() as conn:
-                    if events:
-                        conn.execute(insert(tables.usage_events), events)
-                    for record in records:
-                        conn.execute(insert(tables.quarantine).values(**_record_values(record)))
+                    conn.execute(insert(table), rows)
                 return
-            except Exception as error:  # keep serving; say what failed, never what was in it
-                log.error("write of %d events failed (attempt %d): %s", len(events), attempt + 1, type(error).__name__)
+            except OperationalError as error:
+                log.error("write of %d %s rows failed (attempt %d): %s", len(rows), kind, attempt + 1, _name(error))
                 time.sleep(0.1 * (attempt + 1))
-        self.dropped += len(events) + len(records)
+            except Exception as error:
+                log.warning("write of %d %s rows refused (%s); writing them one by one", len(rows), kind, _name(error))
+                break
+        else:
+            self.dropped[kind] += len(rows)
+            return
+        for row in rows:
+            try:
+                with self.begin() as conn:
+                    conn.execute(insert(table), [row])
+            except Exception as error:
+                self.dropped[kind] += 1
+                log.error("dropped one %s row the database refused: %s", kind, _name(error))
 
     def usage_count(self) -> int:
         with self.begin() as conn:
@@ -390,6 +435,20 @@ class Store:
             deleted = conn.execute(delete(tables.quarantine).where(tables.quarantine.c.id == record_id)).rowcount
         if not deleted:
             raise StorageError(f"no review item '{record_id}'; see: aether-policy review list")
+
+
+def _checked(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Operator input is refused, not cut, when it does not fit: they can correct it."""
+    try:
+        return fit_row(table, values, alter=False).values
+    except OutOfBounds as error:
+        raise StorageError(str(error)) from None
+
+
+def _name(error: BaseException) -> str:
+    """The error's class and the driver's, never its message: messages can quote the refused value."""
+    orig = getattr(error, "orig", None)
+    return f"{type(error).__name__} ({type(orig).__name__})" if orig is not None else type(error).__name__
 
 
 def _record_values(record: QuarantineRecord) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from aether_policy.cli import main
 from tests.conftest import POLICY_FILE
@@ -47,3 +47,62 @@ def test_a_config_typo_is_located(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--config", str(config)])
     assert result.exit_code == 1
     assert f"{config}:4:5: providers.openai.base_ur: unknown key 'base_ur'; did you mean 'base_url'?" in result.output
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
+    """`serve` up to the point it would listen: uvicorn.run records its app instead of serving it."""
+    import uvicorn
+
+    apps: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
+    monkeypatch.delenv("AETHER_ENCRYPTION_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return apps
+
+
+def serve_on(runner: CliRunner, db: str) -> Result:
+    return runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--db", db])
+
+
+def test_serve_creates_a_key_and_records_its_fingerprint(
+    runner: CliRunner, started: list[object], database_url: str
+) -> None:
+    from aether_policy.crypto import load_key
+    from aether_policy.store import Store, key_file_for, parse_url
+
+    result = serve_on(runner, database_url)
+    assert result.exit_code == 0 and len(started) == 1
+    key_file = key_file_for(parse_url(database_url))
+    assert f"created encryption key {key_file} (mode 0600)" in result.output
+    store = Store(database_url)
+    assert store.key_fingerprint() == load_key(key_file).fingerprint
+    store.close()
+    assert "created encryption key" not in serve_on(runner, database_url).output  # the second start reuses it
+
+
+def test_serve_refuses_a_key_other_than_the_one_the_database_records(
+    runner: CliRunner, started: list[object], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aether_policy.crypto import new_key
+
+    monkeypatch.setenv("AETHER_ENCRYPTION_KEY", new_key())
+    assert serve_on(runner, database_url).exit_code == 0
+    monkeypatch.setenv("AETHER_ENCRYPTION_KEY", new_key())  # a replica configured with another key
+    result = serve_on(runner, database_url)
+    assert result.exit_code == 1 and len(started) == 1
+    assert "Error: AETHER_ENCRYPTION_KEY is not the encryption key of " in result.output
+    assert "every process on one database needs the same key" in result.output
+
+
+def test_serve_makes_no_new_key_for_a_database_whose_content_is_sealed_already(
+    runner: CliRunner, started: list[object], database_url: str
+) -> None:
+    from aether_policy.store import key_file_for, parse_url
+
+    assert serve_on(runner, database_url).exit_code == 0
+    key_file = key_file_for(parse_url(database_url))
+    key_file.unlink()  # lost, or kept elsewhere
+    result = serve_on(runner, database_url)
+    assert result.exit_code == 1 and "Error: no encryption key:" in result.output
+    assert not key_file.exists()

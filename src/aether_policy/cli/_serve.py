@@ -39,7 +39,7 @@ def serve(
     """
     import uvicorn
 
-    from aether_policy.crypto import load_or_create_key
+    from aether_policy.crypto import load_key, load_or_create_key
     from aether_policy.durations import Duration
     from aether_policy.gateway import check_conformance, create_app, load_config
     from aether_policy.plan import PromptGate, compile_policy
@@ -53,8 +53,17 @@ def serve(
         every = Duration.parse(retention_every) if retention_every else None
         url = database_url(db_url)
         store = Store(url)
-        store.migrate()
-        cipher, notice = load_or_create_key(key_file_for(parse_url(url)))
+        try:
+            store.migrate()
+            key_file = key_file_for(parse_url(url))
+            if store.key_fingerprint() is None:
+                cipher, notice = load_or_create_key(key_file)
+            else:  # content is sealed already: a new key could never open it, so never make one now
+                cipher, notice = load_key(key_file), None
+            store.bind_cipher(cipher, record=True)
+        except BaseException:
+            store.close()
+            raise
     if notice:
         click.echo(notice, err=True)
     for name, provider in config.providers.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import queue
 import secrets
 import threading
@@ -18,13 +19,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from aether_policy.exceptions import StorageError
+from aether_policy.crypto import KEY_ENV, Cipher
+from aether_policy.exceptions import EncryptionKeyError, StorageError
 from aether_policy.plan.gate import QuarantineInfo, QuarantineRecord
 from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
@@ -32,6 +35,7 @@ from aether_policy.store._bounds import OutOfBounds, fit_row
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
+_FINGERPRINT = "encryption_key_fingerprint"
 KEY_PREFIX = "aether-sk-"
 # Keys are listed by a short prefix; it stays under 16 characters so no stored text is a usable part of a key.
 DISPLAY_PREFIX = len(KEY_PREFIX) + 4
@@ -74,10 +78,28 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask, typically 0644).
+
+    SQLite gives the -wal and -shm files it creates later the database file's own mode, so they are private
+    too. An existing file keeps its mode: the operator may have chosen it.
+    """
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it in between, the same way
+    except OSError as error:
+        raise StorageError(f"cannot create the database file {path}: {error.strerror}") from None
+
+
 def make_engine(url_text: str) -> Engine:
     url = parse_url(url_text)
     if url.get_backend_name() == "sqlite":
         memory = url.database in (None, "", ":memory:")
+        if not memory and url.database and not url.database.startswith("file:"):
+            _create_private(Path(url.database))
         # A pooled connection keeps SQLite's page cache warm between batches; each is used by one thread
         # at a time, so sharing across threads is safe.
         engine = create_engine(
@@ -121,7 +143,8 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(7357001)"))
                 tables.metadata.create_all(conn, checkfirst=True)
                 version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
-                if version is None:
+                if version is None or version < tables.SCHEMA_VERSION:
+                    # Every change so far only adds tables, which create_all has just done.
                     conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
                 elif version > tables.SCHEMA_VERSION:
                     raise StorageError(
@@ -138,6 +161,39 @@ class Store:
     def begin(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    # -- the encryption key ------------------------------------------------------------------------------------
+
+    def bind_cipher(self, cipher: Cipher, *, record: bool) -> None:
+        """Refuse a key other than the one this database's flagged content is sealed with.
+
+        The database keeps the key's fingerprint (an HMAC under the key, never the key). With `record`
+        (the gateway starting) a database without one adopts this key's; replicas racing to record
+        different keys end with one recorded and the others refused.
+        """
+        stored = self.key_fingerprint()
+        if stored is None and record:
+            try:
+                with self.begin() as conn:
+                    conn.execute(insert(tables.store_metadata).values(name=_FINGERPRINT, value=cipher.fingerprint))
+                return
+            except IntegrityError:  # another process recorded its key first: compare with that one
+                stored = self.key_fingerprint()
+        if stored is not None and not hmac.compare_digest(stored, cipher.fingerprint):
+            raise EncryptionKeyError(
+                f"{cipher.source} is not the encryption key of {self._safe_url()}: its flagged content is sealed "
+                f"with the key whose fingerprint starts {stored[:12]}, this key's starts {cipher.fingerprint[:12]}. "
+                f"Use the original key (set {KEY_ENV} to it, or restore its key file); every process on one "
+                "database needs the same key"
+            )
+
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key this database's content is sealed with, if one was recorded."""
+        with self.begin() as conn:
+            value = conn.execute(
+                select(tables.store_metadata.c.value).where(tables.store_metadata.c.name == _FINGERPRINT)
+            ).scalar()
+        return None if value is None else str(value)
 
     # -- accounts ---------------------------------------------------------------------------------------------
 

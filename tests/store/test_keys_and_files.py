@@ -154,3 +154,20 @@ def test_a_database_newer_than_this_version_is_refused(store: Store) -> None:
         conn.execute(update(tables.schema_version).values(version=tables.SCHEMA_VERSION + 1))
     with pytest.raises(Exception, match="newer than this aether-policy"):
         store.migrate()
+
+
+def test_a_database_with_content_but_no_fingerprint_adopts_only_the_key_that_opens_it(store: Store) -> None:
+    from aether_policy.plan import PromptGate, Verdict
+    from tests.helpers import shipped_plan
+
+    sealer = cipher()
+    gate = PromptGate(shipped_plan().storage_windows, sealer)
+    record = gate.admit(Verdict("flagged", ("pattern:x",)), account_id=None, request="q", response="r", now=T0)
+    assert record is not None
+    store.quarantine(record)
+    store.flush()
+    with pytest.raises(EncryptionKeyError, match=r"does not open the flagged content already in .*: use the key"):
+        store.bind_cipher(cipher(), record=True)
+    assert store.key_fingerprint() is None
+    store.bind_cipher(sealer, record=True)
+    assert store.key_fingerprint() == sealer.fingerprint

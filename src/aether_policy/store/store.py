@@ -173,6 +173,7 @@ class Store:
         """
         stored = self.key_fingerprint()
         if stored is None and record:
+            self._check_opens_existing(cipher)
             try:
                 with self.begin() as conn:
                     conn.execute(insert(tables.store_metadata).values(name=_FINGERPRINT, value=cipher.fingerprint))
@@ -186,6 +187,22 @@ class Store:
                 f"Use the original key (set {KEY_ENV} to it, or restore its key file); every process on one "
                 "database needs the same key"
             )
+
+    def _check_opens_existing(self, cipher: Cipher) -> None:
+        """Before a database adopts a key, the content it already holds (sealed before it recorded
+        fingerprints) must open with that key; otherwise the key would be recorded as the wrong one."""
+        q = tables.quarantine.c
+        with self.begin() as conn:
+            row = conn.execute(select(q.id, q.sealed).order_by(q.created_at.desc()).limit(1)).first()
+        if row is None:
+            return
+        try:
+            cipher.decrypt(bytes(row.sealed), row.id.encode())
+        except EncryptionKeyError:
+            raise EncryptionKeyError(
+                f"{cipher.source} does not open the flagged content already in {self._safe_url()}: use the key "
+                f"that sealed it (set {KEY_ENV} to it, or restore its key file)"
+            ) from None
 
     def key_fingerprint(self) -> str | None:
         """The fingerprint of the key this database's content is sealed with, if one was recorded."""

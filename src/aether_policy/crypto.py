@@ -65,7 +65,7 @@ class Cipher:
             ) from None
 
 
-def load_key(key_file: Path) -> Cipher:
+def load_key(key_file: Path, why_not_created: str = "only `aether-policy serve` creates one") -> Cipher:
     """The cipher from AETHER_ENCRYPTION_KEY or an existing key file; never creates a key."""
     env = os.environ.get(KEY_ENV)
     if env:
@@ -73,7 +73,7 @@ def load_key(key_file: Path) -> Cipher:
     if not key_file.exists():
         raise EncryptionKeyError(
             f"no encryption key: {KEY_ENV} is not set and {key_file} does not exist. Set {KEY_ENV} to the "
-            "gateway's key, or run where the gateway's key file is; only `aether-policy serve` creates a key"
+            f"gateway's key, or run where its key file is ({why_not_created})"
         )
     return Cipher(decode_key(_read_key_file(key_file), str(key_file)), str(key_file))
 

@@ -105,4 +105,5 @@ def test_serve_makes_no_new_key_for_a_database_whose_content_is_sealed_already(
     key_file.unlink()  # lost, or kept elsewhere
     result = serve_on(runner, database_url)
     assert result.exit_code == 1 and "Error: no encryption key:" in result.output
+    assert "if its key is lost: aether-policy encryption-key replace --discard-sealed" in result.output
     assert not key_file.exists()

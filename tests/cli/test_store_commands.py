@@ -158,9 +158,10 @@ def test_review_show_without_a_key_says_so_and_creates_no_key_file(runner: CliRu
     key_file.unlink()  # the key is elsewhere (another machine, a secret store): reading must not invent one
     result = runner.invoke(main, ["review", "show", item, "--db", db])
     assert result.exit_code == 1
-    assert result.output.startswith(
+    assert result.output == (
         f"Error: no encryption key: AETHER_ENCRYPTION_KEY is not set and {key_file} does not exist. "
-        "Set AETHER_ENCRYPTION_KEY to the gateway's key"
+        "Set AETHER_ENCRYPTION_KEY to the gateway's key, or run where its key file is "
+        "(only `aether-policy serve` creates one)\n"
     )
     assert not key_file.exists()
 

@@ -59,7 +59,11 @@ def serve(
             if store.key_fingerprint() is None:
                 cipher, notice = load_or_create_key(key_file)
             else:  # content is sealed already: a new key could never open it, so never make one now
-                cipher, notice = load_key(key_file), None
+                lost = "this database's content is sealed already, so no new key is made; if its key is lost: "
+                cipher, notice = (
+                    load_key(key_file, lost + "aether-policy encryption-key replace --discard-sealed"),
+                    None,
+                )
             store.bind_cipher(cipher, record=True)
         except BaseException:
             store.close()

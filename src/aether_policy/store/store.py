@@ -185,8 +185,43 @@ class Store:
                 f"{cipher.source} is not the encryption key of {self._safe_url()}: its flagged content is sealed "
                 f"with the key whose fingerprint starts {stored[:12]}, this key's starts {cipher.fingerprint[:12]}. "
                 f"Use the original key (set {KEY_ENV} to it, or restore its key file); every process on one "
-                "database needs the same key"
+                "database needs the same key. If it is lost: aether-policy encryption-key replace --discard-sealed"
             )
+
+    def replace_cipher(self, cipher: Cipher, *, discard_sealed: bool) -> int:
+        """Make `cipher` this database's key; returns how many sealed items were discarded with the old one.
+
+        Sealed content cannot be re-encrypted without the old key, so replacing a key that still seals
+        content needs `discard_sealed`, which deletes it (as `review dismiss` would) in the same transaction.
+        """
+        with self.begin() as conn:
+            if self.backend == "postgresql":  # one replacement at a time, against a gateway recording its key
+                conn.execute(text("SELECT pg_advisory_xact_lock(7357002)"))
+            sealed = self._sealed(conn)
+            if sealed and not discard_sealed:
+                raise self._still_sealed(sealed)
+            conn.execute(delete(tables.quarantine))
+            conn.execute(delete(tables.store_metadata).where(tables.store_metadata.c.name == _FINGERPRINT))
+            conn.execute(insert(tables.store_metadata).values(name=_FINGERPRINT, value=cipher.fingerprint))
+        return sealed
+
+    def refuse_if_sealed(self) -> None:
+        """Raise while flagged content is sealed: replacing the key now would leave it unreadable."""
+        with self.begin() as conn:
+            sealed = self._sealed(conn)
+        if sealed:
+            raise self._still_sealed(sealed)
+
+    @staticmethod
+    def _sealed(conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(tables.quarantine)).scalar() or 0)
+
+    def _still_sealed(self, count: int) -> StorageError:
+        return StorageError(
+            f"{count} flagged item(s) in {self._safe_url()} are sealed with the current key and cannot be opened "
+            "with another; review them first (aether-policy review list), then add --discard-sealed to delete "
+            "them and replace the key"
+        )
 
     def _check_opens_existing(self, cipher: Cipher) -> None:
         """Before a database adopts a key, the content it already holds (sealed before it recorded
@@ -201,7 +236,8 @@ class Store:
         except EncryptionKeyError:
             raise EncryptionKeyError(
                 f"{cipher.source} does not open the flagged content already in {self._safe_url()}: use the key "
-                f"that sealed it (set {KEY_ENV} to it, or restore its key file)"
+                f"that sealed it (set {KEY_ENV} to it, or restore its key file). If it is lost: "
+                "aether-policy encryption-key replace --discard-sealed"
             ) from None
 
     def key_fingerprint(self) -> str | None:

@@ -85,6 +85,35 @@ def test_processes_creating_the_key_file_at_once_all_use_the_one_key_created(tmp
             assert [p.name for p in key_file.parent.iterdir()] == ["aether.db.key"]  # no temporary files left
 
 
+def _start_at_once(url: str, barrier: Any) -> str:
+    """What `serve` does before it listens: migrate, load or create the key, bind it."""
+    from aether_policy.store import key_file_for, parse_url
+
+    barrier.wait()
+    try:
+        store = Store(url)
+        store.migrate()
+        cipher, _ = load_or_create_key(key_file_for(parse_url(url)))
+        store.bind_cipher(cipher, record=True)
+        store.close()
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return cipher.fingerprint
+
+
+def test_gateways_starting_at_once_on_a_new_sqlite_database_agree_on_schema_and_key(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    processes = 4
+    with context.Pool(processes) as pool, context.Manager() as manager:
+        for round_ in range(3):
+            url = f"sqlite:///{tmp_path / f'round{round_}.db'}"
+            results = pool.starmap(_start_at_once, [(url, manager.Barrier(processes))] * processes)
+            assert len(set(results)) == 1 and len(results[0]) == 64, results
+            store = Store(url)
+            assert store.key_fingerprint() == results[0]
+            store.close()
+
+
 def test_loading_a_key_never_creates_one(tmp_path: Path) -> None:
     key_file = tmp_path / "aether.db.key"
     with pytest.raises(EncryptionKeyError, match=rf"^no encryption key: {KEY_ENV} is not set and .* does not exist"):

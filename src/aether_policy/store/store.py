@@ -132,27 +132,44 @@ class Store:
         # while it stayed unreachable. `truncated` counts rows kept with a value cut or cleared to fit.
         self.dropped: dict[str, int] = {"usage": 0, "quarantine": 0}
         self.truncated: dict[str, int] = {"usage": 0, "quarantine": 0}
+        self._counts_lock = threading.Lock()  # request threads and the writer both count
 
     # -- schema -----------------------------------------------------------------------------------------------
 
     def migrate(self) -> None:
         """Create the schema if missing; safe when several replicas start at once."""
-        try:
-            with self.engine.begin() as conn:
-                if self.backend == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(7357001)"))
-                tables.metadata.create_all(conn, checkfirst=True)
-                version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
-                if version is None or version < tables.SCHEMA_VERSION:
-                    # Every change so far only adds tables, which create_all has just done.
-                    conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
-                elif version > tables.SCHEMA_VERSION:
-                    raise StorageError(
-                        f"the database schema is version {version}, newer than this aether-policy "
-                        f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
-                    )
-        except OperationalError as error:
-            raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+        attempts = 5
+        for attempt in range(attempts):
+            try:
+                self._migrate()
+                return
+            except (IntegrityError, OperationalError) as error:
+                # SQLite has no advisory lock: another process may create a table or record the version
+                # between our check and our write (or commit first, making our read stale: "locked"). It
+                # did the same work; another pass finds it done.
+                message = str(error.orig)
+                raced = isinstance(error, IntegrityError) or "already exists" in message or "locked" in message
+                if self.backend == "sqlite" and raced and attempt < attempts - 1:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                if isinstance(error, OperationalError):
+                    raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+                raise
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7357001)"))
+            tables.metadata.create_all(conn, checkfirst=True)
+            version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
+            if version is None or version < tables.SCHEMA_VERSION:
+                # Every change so far only adds tables, which create_all has just done.
+                conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
+            elif version > tables.SCHEMA_VERSION:
+                raise StorageError(
+                    f"the database schema is version {version}, newer than this aether-policy "
+                    f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
+                )
 
     def _safe_url(self) -> str:
         return parse_url(self.url).render_as_string(hide_password=True)
@@ -422,11 +439,11 @@ class Store:
         try:
             fitted = fit_row(table, values)
         except OutOfBounds as error:
-            self.dropped[kind] += 1
+            self._count(self.dropped, kind, 1)
             log.error("dropped one %s row: %s", kind, error)
             return None
         if fitted.altered:
-            self.truncated[kind] += 1
+            self._count(self.truncated, kind, 1)
         return fitted.values
 
     def flush(self, timeout: float = 10.0) -> None:
@@ -470,13 +487,17 @@ class Store:
                 try:
                     self._write_rows(wanted, table, rows)
                 except Exception as error:  # never let the writer die: flush() would wait for it forever
-                    self.dropped[wanted] += len(rows)
+                    self._count(self.dropped, wanted, len(rows))
                     log.error("write of %d %s rows failed: %s", len(rows), wanted, type(error).__name__)
             for k, i in batch:
                 if k == "flush":
                     i.set()
             if any(k == "stop" for k, _ in batch):
                 return
+
+    def _count(self, counter: dict[str, int], kind: str, n: int) -> None:
+        with self._counts_lock:
+            counter[kind] += n
 
     def _write_rows(self, kind: str, table: Table, rows: list[dict[str, Any]]) -> None:
         """One transaction for the batch; if the database refuses a row in it, each row in its own.
@@ -499,14 +520,14 @@ class Store:
                 log.warning("write of %d %s rows refused (%s); writing them one by one", len(rows), kind, _name(error))
                 break
         else:
-            self.dropped[kind] += len(rows)
+            self._count(self.dropped, kind, len(rows))
             return
         for row in rows:
             try:
                 with self.begin() as conn:
                     conn.execute(insert(table), [row])
             except Exception as error:
-                self.dropped[kind] += 1
+                self._count(self.dropped, kind, 1)
                 log.error("dropped one %s row the database refused: %s", kind, _name(error))
 
     def usage_count(self) -> int:

@@ -107,3 +107,29 @@ def test_serve_makes_no_new_key_for_a_database_whose_content_is_sealed_already(
     assert result.exit_code == 1 and "Error: no encryption key:" in result.output
     assert "if its key is lost: aether-policy encryption-key replace --discard-sealed" in result.output
     assert not key_file.exists()
+
+
+def test_serve_warns_about_database_and_key_files_other_users_can_read(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    from aether_policy.crypto import new_key
+
+    db = tmp_path / "old.db"
+    db.touch()
+    db.chmod(0o644)  # as versions before 0600 files created it
+    key_file = tmp_path / "old.db.key"
+    key_file.write_text(new_key() + "\n")
+    key_file.chmod(0o640)
+    result = serve_on(runner, f"sqlite:///{db}")
+    assert result.exit_code == 0
+    assert f"warning: {db} is open to other users (mode 0644); restrict it: chmod 600 {db}\n" in result.output
+    assert (
+        f"warning: {key_file} is open to other users (mode 0640); restrict it: chmod 600 {key_file}\n" in result.output
+    )
+
+
+def test_serve_on_a_new_database_has_nothing_to_warn_about_its_files(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    result = serve_on(runner, f"sqlite:///{tmp_path / 'new.db'}")
+    assert result.exit_code == 0 and "open to other users" not in result.output

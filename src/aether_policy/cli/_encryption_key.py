@@ -5,10 +5,37 @@ The key itself is never printed: only fingerprints (an HMAC under the key), whic
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
 from aether_policy.cli._common import user_errors
 from aether_policy.cli._store_commands import db_option, opened
+
+if TYPE_CHECKING:
+    from aether_policy.crypto import Cipher
+    from aether_policy.store import Store
+
+
+def open_gateway_key(store: Store, key_file: Path) -> tuple[Cipher, list[str]]:
+    """The gateway's key, bound to its (migrated) database, and what to tell the operator about it.
+
+    A database with no recorded key gets this key's fingerprint, the key file being created if there is
+    none; a database whose content is sealed already never gets a new key, which could open none of it.
+    """
+    from aether_policy.crypto import load_key, load_or_create_key
+    from aether_policy.store._files import readable_by_others
+
+    if store.key_fingerprint() is None:
+        cipher, notice = load_or_create_key(key_file)
+    else:
+        lost = "this database's content is sealed already, so no new key is made; if its key is lost: "
+        cipher, notice = load_key(key_file, lost + "aether-policy encryption-key replace --discard-sealed"), None
+    store.bind_cipher(cipher, record=True)
+    key_files = [key_file] if cipher.source == str(key_file) else []
+    warnings = [f"warning: {w}" for w in [*store.loose_files(), *readable_by_others(key_files)]]
+    return cipher, [notice, *warnings] if notice else warnings
 
 
 @click.group("encryption-key")

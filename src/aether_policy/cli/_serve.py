@@ -39,7 +39,7 @@ def serve(
     """
     import uvicorn
 
-    from aether_policy.crypto import load_key, load_or_create_key
+    from aether_policy.cli._encryption_key import open_gateway_key
     from aether_policy.durations import Duration
     from aether_policy.gateway import check_conformance, create_app, load_config
     from aether_policy.plan import PromptGate, compile_policy
@@ -55,20 +55,11 @@ def serve(
         store = Store(url)
         try:
             store.migrate()
-            key_file = key_file_for(parse_url(url))
-            if store.key_fingerprint() is None:
-                cipher, notice = load_or_create_key(key_file)
-            else:  # content is sealed already: a new key could never open it, so never make one now
-                lost = "this database's content is sealed already, so no new key is made; if its key is lost: "
-                cipher, notice = (
-                    load_key(key_file, lost + "aether-policy encryption-key replace --discard-sealed"),
-                    None,
-                )
-            store.bind_cipher(cipher, record=True)
+            cipher, notices = open_gateway_key(store, key_file_for(parse_url(url)))
         except BaseException:
             store.close()
             raise
-    if notice:
+    for notice in notices:
         click.echo(notice, err=True)
     for name, provider in config.providers.items():
         if provider.api_key_env and not provider.api_key():

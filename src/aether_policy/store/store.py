@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import queue
 import secrets
 import threading
@@ -32,6 +31,7 @@ from aether_policy.plan.gate import QuarantineInfo, QuarantineRecord
 from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store._bounds import OutOfBounds, fit_row
+from aether_policy.store._files import create_private, readable_by_others, sqlite_files
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
@@ -78,28 +78,12 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor.close()
 
 
-def _create_private(path: Path) -> None:
-    """Create the database file 0600 before SQLite does (it would use the umask, typically 0644).
-
-    SQLite gives the -wal and -shm files it creates later the database file's own mode, so they are private
-    too. An existing file keeps its mode: the operator may have chosen it.
-    """
-    if path.exists():
-        return
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass  # another process created it in between, the same way
-    except OSError as error:
-        raise StorageError(f"cannot create the database file {path}: {error.strerror}") from None
-
-
 def make_engine(url_text: str) -> Engine:
     url = parse_url(url_text)
     if url.get_backend_name() == "sqlite":
         memory = url.database in (None, "", ":memory:")
         if not memory and url.database and not url.database.startswith("file:"):
-            _create_private(Path(url.database))
+            create_private(Path(url.database))
         # A pooled connection keeps SQLite's page cache warm between batches; each is used by one thread
         # at a time, so sharing across threads is safe.
         engine = create_engine(
@@ -170,6 +154,13 @@ class Store:
                     f"the database schema is version {version}, newer than this aether-policy "
                     f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
                 )
+
+    def loose_files(self) -> list[str]:
+        """Warnings for this database's files that other users can open (a SQLite file from before 0600)."""
+        url = parse_url(self.url)
+        if self.backend != "sqlite" or url.database in (None, "", ":memory:") or url.database.startswith("file:"):
+            return []
+        return readable_by_others(sqlite_files(Path(url.database)))
 
     def _safe_url(self) -> str:
         return parse_url(self.url).render_as_string(hide_password=True)

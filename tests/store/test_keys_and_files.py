@@ -3,8 +3,10 @@ refuses a key other than the one its flagged content is sealed with."""
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,32 @@ def test_gateways_starting_at_once_on_a_new_sqlite_database_agree_on_schema_and_
             store = Store(url)
             assert store.key_fingerprint() == results[0]
             store.close()
+
+
+def test_on_a_file_system_without_hard_links_the_key_file_is_created_exclusively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    key_file = tmp_path / "aether.db.key"
+    cipher, notice = load_or_create_key(key_file)
+    assert notice is not None and mode(key_file) == 0o600
+    assert load_or_create_key(key_file)[0].fingerprint == cipher.fingerprint
+    assert [p.name for p in tmp_path.iterdir()] == ["aether.db.key"]
+
+
+def test_a_key_file_still_being_written_is_waited_for(tmp_path: Path) -> None:
+    key_file = tmp_path / "aether.db.key"
+    key = new_key()
+    key_file.write_text(key[:10])  # another process is midway through writing it
+    finisher = threading.Timer(0.3, lambda: key_file.write_text(key + "\n"))
+    finisher.start()
+    try:
+        assert load_key(key_file).fingerprint == cipher(key).fingerprint
+    finally:
+        finisher.join()
 
 
 def test_loading_a_key_never_creates_one(tmp_path: Path) -> None:

@@ -77,7 +77,8 @@ def encryption_key_show(db_url: str | None) -> None:
 def encryption_key_replace(discard_sealed: bool, db_url: str | None) -> None:
     """Make the key here (AETHER_ENCRYPTION_KEY, or the key file, created if missing) the database's key.
 
-    For a lost key: content sealed with it can never be opened again, so it must be discarded.
+    For a lost key: content sealed with it can never be opened again, so it must be discarded. Restart
+    every gateway on this database with the new key afterwards: a running one keeps the key it started with.
 
     Example: aether-policy encryption-key replace --discard-sealed
     """
@@ -95,3 +96,4 @@ def encryption_key_replace(discard_sealed: bool, db_url: str | None) -> None:
             return
         discarded = store.replace_cipher(cipher, discard_sealed=discard_sealed)
     click.echo(f"{cipher.source} is now this database's key ({discarded} sealed item(s) discarded)")
+    click.echo("restart every gateway on this database with this key: a running one keeps its old key", err=True)

@@ -203,7 +203,7 @@ class Store:
         content needs `discard_sealed`, which deletes it (as `review dismiss` would) in the same transaction.
         """
         with self.begin() as conn:
-            if self.backend == "postgresql":  # one replacement at a time, against a gateway recording its key
+            if self.backend == "postgresql":  # two replacements at once would each count, then both delete
                 conn.execute(text("SELECT pg_advisory_xact_lock(7357002)"))
             sealed = self._sealed(conn)
             if sealed and not discard_sealed:

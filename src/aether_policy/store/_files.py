@@ -22,6 +22,11 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         pass  # another process created it in between, the same way
+    except FileNotFoundError:
+        raise StorageError(
+            f"cannot create the database file {path}: the folder {path.parent} does not exist; create it, or "
+            "choose another --db / AETHER_DATABASE_URL"
+        ) from None
     except OSError as error:
         raise StorageError(f"cannot create the database file {path}: {error.strerror}") from None
 

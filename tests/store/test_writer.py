@@ -133,3 +133,17 @@ def test_usage_times_are_stored_as_given(store: Store) -> None:
     store.record_usage(usage_row(when))
     store.flush()
     assert [r["timestamp"] for r in stored(store, tables.usage_events)] == [when]
+
+
+def test_refused_rows_are_logged_once_per_batch_by_error_class_never_by_value(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = flagged()
+    for _ in range(4):
+        store.quarantine(record)  # the same id four times: three are refused
+    store.flush()
+    lines = [r.getMessage() for r in caplog.records if r.name == "aether_policy.store"]
+    dropped = [line for line in lines if line.startswith("dropped")]
+    assert len(dropped) == 1 and dropped[0].startswith("dropped 3 of 4 quarantine rows the database refused: 3 ")
+    assert not any(record.id in line for line in lines)
+    assert store.dropped == {"usage": 0, "quarantine": 3}

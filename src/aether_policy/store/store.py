@@ -513,13 +513,19 @@ class Store:
         else:
             self._count(self.dropped, kind, len(rows))
             return
+        refused: dict[str, int] = {}
         for row in rows:
             try:
                 with self.begin() as conn:
                     conn.execute(insert(table), [row])
             except Exception as error:
-                self._count(self.dropped, kind, 1)
-                log.error("dropped one %s row the database refused: %s", kind, _name(error))
+                refused[_name(error)] = refused.get(_name(error), 0) + 1
+        if refused:  # one line per batch, however many rows: a broken table must not flood the log
+            self._count(self.dropped, kind, sum(refused.values()))
+            reasons = ", ".join(f"{n} {name}" for name, n in refused.items())
+            log.error(
+                "dropped %d of %d %s rows the database refused: %s", sum(refused.values()), len(rows), kind, reasons
+            )
 
     def usage_count(self) -> int:
         with self.begin() as conn:

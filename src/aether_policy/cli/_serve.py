@@ -40,7 +40,7 @@ def serve(
     require_gateway()
     import uvicorn
 
-    from aether_policy.crypto import load_or_create_key
+    from aether_policy.cli._encryption_key import open_gateway_key
     from aether_policy.durations import Duration
     from aether_policy.gateway import check_conformance, create_app, load_config
     from aether_policy.plan import PromptGate, compile_policy
@@ -58,9 +58,13 @@ def serve(
             )
         url = database_url(db_url)
         store = Store(url)
-        store.migrate()
-        cipher, notice = load_or_create_key(key_file_for(parse_url(url)))
-    if notice:
+        try:
+            store.migrate()
+            cipher, notices = open_gateway_key(store, key_file_for(parse_url(url)))
+        except BaseException:
+            store.close()
+            raise
+    for notice in notices:
         click.echo(notice, err=True)
     for name, provider in config.providers.items():
         if provider.api_key_env and not provider.api_key():

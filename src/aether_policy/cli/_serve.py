@@ -110,13 +110,22 @@ def serve(
         from aether_policy.retention.schedule import RetentionScheduler
 
         scheduler = RetentionScheduler(store, plan, every.seconds)
+
+    def shutdown() -> None:
+        # Here, in the app's lifespan shutdown (after the last request, before uvicorn returns), not after
+        # `run()`: uvicorn re-raises SIGTERM once it has shut down, which ends the process before any code
+        # after `run()` could drain the queue.
+        if scheduler is not None:
+            scheduler.stop()
+        store.close()
+
     app = create_app(
         plan,
         store,
         config,
         PromptGate(plan.storage_windows, cipher),
         max_body_bytes=max_body_bytes,
-        on_shutdown=scheduler.stop if scheduler else None,
+        on_shutdown=shutdown,
         forwarded_allow_ips=forwarded_allow_ips,
         body_timeout=body_timeout,
         access_log=access_log,
@@ -128,4 +137,4 @@ def serve(
         server = server_config(app, host=host, port=port, header_timeout=header_timeout, access_log=access_log)
         uvicorn.Server(server).run()
     finally:
-        store.close()  # drains queued usage events: a clean shutdown loses none
+        store.close()  # a start-up failure, or a server that ended without a lifespan shutdown

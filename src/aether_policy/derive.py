@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -80,12 +81,26 @@ def label(value: object) -> str | None:
     return None
 
 
+def canonical_ip(text: str | None) -> str | None:
+    """`parse_ip` as a string, with a fast path for the common case: a dotted-quad IPv4 address that the C
+    parser accepts is already canonical (about 0.2 µs instead of 3 µs for the ipaddress module)."""
+    if text and len(text) <= 15:
+        try:
+            socket.inet_pton(socket.AF_INET, text)
+            return text
+        except (OSError, ValueError):
+            pass  # IPv6, or not an address: the full parser decides
+    address = parse_ip(text)
+    return str(address) if address is not None else None
+
+
 def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An IP address in canonical form, or None; IPv4-mapped IPv6 addresses are their IPv4 address."""
     if not text or len(text) > 45:
         return None
     try:
-        address = ipaddress.ip_address(text)
+        # A zone (`fe80::1%eth0`) is free text and says nothing about who the client is: it is dropped.
+        address = ipaddress.ip_address(text.partition("%")[0])
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -142,8 +157,10 @@ class TrustedProxies:
     def client_ip(self, scope: Scope) -> str | None:
         """The client's address as a canonical string, or None when it is not known for certain."""
         client = scope.get("client")
+        if not self:
+            return canonical_ip(client[0]) if client else None
         peer = parse_ip(client[0]) if client else None
-        if peer is None or not self or not self.trusts(peer):
+        if peer is None or not self.trusts(peer):
             return str(peer) if peer is not None else None
         forwarded_for: list[str] = []
         forwarded: list[str] = []

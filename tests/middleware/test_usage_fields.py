@@ -273,3 +273,50 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_recorded() -> N
     assert (sent[0]["status"], (b"connection", b"close") in sent[0]["headers"]) == (408, True)
     assert b'"code": "timeout"' in sent[1]["body"]
     assert [(e["response_code"], e["error_class"]) for e in sink.events] == [(408, "BodyReadTimeout")]
+
+
+def test_a_body_that_arrives_in_slow_chunks_within_the_deadline_reaches_the_app_whole() -> None:
+    seen: list[bytes] = []
+
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sink, plan = MemorySink(), shipped_plan()
+    middleware = PolicyMiddleware(reader, plan, sink, gate=gate_for(plan), body_timeout=5)
+    chunks = [b"one ", b"two ", b"three"]
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.01)  # every chunk makes the read wait, so it runs under the deadline
+        return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    scope = {"type": "http", "method": "POST", "path": "/chat", "headers": [], "client": ("198.51.100.7", 1)}
+    asyncio.run(middleware(scope, receive, send))
+    assert (seen, [e["response_code"] for e in sink.events]) == ([b"one two three"], [204])
+
+
+def test_cancelling_a_request_while_its_body_is_read_cancels_it_rather_than_answering_408() -> None:
+    sink, plan = MemorySink(), shipped_plan()
+    middleware = PolicyMiddleware(lambda *a: None, plan, sink, gate=gate_for(plan), body_timeout=5)  # type: ignore[arg-type, return-value]
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(10)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing is sent for a cancelled request")
+
+    async def go() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/chat", "headers": [], "client": ("198.51.100.7", 1)}
+        task = asyncio.ensure_future(middleware(scope, receive, send))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert sink.events == []

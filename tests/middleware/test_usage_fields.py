@@ -320,3 +320,21 @@ def test_cancelling_a_request_while_its_body_is_read_cancels_it_rather_than_answ
 
     asyncio.run(go())
     assert sink.events == []
+
+
+def test_a_log_record_during_a_5000_deep_request_is_still_written(caplog: pytest.LogCaptureFixture) -> None:
+    """Redaction parses the body to compare log records with it; a body nested beyond the interpreter's
+    recursion limit made every log record during the request raise, the middleware's own included."""
+
+    async def chatty(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        logging.getLogger("some.library").warning("handling a request")
+        raise RuntimeError("and failing")
+
+    sink, plan = MemorySink(), shipped_plan()
+    middleware = PolicyMiddleware(chatty, plan, sink, gate=gate_for(plan))
+    with caplog.at_level(logging.WARNING):
+        response = call(middleware, "POST", "/chat", content=b"[" * 5000 + b"]" * 5000)
+    assert response.status_code == 500
+    assert response.json() == {"error": {"message": "internal error", "type": "server_error"}}
+    assert "handling a request" in caplog.text and "failed: RuntimeError" in caplog.text

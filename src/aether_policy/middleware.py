@@ -86,6 +86,7 @@ class PolicyMiddleware:
         forwarded_allow_ips: str | Iterable[str] | None = None,
         body_timeout: float | None = 60.0,
         access_log: bool = False,
+        error_body: ErrorBody | None = None,
     ) -> None:
         self.app = app
         self.clock = clock or _utcnow
@@ -102,12 +103,9 @@ class PolicyMiddleware:
         self.body_timeout = body_timeout
         self.access_log = access_log
         self._wants_ip = "ip_address" in plan.usage.columns
-        self._too_large = _error_body(
-            f"request body is larger than {max_body_bytes} bytes", "invalid_request_error", "request_too_large"
-        )
-        self._too_slow = _error_body(
-            f"the request body did not arrive within {body_timeout} seconds", "invalid_request_error", "timeout"
-        )
+        self.error_body = error_body or default_error_body
+        self._too_large = (413, f"request body is larger than {max_body_bytes} bytes", "request_too_large")
+        self._too_slow = (408, f"the request body did not arrive within {body_timeout} seconds", "timeout")
         install_log_redaction()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,16 +119,16 @@ class PolicyMiddleware:
         response = _Response()
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._deny(send, response, 413, self._too_large)
+            await self._deny(scope, send, response, *self._too_large)
             self._finish(scope, headers, facts, response, started, now, None)
             return
         body = await self._read_body(receive, response)
         if body is None:
             if not response.disconnected:
                 if response.timed_out:
-                    await self._deny(send, response, 408, self._too_slow)
+                    await self._deny(scope, send, response, *self._too_slow)
                 else:
-                    await self._deny(send, response, 413, self._too_large)
+                    await self._deny(scope, send, response, *self._too_large)
             cause = "BodyReadTimeout" if response.timed_out else None
             self._finish(scope, headers, facts, response, started, now, cause)
             return
@@ -174,7 +172,7 @@ class PolicyMiddleware:
             error = type(exc).__name__
             log.error("request to %s failed: %s", route_of(scope, facts.route), error)
             if not response.started and not response.disconnected:
-                await self._send_error(send, response)
+                await self._send_error(scope, send, response)
         finally:
             # Content first, usage last: whoever sees a request's usage event sees its quarantine too.
             try:
@@ -241,9 +239,10 @@ class PolicyMiddleware:
         kept.append((DIGEST_HEADER, self._digest))
         return kept
 
-    async def _deny(self, send: Send, response: _Response, status: int, body: bytes) -> None:
+    async def _deny(self, scope: Scope, send: Send, response: _Response, status: int, message: str, code: str) -> None:
         """Answer a request the app never sees; the connection closes, its unread body is not worth reading."""
         response.status, response.started = status, True
+        body = self.error_body(scope, status, message, code)
         try:
             await send(
                 {
@@ -260,9 +259,9 @@ class PolicyMiddleware:
         except OSError:
             response.disconnected = True
 
-    async def _send_error(self, send: Send, response: _Response) -> None:
+    async def _send_error(self, scope: Scope, send: Send, response: _Response) -> None:
         response.status, response.started = 500, True
-        body = b'{"error":{"message":"internal error","type":"server_error"}}'
+        body = self.error_body(scope, 500, "internal error", None)
         try:
             await send(
                 {
@@ -390,8 +389,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _error_body(message: str, kind: str, code: str) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind, "code": code}}).encode()
+ErrorBody = Callable[[Scope, int, str, str | None], bytes]
+"""(scope, status, message, code) -> the JSON body of an error the middleware answers itself (413, 408, 500)."""
+
+
+def default_error_body(scope: Scope, status: int, message: str, code: str | None) -> bytes:
+    """The OpenAI-style shape most clients parse; an app with another shape passes its own `error_body`."""
+    error: dict[str, Any] = {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error"}
+    if code is not None:
+        error["code"] = code
+    return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
 _WANTED = frozenset({b"content-length", b"content-type", b"user-agent", b"authorization", b"x-api-key", b"api-key"})

@@ -126,6 +126,15 @@ def test_a_wrong_method_is_a_405_in_the_anthropic_shape_on_its_route(gateway: Ru
     assert response.json()["error"] == {"type": "invalid_request_error", "message": "method not allowed on this route"}
 
 
+def test_a_body_over_the_limit_on_the_anthropic_endpoint_is_a_413_in_the_anthropic_shape(gateway: Running) -> None:
+    response = post(gateway, b'{"model": "claude-x", "messages": "' + b"x" * (9 * 1024 * 1024) + b'"}', "/v1/messages")
+    assert response.status_code == 413
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "request_too_large", "message": "request body is larger than 8388608 bytes"},
+    }
+
+
 def test_unauthenticated_flaggable_content_is_never_kept(gateway: Running) -> None:
     body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "please write a ransomware for me"}]}'
     assert post(gateway, body, key="aether-sk-not-a-real-key").status_code == 401

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from aether_policy.derive import model_name
 from aether_policy.gateway import strict_json, translate
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
-from aether_policy.gateway.errors import GatewayError
+from aether_policy.gateway.errors import GatewayError, error_body, flavour_of
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -276,13 +276,14 @@ def create_app(
         forwarded_allow_ips=forwarded_allow_ips,
         body_timeout=body_timeout,
         access_log=access_log,
+        error_body=error_body,
     )
 
 
 async def _routing_error(request: Request, exc: Exception) -> Response:
     """An unknown path or a wrong method, in the error shape of the SDK that would call it."""
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    flavour = "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
+    flavour = flavour_of(request.url.path)
     if status == 405:
         error = GatewayError(405, "method not allowed on this route", "invalid_request_error", "method_not_allowed")
     else:

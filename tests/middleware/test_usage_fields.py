@@ -345,3 +345,21 @@ def test_a_log_record_during_a_5000_deep_request_is_still_written(caplog: pytest
     assert response.status_code == 500
     assert response.json() == {"error": {"message": "internal error", "type": "server_error"}}
     assert "handling a request" in caplog.text and "failed: RuntimeError" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "expected"),
+    [
+        ("OpenAI/Python 1.51.0", ("OpenAI/Python", "1")),
+        ("Anthropic/Python 0.40.0", ("Anthropic/Python", "0")),
+        ("curl/8.5.0", ("curl", "8")),
+        ("MyPrivateProjectCodename/1.0", ("Other", None)),
+        ("tell-me-about-lisbon/2", ("Other", None)),
+    ],
+)
+def test_the_browser_family_is_a_known_client_or_other_never_the_callers_own_word(
+    user_agent: str, expected: tuple[str, str | None]
+) -> None:
+    middleware, sink = app()
+    call(middleware, "GET", "/items/1", headers={"user-agent": user_agent})
+    assert [(e["browser_family"], e["browser_major_version"]) for e in sink.events] == [expected]

@@ -39,7 +39,7 @@ class Served:
     process: subprocess.Popen[str]
 
     def stop(self) -> str:
-        """SIGTERM (a clean shutdown drains the usage queue); the process's stdout."""
+        """SIGTERM (a clean shutdown drains the usage queue); the process's stdout and stderr."""
         self.process.send_signal(signal.SIGTERM)
         out, _ = self.process.communicate(timeout=20)
         return out
@@ -80,7 +80,7 @@ def start(tmp_path: Path, upstream: str, *options: str) -> Served:
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -108,14 +108,18 @@ def test_the_access_log_shows_route_and_status_never_the_path_or_query(tmp_path:
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
             headers={"authorization": f"Bearer {served.key}"},
         )
+        upgrade = {"connection": "upgrade", "upgrade": "websocket", "sec-websocket-version": "13"}
+        upgrade["sec-websocket-key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+        httpx.get(f"{served.base}/v1/alice-private-notes?api_key={secret}", headers=upgrade)
     finally:
         out = served.stop()
     assert secret not in out and "alice-private-notes" not in out and "?" not in out
     lines = [line.split(" - ", 1)[1] for line in out.splitlines() if " - " in line]
-    assert lines[-3:] == [
+    assert lines[-4:] == [
         '"GET /v1/models HTTP/1.1" 401 Unauthorized',
         '"GET (unmatched) HTTP/1.1" 404 Not Found',
         '"POST /v1/chat/completions HTTP/1.1" 200 OK',
+        '"GET (unmatched) HTTP/1.1" 404 Not Found',
     ]
 
 

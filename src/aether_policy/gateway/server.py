@@ -5,6 +5,7 @@
   reads forwarded headers itself, only from the proxies the operator names (`--forwarded-allow-ips`).
 - uvicorn's access log prints the raw path and query string (`?api_key=…` included). It is switched off and
   the middleware's own line, with the route template instead, is printed through uvicorn's access handler.
+  So is WebSocket support (the gateway has no WebSocket route), whose handshake log lines carry the same.
 - uvicorn has no deadline for a request's headers: a client that sends one byte (which cancels the keep-alive
   timer) and then trickles the rest holds the connection forever. The protocol classes below add one: a
   request's headers must be complete within `header_timeout` seconds of the connection opening or of the
@@ -158,5 +159,6 @@ def server_config(
         log_config=log_config(access_log),
         access_log=False,  # uvicorn's line has the raw path and query string
         proxy_headers=False,  # forwarded headers are the middleware's, from named proxies only
+        ws="none",  # no WebSocket routes; uvicorn's WebSocket protocols log the raw path and query string
         server_header=False,
     )

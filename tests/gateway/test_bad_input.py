@@ -206,6 +206,9 @@ def test_a_long_model_string_matching_a_pattern_is_never_stored_whole(gateway: R
 
 async def odd_upstream(request: Request) -> Response:
     model = (await request.json())["model"]
+    if model.endswith("-oddstream"):
+        events = b'data: {"choices": [{"delta": {"content": "fine"}}]}\n\ndata: [1, 2]\n\ndata: [DONE]\n\n'
+        return Response(events, media_type="text/event-stream")
     content = "\\ud800 lone" if model.endswith("-surrogate") else "fine"
     usage = "NaN" if model.endswith("-nan") else "5"
     body = (
@@ -249,3 +252,16 @@ def test_nan_from_the_provider_is_a_502_not_a_500(odd: tuple[str, str]) -> None:
         headers={"authorization": f"Bearer {key}"},
     )
     assert (response.status_code, response.json()["error"]["type"]) == (502, "upstream_error")
+
+
+def test_a_stream_event_the_translation_cannot_read_ends_the_stream_with_an_error_event(
+    odd: tuple[str, str],
+) -> None:
+    base, key = odd
+    client = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0, timeout=10)
+    with client, pytest.raises(anthropic.APIStatusError) as caught:
+        with client.messages.stream(
+            model="gpt-4o-oddstream", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            "".join(stream.text_stream)
+    assert "sent a stream event of an unexpected shape" in str(caught.value)

@@ -171,7 +171,7 @@ class Gateway:
                     else translate.completion_to_message(data)
                 )
             _note_moderation(request, data)
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError):
+        except _MALFORMED:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a response of an unexpected shape", "upstream_error"
@@ -205,17 +205,28 @@ class Gateway:
                     yield out
         except httpx.HTTPError as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
-            message = f"provider '{upstream.name}' stream ended early ({type(error).__name__})"
-            if flavour == "openai":
-                yield translate.sse({"error": {"message": message, "type": "upstream_error"}})
-            else:
-                yield translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
+            yield _stream_error(flavour, f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
+        except _MALFORMED:
+            # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
+            # error event the SDK raises, rather than the connection dropping mid-answer.
+            facts_of(request.scope).error_class = "UpstreamMalformed"
+            yield _stream_error(flavour, f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
             await response.aclose()
 
     async def aclose(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.aclose()
+
+
+_MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError)
+"""What reading a provider's JSON of an unexpected shape raises."""
+
+
+def _stream_error(flavour: str, message: str) -> bytes:
+    if flavour == "openai":
+        return translate.sse({"error": {"message": message, "type": "upstream_error"}})
+    return translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
 
 
 def _listed(provider: ProviderConfig, model: str) -> bool:

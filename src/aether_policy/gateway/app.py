@@ -94,9 +94,8 @@ class Gateway:
                     404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
                 )
             upstream = self.upstreams[routed[0]]
-            listed = _listed(routed[1], model)
-            if listed:
-                facts.model = model
+            if _listed(routed[1], model):
+                facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
             payload = body if upstream.api == flavour else self._to(upstream, body)
             streaming = bool(body.get("stream"))

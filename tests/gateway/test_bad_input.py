@@ -206,6 +206,8 @@ def test_a_long_model_string_matching_a_pattern_is_never_stored_whole(gateway: R
 
 async def odd_upstream(request: Request) -> Response:
     model = (await request.json())["model"]
+    if model.endswith("-deeperror"):
+        return Response(b'{"error": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, media_type="application/json")
     if model.endswith("-oddstream"):
         events = b'data: {"choices": [{"delta": {"content": "fine"}}]}\n\ndata: [1, 2]\n\ndata: [DONE]\n\n'
         return Response(events, media_type="text/event-stream")
@@ -265,3 +267,16 @@ def test_a_stream_event_the_translation_cannot_read_ends_the_stream_with_an_erro
         ) as stream:
             "".join(stream.text_stream)
     assert "sent a stream event of an unexpected shape" in str(caught.value)
+
+
+def test_a_provider_error_nested_5000_deep_is_still_answered_with_its_status(odd: tuple[str, str]) -> None:
+    base, key = odd
+    response = httpx.post(
+        f"{base}/v1/chat/completions",
+        json={"model": "gpt-4o-deeperror", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert (response.status_code, response.json()["error"]["message"]) == (
+        400,
+        "provider 'openai' returned 400 (unknown)",
+    )

@@ -87,8 +87,8 @@ class Upstream:
             error = response.json().get("error", {})
             if isinstance(error, dict) and isinstance(error.get("type"), str):
                 kind = error["type"][:60]
-        except (ValueError, AttributeError, httpx.HTTPError):
-            pass
+        except (ValueError, AttributeError, RecursionError, httpx.HTTPError):
+            pass  # an error body we cannot read still gets its status
         finally:
             await response.aclose()
         message = f"provider '{self.name}' returned {status} ({kind})"

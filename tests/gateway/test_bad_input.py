@@ -81,6 +81,22 @@ def test_non_finite_numbers_are_a_400_and_never_reach_the_upstream(
     assert gateway.standin.received == []
 
 
+def test_nan_inside_a_tool_calls_arguments_string_never_reaches_the_upstream(gateway: Running) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": NaN}'}}
+    body = {
+        "model": "claude-3-5-haiku-latest",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}],
+    }
+    response = httpx.post(
+        f"{gateway.base}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gateway.key}"}
+    )
+    assert (response.status_code, openai_error(response)) == (
+        400,
+        "the request has a number JSON cannot carry (NaN or Infinity)",
+    )
+    assert gateway.standin.received == []
+
+
 def test_invalid_utf8_is_a_400_that_says_where(gateway: Running) -> None:
     body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "caf\xe9"}]}'
     response = post(gateway, body)

@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aether_policy.checks.findings import CHECKS, Finding
+from aether_policy.checks.findings import CHECKS, Finding, guarded
 from aether_policy.diff import rules_changed, semantic_diff
 from aether_policy.exceptions import PolicyError, PolicyLoadError
 from aether_policy.gateway.config import conformance_problems, load_config
@@ -26,6 +26,10 @@ class Report:
 
     def failed(self, fail_on_warn: bool = False) -> bool:
         return any(f.severity == "error" or fail_on_warn for f in self.findings)
+
+    def broke(self) -> bool:
+        """Whether aether-policy itself failed in a check (exit 2), as opposed to the project failing it."""
+        return any(f.internal for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ def _at(
     return Finding(check, severity, loaded.file, line, column, message)  # type: ignore[arg-type]
 
 
+@guarded("site-freshness")
 def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> list[Finding]:
     try:
         fresh = build_site(loaded, templates)
@@ -107,6 +112,7 @@ def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> 
     return findings
 
 
+@guarded("gateway-conformance")
 def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | None) -> list[Finding]:
     try:
         config, located, config_file = load_config(config_path)
@@ -144,6 +150,7 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
     return findings
 
 
+@guarded("promise-coverage")
 def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
     findings = []
     policy = loaded.policy
@@ -201,6 +208,7 @@ def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
     return findings
 
 
+@guarded("change-control")
 def change_control(loaded: LoadedPolicy, policy_path: Path, base: str) -> list[Finding]:
     relative = _git_path(policy_path)
     shown = subprocess.run(

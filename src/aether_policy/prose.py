@@ -13,6 +13,7 @@ on the page) or links anywhere but the page itself, the service's own site, and 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
@@ -345,6 +346,7 @@ def _render(tree: nodes.Template, context: Mapping[str, Any], budget: _Budget) -
                 raise _Refused(message, child.lineno)
             budget.left -= len(text)
             if budget.left < 0:
+                budget.left = sys.maxsize  # said once for the policy, not again for every string after it
                 message = f"the policy's prose renders to more than {MAX_POLICY_OUTPUT:,} characters in all; shorten it"
                 raise _Refused(message, child.lineno)
             parts.append(text)

@@ -174,6 +174,12 @@ def _misspelled_as_unknown(loc: Path, unknown: set[tuple[Path, str]]) -> bool:
     return bool(siblings) and did_you_mean(str(loc[-1]), siblings).startswith("did you mean")
 
 
+def _shown(value: Any) -> str:
+    """A value quoted in a message, cut short: a 1 MB string must not become a 1 MB error line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
 def _message(kind: str, item: Any, loc: Path, root: type[BaseModel]) -> str:
     value = item.get("input")
     if kind == "extra_forbidden":
@@ -189,20 +195,20 @@ def _message(kind: str, item: Any, loc: Path, root: type[BaseModel]) -> str:
             if "a-z" in item["ctx"]["pattern"]
             else f"it must match {item['ctx']['pattern']}"
         )
-        return f"'{value}' is not valid: {hint}"
+        return f"{_shown(value)} is not valid: {hint}"
     if kind == "literal_error":
-        return f"got {value!r}; {str(item['msg']).replace('Input should be', 'expected')}"
+        return f"got {_shown(value)}; {str(item['msg']).replace('Input should be', 'expected')}"
     if kind == "value_error":
         return str(item["msg"]).removeprefix("Value error, ")
     if kind == "greater_than_equal":
-        return f"must be at least {item['ctx']['ge']}, got {value!r}"
+        return f"must be at least {item['ctx']['ge']}, got {_shown(value)}"
     if kind == "less_than_equal":
-        return f"must be at most {item['ctx']['le']}, got {value!r}"
+        return f"must be at most {item['ctx']['le']}, got {_shown(value)}"
     if kind == "too_short":
         return "must not be empty"
     if kind in _FRIENDLY:
-        return f"{_FRIENDLY[kind]}, got {value!r}"
-    return f"{item['msg']}, got {value!r}"
+        return f"{_FRIENDLY[kind]}, got {_shown(value)}"
+    return f"{item['msg']}, got {_shown(value)}"
 
 
 def _allowed_keys(root: type[BaseModel], loc: Path) -> list[str]:

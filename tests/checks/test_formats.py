@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from aether_policy.cli import main
 from tests.conftest import ROOT
+from tests.hostile import run_cli_limited
+from tests.policy.test_hostile_yaml import billion_laughs
 
 FORMATS = ("json", "junit", "sarif", "github")
 
@@ -179,3 +181,11 @@ def test_github_annotation_properties_escape_commas_and_colons(project: Path) ->
     odd.write_text(odd.read_text().replace("minimum_age: 13", "minimum_age: x"))
     output = check("--format", "github", "--policy", str(odd.relative_to(project)))[1]
     assert output.splitlines()[0].startswith("::error file=policies/a%2Cb%3Ac.yaml,line=")
+
+
+def test_an_alias_bomb_under_a_memory_limit_still_gives_valid_sarif(project: Path) -> None:
+    (project / "policies" / "aetherapi.yaml").write_text(billion_laughs())
+    outcome = run_cli_limited("check", "--format", "sarif", cwd=str(project))
+    assert outcome.code == 1, outcome
+    (result,) = json.loads(outcome.stdout)["runs"][0]["results"]
+    assert result["ruleId"] == "schema" and "expands to more than 100,000 values" in result["message"]["text"]

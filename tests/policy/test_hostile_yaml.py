@@ -191,3 +191,9 @@ def test_a_syntax_error_in_an_unclosed_flow_mapping_names_where_it_opened() -> N
     )
     assert problems[1].startswith("p.yaml:3:8: YAML syntax error: while parsing a flow mapping")
     assert "(the construct opened on line 1, column 10)" in problems[1]
+
+
+def test_a_huge_wrong_value_is_quoted_short_in_the_message(policy_text: str) -> None:
+    text = policy_text.replace("minimum_age: 13", "minimum_age: " + "x" * 100_000)
+    (problem,) = errors_for(text)
+    assert problem.endswith("children.minimum_age: expected a whole number, got '" + "x" * 76 + "…")

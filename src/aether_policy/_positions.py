@@ -137,6 +137,8 @@ class _Pair:
     key_node: yaml.Node
     value_node: yaml.Node
     owner: yaml.MappingNode
+    via: _Mark | None = None
+    """For a merged pair: the `<<` that brought it in, where a problem with its value is reported."""
 
 
 class _Builder:
@@ -240,7 +242,7 @@ class _Builder:
         return result
 
     def _value(self, pair: _Pair, child: Path) -> Any:
-        return self.build(pair.value_node, child, self._alias_mark(pair.owner, id(pair.key_node)))
+        return self.build(pair.value_node, child, pair.via or self._alias_mark(pair.owner, id(pair.key_node)))
 
     def _pairs(self, node: yaml.MappingNode) -> tuple[list[_Pair], list[_Pair]]:
         """The mapping's own pairs, and those it merges with `<<` in precedence order (not deduplicated)."""
@@ -251,9 +253,12 @@ class _Builder:
             if key_node.tag == _MERGE_TAG:
                 self.aliases.append(key_node.start_mark)  # a merge multiplies like an alias does
                 try:
-                    merged += self._merge(value_node)
+                    pairs = self._merge(value_node)
                 finally:
                     self.aliases.pop()
+                for pair in pairs:
+                    pair.via = key_node.start_mark
+                merged += pairs
                 continue
             explicit.append(_Pair(self._key(key_node), key_node, value_node, node))
         return explicit, merged
@@ -266,6 +271,10 @@ class _Builder:
                 raise YamlContentError(source.start_mark, "`<<` merges mappings only; give it a `*name` of a mapping")
             if id(source) in self.merging:
                 raise YamlContentError(source.start_mark, "this `<<` merge includes itself; remove it")
+            if len(self.merging) >= MAX_DEPTH:
+                raise YamlContentError(  # at the outermost `<<` of the chain, the one being built
+                    self.aliases[0], f"`<<` merges nest more than {MAX_DEPTH} deep; merge fewer levels"
+                )
             self.merging.add(id(source))
             try:
                 explicit, nested = self._pairs(source)

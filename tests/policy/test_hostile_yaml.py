@@ -197,3 +197,20 @@ def test_a_huge_wrong_value_is_quoted_short_in_the_message(policy_text: str) -> 
     text = policy_text.replace("minimum_age: 13", "minimum_age: " + "x" * 100_000)
     (problem,) = errors_for(text)
     assert problem.endswith("children.minimum_age: expected a whole number, got '" + "x" * 76 + "…")
+
+
+def test_a_long_chain_of_merges_is_refused_at_the_merge_that_crosses_the_depth_limit() -> None:
+    lines = ["m0: &m0 {a: 1}"] + [f"m{i}: &m{i} {{<<: *m{i - 1}, k{i}: 1}}" for i in range(1, 600)]
+    problems = errors_for("\n".join(lines) + "\n")
+    # m65 merges m64, which merges m63, … : its `<<` is the 65th level
+    assert problems == [f"p.yaml:66:12: `<<` merges nest more than {MAX_DEPTH} deep; merge fewer levels"]
+
+
+def test_merges_that_multiply_values_are_reported_at_a_merge_not_at_a_merged_value() -> None:
+    lines = ["m0: &m0 {" + ", ".join(f"k{i}: {i}" for i in range(2_000)) + "}"]
+    lines += [f"u{i}: {{<<: *m0}}" for i in range(100)]
+    # each use costs about 4,000 values (2,000 keys and their values): u23's `<<`, on line 25, crosses 100,000
+    assert errors_for("\n".join(lines) + "\n") == [
+        f"p.yaml:25:{len('u23: {') + 1}: this document expands to more than {MAX_VALUES:,} values through aliases "
+        "(`*name`) or merges (`<<`); repeat less, or write the values out"
+    ]

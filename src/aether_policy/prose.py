@@ -434,7 +434,7 @@ def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def _each(policy: Policy) -> Iterator[tuple[Path, str | None, ProseProblem | None]]:
+def _each(policy: Policy, judge_links: bool = True) -> Iterator[tuple[Path, str | None, ProseProblem | None]]:
     """Every string of the policy: its path, its rendered text (None when it failed) and its problem."""
     context = prose_context(policy)
     own_host = service_host(policy.service.url)
@@ -450,7 +450,8 @@ def _each(policy: Policy) -> Iterator[tuple[Path, str | None, ProseProblem | Non
                 yield path, None, ProseProblem(path, refused.line or 1, _prefixed(refused.message))
                 continue
         # References add no lines, so a line of the rendered text is that line of the source.
-        problem = next(_markdown_problems(rendered, own_host), None) if _is_prose(path, rendered) else None
+        judged = judge_links and _is_prose(path, rendered)
+        problem = next(_markdown_problems(rendered, own_host), None) if judged else None
         if problem is not None:
             yield path, None, ProseProblem(path, problem.line or 1, problem.message)
             continue
@@ -470,10 +471,11 @@ def _prefixed(message: str) -> str:
 def evaluate(policy: Policy) -> Policy:
     """The same policy with every string's `{{ }}` references filled in from the rules.
 
-    Raises ProseProblem for the first string that fails; `problems()` lists them all.
+    Raises ProseProblem for the first string that fails; `problems()` lists them all, and the loader has
+    already judged images and links, so they are not parsed again here.
     """
     changed: dict[Path, str] = {}
-    for path, rendered, problem in _each(policy):
+    for path, rendered, problem in _each(policy, judge_links=False):
         if problem is not None:
             raise problem
         assert rendered is not None

@@ -29,7 +29,7 @@ MAX_VALUES = 100_000
 """Most keys, values and list items a document may build once aliases and merge keys are expanded."""
 
 MAX_TEXT = 4 * 1024 * 1024
-"""Most characters of text a document may build once aliases are expanded (a 1 MiB text used 1,000 times is 1 GB)."""
+"""Most characters of text a document may build once aliases are expanded (200 kB used 2,000 times is 400 MB)."""
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"

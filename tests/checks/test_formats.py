@@ -9,16 +9,22 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from aether_policy.checks import FORMATS as FORMATTERS
+from aether_policy.checks import CheckOptions, run_checks
 from aether_policy.cli import main
 from tests.conftest import ROOT
 from tests.hostile import run_cli_limited
 from tests.policy.test_hostile_yaml import billion_laughs
+from tests.policy.test_no_traceback import SHIPPED, TOKENS
 
 FORMATS = ("json", "junit", "sarif", "github")
 
@@ -189,3 +195,19 @@ def test_an_alias_bomb_under_a_memory_limit_still_gives_valid_sarif(project: Pat
     assert outcome.code == 1, outcome
     (result,) = json.loads(outcome.stdout)["runs"][0]["results"]
     assert result["ruleId"] == "schema" and "expands to more than 100,000 values" in result["message"]["text"]
+
+
+@settings(max_examples=25)
+@given(
+    st.integers(0, len(SHIPPED)),
+    st.integers(0, 40),
+    st.lists(st.sampled_from(TOKENS), max_size=8).map("".join),
+)
+def test_every_format_parses_whatever_the_policy_says(start: int, length: int, insert: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        policy = Path(folder) / "p.yaml"
+        policy.write_text(SHIPPED[:start] + insert + SHIPPED[start + length :], encoding="utf-8")
+        report = run_checks(CheckOptions(policy, site=None))
+    assert not report.broke(), report.findings
+    for fmt in FORMATS:
+        parse(fmt, FORMATTERS[fmt](report))

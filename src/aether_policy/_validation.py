@@ -28,8 +28,8 @@ def format_path(path: Path) -> str:
 
 
 MAX_FILE_BYTES = 256 * 1024
-"""Largest YAML file read: the shipped policy is 13 kB, and pure-Python PyYAML takes about 1.5 s for 256 KiB
-of dense YAML on the CI machine, so a hostile file costs seconds, not minutes."""
+"""Largest YAML file read: the shipped policy is 13 kB, and pure-Python PyYAML takes 1.5 to 2.5 s for 256 KiB
+of dense YAML on the CI machine (`bench/hostile.py`), so a hostile file costs seconds, not minutes."""
 
 # In this order: the UTF-32 little-endian mark begins with the UTF-16 one.
 _OTHER_UNICODE = (

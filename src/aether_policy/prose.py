@@ -184,7 +184,7 @@ def _construct(node: nodes.Node) -> str:
 
 def _refusal(node: nodes.Node) -> _Refused:
     return _Refused(
-        f"{_construct(node)} are not allowed in prose; prose may only print rule values, such as "
+        f"prose may not use {_construct(node)}; it may only print rule values, such as "
         "`{{ retention.usage_data.keep_for }}`, through the filters " + ", ".join(sorted(FILTERS)),
         node.lineno,
     )
@@ -215,7 +215,7 @@ def _check_expression(node: nodes.Node, depth: int) -> None:
         return
     if isinstance(node, nodes.Const):
         if not isinstance(node.value, (str, int, float)) or isinstance(node.value, bool):
-            raise _refusal(node)
+            raise _Refused("prose expressions may write quoted text and numbers, not `true`, `false` or `none`")
         return
     if isinstance(node, nodes.List):  # `[a.title, b.title] | join_and`: no bigger than its source text
         for item in node.items:

@@ -45,7 +45,7 @@ def test_a_schema_error_does_not_hide_a_prose_error(policy_text: str) -> None:
     problems = errors_for(text)
     assert len(problems) == 2
     assert problems[1].startswith(
-        f"p.yaml:{line_of(text, '9 ** 9')}:1: sections.children.body: arithmetic (`**`) are not allowed in prose"
+        f"p.yaml:{line_of(text, '9 ** 9')}:1: sections.children.body: prose may not use arithmetic (`**`)"
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from aether_policy import PolicyLoadError, load_policy_text
 from aether_policy.prose import MAX_POLICY_OUTPUT, MAX_STRING_OUTPUT
 from aether_policy.render import build_site
+from aether_policy.render.markdown import markdown_block
 from aether_policy.render.site import JSON, MARKDOWN, PAGE
 from tests.hostile import run_cli_limited
 
@@ -220,3 +221,8 @@ def test_privacy_md_escapes_html_from_prose(policy_text: str) -> None:
         "&lt;script>alert(1)&lt;/script> &lt;img src=x onerror=alert(1)> 1 < 2 <https://aetherapi.dev/x> 13" in markdown
     )
     assert "<script" not in markdown and "<img" not in markdown
+
+
+def test_the_renderer_prints_an_image_as_its_alt_text_even_if_one_got_past_the_loader() -> None:
+    html = str(markdown_block("See ![a <b>pixel</b>](https://tracker.example/p.gif) here."))
+    assert html == "<p>See a &lt;b&gt;pixel&lt;/b&gt; here.</p>\n"

@@ -120,20 +120,28 @@ def _syntax_problems(error: yaml.MarkedYAMLError, file: str) -> list[Problem]:
             f"YAML syntax error: {what}; check the indentation and quoting on this line and the one above",
         )
     ]
-    if opened is not None and error.problem_mark is not None and str(error.context).startswith("while parsing a flow"):
-        kind = str(error.context).removeprefix("while parsing a ")
+    if opened is None or error.problem_mark is None:
+        return problems
+    context = str(error.context)
+    if context.startswith("while parsing a flow"):
+        kind = context.removeprefix("while parsing a ")
         closer = "]" if "sequence" in kind else "}"
-        problems.insert(
-            0,
-            Problem(
-                file,
-                opened.line + 1,
-                opened.column + 1,
-                "",
-                f"YAML syntax error: the {kind} opened here is not closed before line {line}; "
-                f"close it with `{closer}` or remove the opening bracket",
-            ),
-        )
+        fix = f"close it with `{closer}` or remove the opening bracket"
+    elif context == "while scanning a quoted scalar":
+        kind, closer = "quoted text", str(opened.buffer or "")[opened.pointer : opened.pointer + 1]
+        fix = f"close it with `{closer}`" if closer in ("'", '"') else "close the quotes"
+    else:
+        return problems
+    problems.insert(
+        0,
+        Problem(
+            file,
+            opened.line + 1,
+            opened.column + 1,
+            "",
+            f"YAML syntax error: the {kind} opened here is not closed before line {line}; {fix}",
+        ),
+    )
     return problems
 
 

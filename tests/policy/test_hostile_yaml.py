@@ -214,3 +214,11 @@ def test_merges_that_multiply_values_are_reported_at_a_merge_not_at_a_merged_val
         f"p.yaml:25:{len('u23: {') + 1}: this document expands to more than {MAX_VALUES:,} values through aliases "
         "(`*name`) or merges (`<<`); repeat less, or write the values out"
     ]
+
+
+def test_an_unclosed_quote_is_reported_where_it_opened_too() -> None:
+    problems = errors_for('version: 1\nservice: "AetherAPI\nlast_updated: 2025-10-01\n')
+    assert problems[0] == (
+        'p.yaml:2:10: YAML syntax error: the quoted text opened here is not closed before line 4; close it with `"`'
+    )
+    assert problems[1].startswith("p.yaml:4:1: YAML syntax error: while scanning a quoted scalar")

@@ -8,6 +8,7 @@ from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
 from aether_policy.cli._policy_commands import schema, validate
 from aether_policy.cli._retention import retention
+from aether_policy.cli._rights import accounts_erase, accounts_export
 from aether_policy.cli._serve import serve
 from aether_policy.cli._store_commands import accounts, keys, review
 
@@ -31,5 +32,7 @@ main.add_command(keys)
 main.add_command(accounts)
 main.add_command(review)
 main.add_command(retention)
+accounts.add_command(accounts_export)
+accounts.add_command(accounts_erase)
 
 __all__ = ["main"]

@@ -6,6 +6,7 @@ import click
 
 from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
+from aether_policy.cli._explain import explain
 from aether_policy.cli._policy_commands import schema, validate
 from aether_policy.cli._retention import retention
 from aether_policy.cli._rights import accounts_erase, accounts_export
@@ -32,6 +33,7 @@ main.add_command(keys)
 main.add_command(accounts)
 main.add_command(review)
 main.add_command(retention)
+main.add_command(explain)
 accounts.add_command(accounts_export)
 accounts.add_command(accounts_erase)
 

@@ -174,3 +174,19 @@ def test_an_unknown_field_suggests_the_closest(runner: CliRunner, project: Path)
     result = runner.invoke(main, ["explain", "--field", "device.ip_adress"])
     assert result.exit_code == 1
     assert result.output == "Error: --field: category 'device' has no field 'ip_adress'; did you mean 'ip_address'?\n"
+
+
+def test_framing_headers_from_the_caller_cannot_break_the_run(runner: CliRunner, project: Path) -> None:
+    args = [
+        "explain",
+        "clean.json",
+        "--format",
+        "json",
+        "--header",
+        "Content-Length: 3",
+        "--header",
+        "Host: evil.example",
+    ]
+    args += ["--header", "Transfer-Encoding: chunked"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0 and json.loads(result.output)["request"]["status"] == 200

@@ -4,6 +4,8 @@ another account's data is untouched."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +14,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from aether_policy.cli import main
+from aether_policy.retention import compile_jobs
+from aether_policy.rights import erase_account
 from aether_policy.store import Store, tables
+from tests.helpers import shipped, shipped_plan
 from tests.rights.conftest import BACKENDS, Traffic
 
 
@@ -132,3 +137,49 @@ def test_accounts_delete_still_only_starts_the_retention_clock(runner: CliRunner
     before = of(snapshot(traffic), acme)
     runner.invoke(main, ["accounts", "delete", "acme", "--db", traffic.url])
     assert of(snapshot(traffic), acme) == before
+
+
+@BACKENDS
+def test_erase_and_a_retention_run_at_once_both_finish_without_deadlock(private_database_url: str) -> None:
+    """Both touch the same usage rows (erase deletes an account's, retention erases device columns of all)."""
+    seed = Store(private_database_url)
+    seed.migrate()
+    ids = {name: seed.create_account(name).id for name in ("acme", "other")}
+    old = datetime.now(UTC) - timedelta(days=40)
+    rows = [
+        {"timestamp": old, "endpoint": "/v1/messages", "account_id": ids[name], "ip_address": "192.0.2.7"}
+        for _ in range(1500)
+        for name in ("acme", "other")
+    ]
+    with seed.begin() as conn:
+        conn.execute(tables.usage_events.insert(), rows)
+    plan = shipped_plan()
+    errors: list[BaseException] = []
+
+    def in_thread(work: Callable[[Store], object]) -> threading.Thread:
+        def run() -> None:
+            store = Store(private_database_url)
+            try:
+                work(store)
+            except BaseException as error:  # reported by the assertion below
+                errors.append(error)
+            finally:
+                store.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    now = datetime.now(UTC)
+    threads = [
+        in_thread(lambda s: erase_account(shipped().policy, plan, s, "acme", now=now, batch_size=100)),
+        in_thread(lambda s: [job.run(s, now, batch_size=100) for job in compile_jobs(plan)]),
+    ]
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    with seed.begin() as conn:
+        left = conn.execute(select(tables.usage_events.c.account_id, tables.usage_events.c.ip_address)).all()
+    seed.close()
+    assert {a for a, _ in left} == {ids["other"]} and len(left) == 1500
+    assert {ip for _, ip in left} == {None}

@@ -33,6 +33,7 @@ from aether_policy.store import Store
 from aether_policy.types import ASGIApp
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/messages")
+_NOT_REPLAYED = frozenset({"authorization", "x-api-key", "content-length", "transfer-encoding", "host", "connection"})
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ async def _observe(plan: Plan, config: GatewayConfig, run: DryRun) -> Observed:
             store.mark_account(run.account, "explain: simulated mark", run.now)
         gate = PromptGate(plan.storage_windows, Cipher(os.urandom(32)))  # a key no one keeps
         app = create_app(plan, store, config, gate, transport=observed.transport, clock=lambda: run.now)
-        headers = [(k, v) for k, v in run.headers if k.lower() not in ("authorization", "x-api-key")]
+        # The run's own key authenticates it; framing headers are the HTTP client's to set, from the body.
+        headers = [(k, v) for k, v in run.headers if k.lower() not in _NOT_REPLAYED]
         headers += [("authorization", f"Bearer {key}"), ("content-type", "application/json")]
         async with _lifespan(app):
             transport = httpx.ASGITransport(app=app, client=(run.client_ip, 49152))

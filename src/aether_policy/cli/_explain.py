@@ -78,9 +78,10 @@ def explain(
     A request runs through the real gateway and middleware in memory: nothing is sent to any provider and nothing
     is written to disk. It shows the usage columns recorded, whether the content is flagged (by which pattern,
     detector or mark) and kept until when, what goes to which recipient's host, and what the egress guard does
-    to your headers. --field shows how a field is collected, kept, received and where the page says so.
+    to your headers. --field (e.g. --field device.ip_address) shows how a field is collected, kept, received and
+    where the page says so.
 
-    Examples: aether-policy explain request.json --account acme;  aether-policy explain --field device.ip_address
+    Example: aether-policy explain request.json --account acme --header "X-Forwarded-For: 192.0.2.1"
     """
     if (request_file is None) == (field_ref is None):
         raise click.UsageError("give either REQUEST_FILE or --field")

@@ -189,3 +189,20 @@ def test_a_missing_encryption_key_is_a_clear_error_not_a_new_key(
     result = runner.invoke(main, [*args, "--reason", "request 9"])
     assert result.exit_code == 1 and "no encryption key to decrypt kept content" in result.output
     assert not (tmp_path / "aether.db.key").exists()
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_an_account_name_with_line_breaks_stays_in_its_heading(runner: CliRunner, traffic: Traffic) -> None:
+    traffic.store.create_key("evil\n# Forged heading `x`")
+    args = [
+        "accounts",
+        "export",
+        "evil\n# Forged heading `x`",
+        "--db",
+        traffic.url,
+        "--policy",
+        str(traffic.policy_file),
+    ]
+    markdown = runner.invoke(main, [*args, "--format", "markdown"]).output
+    assert markdown.startswith("# Data held about account `evil # Forged heading 'x'`\n")
+    assert "\n# Forged" not in markdown

@@ -183,3 +183,15 @@ def test_erase_and_a_retention_run_at_once_both_finish_without_deadlock(private_
     seed.close()
     assert {a for a, _ in left} == {ids["other"]} and len(left) == 1500
     assert {ip for _, ip in left} == {None}
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_content_no_review_rule_keeps_is_erased_with_the_account(runner: CliRunner, traffic: Traffic) -> None:
+    text = traffic.policy_file.read_text(encoding="utf-8")
+    traffic.policy_file.write_text(
+        text.replace("purpose: business_operations", "purpose: business_operations\n          reviewed: false"),
+        encoding="utf-8",
+    )
+    report = erase(runner, traffic)
+    assert report["kept"] == [] and report["deleted"]["kept_content"] == 1 and report["deleted"]["account"] == 1
+    assert set(of(snapshot(traffic), traffic.account_id("other")).values()) == {1, 2}

@@ -15,7 +15,8 @@ def _value(value: Any) -> str:
 
 
 def _code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
+    """Inline code that stays on its line and inside its backticks, whatever the stored text holds."""
+    return "`" + "".join(" " if c in "\r\n\t\v\f\x85\u2028\u2029" else c for c in text).replace("`", "'") + "`"
 
 
 def export_markdown(export: dict[str, Any]) -> str:

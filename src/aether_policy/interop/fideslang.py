@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from aether_policy.exceptions import PolicyError
 from aether_policy.model import Policy
 from aether_policy.plan.compiled import Plan
 from aether_policy.rulebook import receivers_of, retention_of
@@ -177,7 +178,14 @@ def fideslang_manifest(policy: Policy, plan: Plan) -> dict[str, Any]:
 def _dataset(policy: Policy, plan: Plan, mapper: _Mapper, key: str) -> dict[str, Any]:
     """The gateway's tables: each stored column with the data category it holds and the rule that bounds it."""
     from aether_policy.plan.usage import ALL_COLUMNS
-    from aether_policy.store import tables
+
+    try:
+        from aether_policy.store import tables
+    except ImportError:  # the gateway's storage stack is an optional install
+        raise PolicyError(
+            "the fideslang dataset describes the gateway's tables, which needs SQLAlchemy: "
+            "pip install 'aether-policy[gateway]'"
+        ) from None
 
     retention: dict[str, str] = {}
 

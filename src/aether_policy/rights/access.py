@@ -47,6 +47,13 @@ class Collector:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.groups: dict[tuple[str, str | None], Group] = {}
+        self._rules: dict[str, Retention | None] = {}  # by reference: an account may have millions of events
+
+    def retention(self, ref: str) -> Retention | None:
+        if ref not in self._rules:
+            covered = split_ref(ref)[0] in self.policy.categories
+            self._rules[ref] = retention_of(self.policy, ref) if covered else None
+        return self._rules[ref]
 
     def add(
         self,
@@ -58,7 +65,7 @@ class Collector:
     ) -> None:
         """File an item under its category and retention rule, with the date the jobs will delete it."""
         category, _ = split_ref(ref)
-        retention = retention_of(self.policy, ref) if category in self.policy.categories else None
+        retention = self.retention(ref)
         key = (category, retention.rule if retention else None)
         group = self.groups.setdefault(key, Group(category, retention))
         when = deletion_date(retention, anchor_time)
@@ -144,21 +151,20 @@ def export_account(
 
 def _add_usage(collect: Collector, plan: Plan, events: Iterable[dict[str, Any]]) -> None:
     """Each usage event split by category: its device columns live shorter than its API-usage columns."""
+    category_of = {c: ref.partition(".")[0] for c, ref in plan.usage.allowed_by.items()}
     for event in events:
         parts: dict[str, dict[str, Any]] = {}
+        first_ref: dict[str, str] = {}
         for column, value in event.items():
             if column in ("id", "timestamp") or value is None:
                 continue
-            ref = plan.usage.allowed_by.get(column, UNDECLARED)
-            parts.setdefault(ref.partition(".")[0] if ref != UNDECLARED else UNDECLARED, {})[column] = _iso(value)
+            category = category_of.get(column, UNDECLARED)
+            first_ref.setdefault(category, plan.usage.allowed_by.get(column, UNDECLARED))
+            parts.setdefault(category, {})[column] = _iso(value)
+        stamp = _iso(event["timestamp"])
         for category, values in parts.items():
-            ref = next(plan.usage.allowed_by[c] for c in values) if category != UNDECLARED else UNDECLARED
-            item = {
-                "kind": "usage_event",
-                "id": event["id"],
-                "values": {"timestamp": _iso(event["timestamp"]), **values},
-            }
-            collect.add(ref, item, event["timestamp"], "collection")
+            item = {"kind": "usage_event", "id": event["id"], "values": {"timestamp": stamp, **values}}
+            collect.add(first_ref[category], item, event["timestamp"], "collection")
 
 
 def _kept_item(

@@ -190,3 +190,16 @@ def test_framing_headers_from_the_caller_cannot_break_the_run(runner: CliRunner,
     args += ["--header", "Transfer-Encoding: chunked"]
     result = runner.invoke(main, args)
     assert result.exit_code == 0 and json.loads(result.output)["request"]["status"] == 200
+
+
+def test_a_prompt_carrying_the_callers_own_key_is_refused_as_the_gateway_refuses_it(
+    runner: CliRunner, project: Path
+) -> None:
+    key = "aether-sk-pasted-into-the-prompt-0123456789"
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"my key is {key}"}]}
+    (project / "leak.json").write_text(json.dumps(body), encoding="utf-8")
+    args = ["explain", "leak.json", "--format", "json", "--header", f"Authorization: Bearer {key}"]
+    found = json.loads(runner.invoke(main, args).output)
+    assert found["request"]["status"] == 502 and found["egress"] == []
+    plain = json.loads(runner.invoke(main, ["explain", "leak.json", "--format", "json"]).output)
+    assert plain["request"]["status"] == 200

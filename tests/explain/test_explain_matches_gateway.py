@@ -75,7 +75,7 @@ def requests(draw: st.DrawFn) -> Scenario:
         pattern=draw(st.booleans()),
         disconnect=False,
         shape=draw(st.sampled_from(["string", "parts", "tools"])),
-        key_in_prompt=False,
+        key_in_prompt=draw(st.integers(0, 5)) == 0,
     )
 
 
@@ -90,7 +90,10 @@ def _settled(live: Live, before: int) -> dict[str, object]:
 @settings(max_examples=25)
 @given(scenario=requests())
 def test_explain_says_what_the_gateway_records_keeps_and_sends(live: Live, scenario: Scenario) -> None:
-    prompt = scenario.prompt + (PATTERN_SUFFIX if scenario.pattern else "")
+    key = live.keys[scenario.account]
+    prompt = (
+        scenario.prompt + (PATTERN_SUFFIX if scenario.pattern else "") + (f" {key}" if scenario.key_in_prompt else "")
+    )
     body = json.dumps(messages(scenario, prompt)).encode()
     endpoint = ENDPOINT[scenario.endpoint]
     usage_before, kept_before, sent_before = (
@@ -98,7 +101,7 @@ def test_explain_says_what_the_gateway_records_keeps_and_sends(live: Live, scena
         {k.id for k in live.store.list_quarantine()},
         len(live.standin.received),
     )
-    headers = {"authorization": f"Bearer {live.keys[scenario.account]}", "content-type": "application/json"}
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     response = httpx.post(f"{live.base}{endpoint}", content=body, headers=headers, timeout=10)
     event = _settled(live, usage_before)
     kept = [k for k in live.store.list_quarantine() if k.id not in kept_before]
@@ -110,6 +113,7 @@ def test_explain_says_what_the_gateway_records_keeps_and_sends(live: Live, scena
         endpoint,
         scenario.account,
         scenario.account == "marked",
+        headers=(("authorization", f"Bearer {key}"),),
         moderated=scenario.behaviour == "filter",
     )
     explained = explain_request(live.policy, live.plan, config_for(live.upstream), run)

@@ -86,6 +86,12 @@ async def _observe(plan: Plan, config: GatewayConfig, run: DryRun) -> Observed:
     try:
         store.migrate()
         _, key = store.create_key(run.account, run.now)
+        given = _given_key(run.headers)
+        if given is not None:
+            # The caller's own key, known to this in-memory store only: the middleware then treats it as the
+            # caller's secret, and the egress guard refuses a request that carries it, as the gateway would.
+            _add_key(store, run.account, given, run.now)
+            key = given
         if run.marked:
             store.mark_account(run.account, "explain: simulated mark", run.now)
         gate = PromptGate(plan.storage_windows, Cipher(os.urandom(32)))  # a key no one keeps
@@ -105,6 +111,30 @@ async def _observe(plan: Plan, config: GatewayConfig, run: DryRun) -> Observed:
     finally:
         store.close()
     return observed
+
+
+def _given_key(headers: tuple[tuple[str, str], ...]) -> str | None:
+    for name, value in headers:
+        if name.lower() in ("authorization", "x-api-key"):
+            credential = _credential(name, value)
+            if credential:
+                return credential
+    return None
+
+
+def _add_key(store: Store, account: str, plaintext: str, now: datetime) -> None:
+    from sqlalchemy import insert
+
+    from aether_policy.store import tables
+    from aether_policy.store.store import hash_key
+
+    owner = store.create_account(account, now)
+    with store.begin() as conn:
+        conn.execute(
+            insert(tables.api_keys).values(
+                id="key_given", account_id=owner.id, key_hash=hash_key(plaintext), prefix="given", created_at=now
+            )
+        )
 
 
 class _lifespan:

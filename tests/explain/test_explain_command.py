@@ -203,3 +203,14 @@ def test_a_prompt_carrying_the_callers_own_key_is_refused_as_the_gateway_refuses
     assert found["request"]["status"] == 502 and found["egress"] == []
     plain = json.loads(runner.invoke(main, ["explain", "leak.json", "--format", "json"]).output)
     assert plain["request"]["status"] == 200
+
+
+def test_a_deleted_accounts_request_is_explained_as_refused(runner: CliRunner, project: Path) -> None:
+    store = Store(f"sqlite:///{project / 'aether.db'}")
+    store.migrate()
+    store.create_key("gone")
+    store.delete_account("gone")
+    store.close()
+    found = json.loads(runner.invoke(main, ["explain", "clean.json", "--account", "gone", "--format", "json"]).output)
+    assert found["request"]["status"] == 401 and found["request"]["account_deleted"] is True
+    assert found["egress"] == [] and found["content"]["kept"] is False

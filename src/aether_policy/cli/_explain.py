@@ -22,8 +22,8 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _marked_in(db_url: str | None, name: str) -> bool:
-    """Whether the account is marked in the gateway's database; read only, and never creates a database."""
+def _state_in(db_url: str | None, name: str) -> tuple[bool, bool]:
+    """(marked, deleted) of the account in the gateway's database; read only, and never creates a database."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from aether_policy.store import Store, database_url, parse_url
@@ -41,7 +41,7 @@ def _marked_in(db_url: str | None, name: str) -> bool:
         store.close()
     if account is None:
         raise StorageError(f"no account named '{name}'; see: aether-policy accounts list")
-    return account.marked_at is not None
+    return account.marked_at is not None, account.deleted_at is not None
 
 
 @click.command()
@@ -118,7 +118,17 @@ def explain(
     with user_errors():
         config, _, config_file = load_config(config_path)
         check_conformance(config, plan, config_file)
-        is_marked = marked or (account is not None and _marked_in(db_url, account))
-        run = DryRun(body, now, endpoint, account or "explain", is_marked, parsed_headers, client_ip, moderated)
+        was_marked, deleted = _state_in(db_url, account) if account is not None else (False, False)
+        run = DryRun(
+            body,
+            now,
+            endpoint,
+            account or "explain",
+            marked or was_marked,
+            parsed_headers,
+            client_ip,
+            moderated,
+            deleted,
+        )
         found = explain_request(loaded.policy, plan, config, run)
     click.echo(json.dumps(found, indent=2) if fmt == "json" else request_text(found, plan.page_url), nl=False)

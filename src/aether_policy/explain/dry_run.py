@@ -48,6 +48,7 @@ class DryRun:
     headers: tuple[tuple[str, str], ...] = ()
     client_ip: str = "203.0.113.10"
     moderated: bool = False
+    deleted: bool = False
 
 
 @dataclass
@@ -70,6 +71,7 @@ def explain_request(policy: Policy, plan: Plan, config: GatewayConfig, run: DryR
             "model": model,
             "account": run.account,
             "account_marked": run.marked,
+            "account_deleted": run.deleted,
             "provider_moderation_simulated": run.moderated,
             "status": observed.status,
         },
@@ -94,6 +96,8 @@ async def _observe(plan: Plan, config: GatewayConfig, run: DryRun) -> Observed:
             key = given
         if run.marked:
             store.mark_account(run.account, "explain: simulated mark", run.now)
+        if run.deleted:
+            store.delete_account(run.account, run.now)  # its keys are refused, as the gateway refuses them
         gate = PromptGate(plan.storage_windows, Cipher(os.urandom(32)))  # a key no one keeps
         app = create_app(plan, store, config, gate, transport=observed.transport, clock=lambda: run.now)
         # The run's own key authenticates it; framing headers are the HTTP client's to set, from the body.

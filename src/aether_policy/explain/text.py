@@ -7,7 +7,7 @@ from typing import Any
 
 def request_text(found: dict[str, Any], page: str) -> str:
     request = found["request"]
-    marked = " (marked)" if request["account_marked"] else ""
+    marked = (" (marked)" if request["account_marked"] else "") + (" (deleted)" if request["account_deleted"] else "")
     lines = [
         f"request: POST {request['endpoint']} model {request['model'] or '-'} as account "
         f"'{request['account']}'{marked}: the gateway answers {request['status']}",

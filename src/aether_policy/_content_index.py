@@ -1,0 +1,293 @@
+"""Does a log record share 16 bytes with a request's content? Answered in time linear in the record.
+
+The content (up to the whole body limit, megabytes) is indexed once, the record (usually a line) is looked up
+window by window:
+
+- Every shared run of 16 bytes contains one whole 8-byte block of the content that starts at a multiple of 8.
+  So the index holds only those aligned blocks (one entry per 8 bytes), and a record is looked up at every
+  offset: a hit is a candidate, confirmed by comparing the 16 bytes around it with the content itself.
+- An entry is one 64-bit integer: 40 bits of a hash of the block, then the block's number. numpy sorts them
+  (in C, without holding the GIL), and `searchsorted` finds a record's windows; a 1 MiB body is indexed in a
+  few milliseconds of event-loop time and a large one in a worker thread.
+- Content arrives in pieces (a body, a response streamed chunk by chunk): pieces are appended, indexed in
+  runs of at least RUN_BYTES (runs of similar size are merged, so there are few), and the not yet indexed
+  tail is searched directly, which is cheap because it is short.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from aether_policy._unescape import canonical, json_decoded, unescape
+
+WINDOW = 16
+"""A record sharing this many bytes with the content quotes it."""
+BLOCK = 8
+RUN_BYTES = 64 * 1024
+"""Content not yet indexed is searched directly up to this size, then indexed."""
+_POSITION_BITS = 24
+_MAX_BLOCKS = 1 << _POSITION_BITS  # 128 MiB per stream; beyond it the tail is searched directly
+_POSITION_MASK = (1 << _POSITION_BITS) - 1
+_SHIFT = np.uint64(_POSITION_BITS)
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_MAX_OCCURRENCES = 16
+"""Occurrences of one block compared before a window is checked against the whole content instead."""
+
+Entries = npt.NDArray[np.uint64]
+
+
+def _hashes(blocks: Entries) -> Entries:
+    with np.errstate(over="ignore"):
+        return (blocks * _MULTIPLIER) >> _SHIFT
+
+
+def _run(data: bytes, first_block: int) -> Entries:
+    blocks = np.frombuffer(data, dtype="<u8")
+    numbers = np.arange(first_block, first_block + len(blocks), dtype=np.uint64)
+    entries: Entries = (_hashes(blocks) << _SHIFT) | numbers
+    entries.sort()
+    return entries
+
+
+class RecordWindows:
+    """The 8-byte windows of a record's text at every offset, hashed once for all streams it is checked against."""
+
+    __slots__ = ("data", "hashes", "offsets", "probes")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        values, offsets = [], []
+        for start in range(BLOCK):
+            count = (len(data) - start) // BLOCK
+            if count <= 0:
+                break
+            values.append(np.frombuffer(data, dtype="<u8", count=count, offset=start))
+            offsets.append(np.arange(start, start + count * BLOCK, BLOCK))
+        self.hashes: Entries = _hashes(np.concatenate(values)) if values else np.empty(0, np.uint64)
+        self.offsets = np.concatenate(offsets) if offsets else np.empty(0, np.int64)
+        # For the direct search of a short tail: a 16-byte run always contains one of these 8-byte probes.
+        self.probes = [(i, data[i : i + BLOCK]) for i in range(0, len(data) - BLOCK + 1, WINDOW - BLOCK + 1)]
+
+
+def _confirmed(record: bytes, at: int, content: bytes | bytearray, position: int) -> bool:
+    """Whether record[at:at+8], found at content[position:], lies inside a 16-byte run the two share."""
+    for start in range(max(0, at - BLOCK), min(at, len(record) - WINDOW) + 1):
+        begin = position - (at - start)
+        if begin >= 0 and content[begin : begin + WINDOW] == record[start : start + WINDOW]:
+            return True
+    return False
+
+
+class ContentStream:
+    """One append-only text, as bytes, indexed for `shares`. Thread-safe: records are checked from any thread."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._runs: list[Entries] = []
+        self._indexed = 0  # bytes covered by runs, a multiple of BLOCK
+        self._building = False
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def append(self, data: bytes) -> None:
+        """Add text; index it now unless it is large (then `index_pending` indexes it, e.g. in a worker thread)."""
+        if not data:
+            return
+        with self._lock:
+            self._data += data
+        if RUN_BYTES <= self.pending() < 16 * RUN_BYTES:
+            self.index_pending()
+
+    def pending(self) -> int:
+        return len(self._data) - self._indexed
+
+    def head(self, size: int) -> bytes:
+        with self._lock:
+            return bytes(self._data[:size])
+
+    def index_pending(self) -> None:
+        """Index what is not yet indexed. Sorting runs outside the lock: checks meanwhile search the tail."""
+        with self._lock:
+            if self._building:
+                return
+            start = self._indexed
+            end = min(len(self._data) // BLOCK, _MAX_BLOCKS) * BLOCK
+            if end - start < BLOCK:
+                return
+            chunk = bytes(self._data[start:end])
+            self._building = True
+        try:
+            run = _run(chunk, start // BLOCK)
+            with self._lock:
+                runs = [*self._runs]
+            while runs and len(runs[-1]) <= 2 * len(run):  # binary-counter merging: O(log n) runs
+                run = np.sort(np.concatenate([runs.pop(), run]))
+            with self._lock:
+                self._runs = [*runs, run]
+                self._indexed = end
+        finally:
+            with self._lock:
+                self._building = False
+
+    def shares(self, record: RecordWindows) -> bool:
+        """Whether the record and this text share WINDOW consecutive bytes."""
+        if len(record.data) < WINDOW:
+            return False
+        with self._lock:
+            for run in self._runs:
+                if self._run_shares(run, record):
+                    return True
+            tail_start = max(0, self._indexed - WINDOW + 1)
+            return self._tail_shares(record, tail_start)
+
+    def _run_shares(self, run: Entries, record: RecordWindows) -> bool:
+        if not len(record.hashes):
+            return False
+        keys = record.hashes << _SHIFT
+        lows = np.searchsorted(run, keys)
+        found = lows < len(run)
+        found[found] = (run[lows[found]] >> _SHIFT) == record.hashes[found]
+        for index in np.flatnonzero(found):
+            at, key, low = int(record.offsets[index]), int(record.hashes[index]), int(lows[index])
+            for seen, entry in enumerate(run[low : low + _MAX_OCCURRENCES + 1].tolist()):
+                if entry >> _POSITION_BITS != key:
+                    break
+                if seen == _MAX_OCCURRENCES:  # a block repeated this often: ask the content itself
+                    if self._window_in_content(record.data, at):
+                        return True
+                    break
+                if _confirmed(record.data, at, self._data, (entry & _POSITION_MASK) * BLOCK):
+                    return True
+        return False
+
+    def _window_in_content(self, record: bytes, at: int) -> bool:
+        starts = range(max(0, at - BLOCK), min(at, len(record) - WINDOW) + 1)
+        return any(record[start : start + WINDOW] in self._data for start in starts)
+
+    def _tail_shares(self, record: RecordWindows, tail_start: int) -> bool:
+        """Search the part no run covers (short, except while a worker thread indexes a large piece)."""
+        if len(self._data) - tail_start < WINDOW:
+            return False
+        for at, probe in record.probes:
+            position = self._data.find(probe, tail_start)
+            for _ in range(_MAX_OCCURRENCES):
+                if position < 0:
+                    break
+                if _confirmed(record.data, at, self._data, position):
+                    return True
+                position = self._data.find(probe, position + 1)
+            else:
+                if position >= 0 and self._window_in_content(record.data, at):
+                    return True
+        return False
+
+
+class ContentSource:
+    """One text as it arrives (a request body, a response, streamed or not), in the views a log may quote:
+
+    - raw: the bytes as they travel;
+    - decoded: with JSON and Python escapes undone (made only once an escape is seen; until then it is raw);
+    - spelled: for server-sent events, the text the stream's deltas spell out across events.
+    """
+
+    def __init__(self) -> None:
+        self.raw = ContentStream()
+        self.decoded: ContentStream | None = None
+        self.spelled: ContentStream | None = None
+        self._text = codecs.getincrementaldecoder("utf-8")("replace")
+        self._carry = ""  # an escape cut by a chunk boundary, decoded with the next chunk
+        self._line = ""  # an SSE line cut by a chunk boundary
+        self._sse: bool | None = None
+
+    def streams(self) -> list[ContentStream]:
+        return [s for s in (self.raw, self.decoded, self.spelled) if s is not None]
+
+    def feed_document(self, body: bytes) -> None:
+        """A whole document at once (a request body): its JSON escapes are undone by C code."""
+        self.raw.append(body)
+        if b"\\" in body:
+            decoded = json_decoded(body)
+            self.decoded = ContentStream()
+            if decoded is not None:
+                self.decoded.append(canonical(decoded))
+            else:
+                self.decoded.append(canonical(unescape(body.decode("utf-8", "replace"))))
+
+    def feed(self, chunk: bytes) -> None:
+        """The next piece of a streamed text."""
+        if not chunk:
+            return
+        self.raw.append(chunk)
+        text = self._text.decode(chunk)
+        if self._sse is None:
+            self._sse = text.lstrip().startswith(("data:", "event:", ":"))
+        if self.decoded is None and "\\" in text:
+            self.decoded = ContentStream()
+            self.decoded.append(self.raw.head(len(self.raw) - len(chunk)))
+        if self.decoded is not None:
+            text_with_carry = self._carry + text
+            cut = _escape_cut(text_with_carry)
+            self._carry = text_with_carry[cut:]
+            self.decoded.append(canonical(unescape(text_with_carry[:cut])))
+        if self._sse:
+            self._feed_events(text)
+
+    def _feed_events(self, text: str) -> None:
+        lines = (self._line + text).split("\n")
+        self._line = lines.pop()
+        if len(self._line) > 16 * RUN_BYTES:  # not an event stream after all: stop buffering
+            self._line, self._sse = "", False
+        spelled: list[str] = []
+        for line in lines:
+            if not line.startswith("data:"):
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue
+            spelled.extend(_streamed_text(event))
+        if spelled:
+            if self.spelled is None:
+                self.spelled = ContentStream()
+            self.spelled.append(canonical("".join(spelled)))
+
+    def index_pending(self) -> None:
+        for stream in self.streams():
+            stream.index_pending()
+
+    def pending(self) -> int:
+        return sum(stream.pending() for stream in self.streams())
+
+
+def _escape_cut(text: str) -> int:
+    """Where to cut a chunk so that no escape sequence is split: before a trailing backslash run."""
+    position = text.rfind("\\", max(0, len(text) - 12))
+    if position < 0:
+        return len(text)
+    while position > 0 and text[position - 1] == "\\" and len(text) - position < 64:
+        position -= 1
+    return position
+
+
+_STREAMED_KEYS = frozenset({"content", "text", "partial_json", "arguments"})
+
+
+def _streamed_text(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _STREAMED_KEYS and isinstance(item, str):
+                yield item
+            else:
+                yield from _streamed_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _streamed_text(item)

@@ -1,0 +1,66 @@
+"""The credentials a request presents, read from every value of every credential header.
+
+HTTP lets a header repeat. Code that reads only the first value (most frameworks' `headers.get`) and code
+that reads only the last (a dict built from the header list) then disagree about who the caller is: the app
+would authenticate one key while the egress guard protects another. Everything here reads all values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key"})
+MIN_SECRET_LENGTH = 8
+"""Shorter values are not treated as secrets: redacting every 3-letter match would redact every log."""
+
+
+def _token(name: bytes, value: bytes) -> str:
+    text = value.decode("latin-1").strip()
+    if name == b"authorization":
+        scheme, _, token = text.partition(" ")
+        return token.strip() if token.strip() else scheme
+    return text
+
+
+def secrets_of(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, ...]:
+    """Every credential value the request carries (the token of `Authorization: <scheme> <token>`)."""
+    found: list[str] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in CREDENTIAL_HEADERS:
+            token = _token(lowered, value)
+            if len(token) >= MIN_SECRET_LENGTH and token not in found:
+                found.append(token)
+    return tuple(found)
+
+
+class ConflictingCredentials(ValueError):
+    """The request presents more than one different API key."""
+
+
+def api_key_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The one API key the request presents as `Authorization: Bearer …` or `x-api-key: …`, or None.
+
+    Raises ConflictingCredentials when those headers, repeated or together, carry different keys: the
+    gateway must not guess which one the caller meant. A non-Bearer `Authorization` counts as a key that
+    will not authenticate.
+    """
+    keys: list[str] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"authorization":
+            text = value.decode("latin-1").strip()
+            scheme, _, token = text.partition(" ")
+            key = token.strip() if scheme.lower() == "bearer" else text
+        elif lowered == b"x-api-key":
+            key = value.decode("latin-1").strip()
+        else:
+            continue
+        if key and key not in keys:
+            keys.append(key)
+    if len(keys) > 1:
+        raise ConflictingCredentials(
+            "the request carries more than one API key (a repeated Authorization or x-api-key header, or both "
+            "headers with different keys); send exactly one"
+        )
+    return keys[0] if keys else None

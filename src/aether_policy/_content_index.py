@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aether_policy._unescape import canonical, json_decoded, unescape
+from aether_policy._unescape import canonical, decoded_pieces, unescape
 
 WINDOW = 16
 """A record sharing this many bytes with the content quotes it."""
@@ -98,21 +98,17 @@ class ContentStream:
     def __len__(self) -> int:
         return len(self._data)
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, index: bool = True) -> None:
         """Add text; index it now unless it is large (then `index_pending` indexes it, e.g. in a worker thread)."""
         if not data:
             return
         with self._lock:
             self._data += data
-        if RUN_BYTES <= self.pending() < 16 * RUN_BYTES:
+        if index and RUN_BYTES <= self.pending() < 16 * RUN_BYTES:
             self.index_pending()
 
     def pending(self) -> int:
         return len(self._data) - self._indexed
-
-    def head(self, size: int) -> bytes:
-        with self._lock:
-            return bytes(self._data[:size])
 
     def index_pending(self) -> None:
         """Index what is not yet indexed. Sorting runs outside the lock: checks meanwhile search the tail."""
@@ -130,7 +126,7 @@ class ContentStream:
             with self._lock:
                 runs = [*self._runs]
             while runs and len(runs[-1]) <= 2 * len(run):  # binary-counter merging: O(log n) runs
-                run = np.sort(np.concatenate([runs.pop(), run]))
+                run = np.sort(np.concatenate([runs.pop(), run]), kind="stable")  # two sorted runs: linear
             with self._lock:
                 self._runs = [*runs, run]
                 self._indexed = end
@@ -194,50 +190,47 @@ class ContentStream:
 class ContentSource:
     """One text as it arrives (a request body, a response, streamed or not), in the views a log may quote:
 
-    - raw: the bytes as they travel;
-    - decoded: with JSON and Python escapes undone (made only once an escape is seen; until then it is raw);
+    - text: the bytes as they travel until the first escape, and from then on with JSON escapes undone.
+      One stream is enough: a record quoting the escaped form is compared in its own unescaped view too;
     - spelled: for server-sent events, the text the stream's deltas spell out across events.
     """
 
     def __init__(self) -> None:
-        self.raw = ContentStream()
-        self.decoded: ContentStream | None = None
+        self.text = ContentStream()
         self.spelled: ContentStream | None = None
-        self._text = codecs.getincrementaldecoder("utf-8")("replace")
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._unescaping = False
         self._carry = ""  # an escape cut by a chunk boundary, decoded with the next chunk
         self._line = ""  # an SSE line cut by a chunk boundary
         self._sse: bool | None = None
 
     def streams(self) -> list[ContentStream]:
-        return [s for s in (self.raw, self.decoded, self.spelled) if s is not None]
+        return [self.text] if self.spelled is None else [self.text, self.spelled]
 
     def feed_document(self, body: bytes) -> None:
-        """A whole document at once (a request body): its JSON escapes are undone by C code."""
-        self.raw.append(body)
-        if b"\\" in body:
-            decoded = json_decoded(body)
-            self.decoded = ContentStream()
-            if decoded is not None:
-                self.decoded.append(canonical(decoded))
-            else:
-                self.decoded.append(canonical(unescape(body.decode("utf-8", "replace"))))
+        """A whole document at once (a request body), decoded by C code in pieces and indexed once."""
+        if b"\\" not in body:
+            self.text.append(body, index=False)
+        else:
+            for piece in decoded_pieces(body):
+                self.text.append(canonical(piece), index=False)
+        self.text.index_pending()
 
     def feed(self, chunk: bytes) -> None:
         """The next piece of a streamed text."""
         if not chunk:
             return
-        self.raw.append(chunk)
-        text = self._text.decode(chunk)
+        text = self._decoder.decode(chunk)
         if self._sse is None:
             self._sse = text.lstrip().startswith(("data:", "event:", ":"))
-        if self.decoded is None and "\\" in text:
-            self.decoded = ContentStream()
-            self.decoded.append(self.raw.head(len(self.raw) - len(chunk)))
-        if self.decoded is not None:
+        if not self._unescaping and "\\" not in text:
+            self.text.append(chunk)
+        else:
+            self._unescaping = True
             text_with_carry = self._carry + text
             cut = _escape_cut(text_with_carry)
             self._carry = text_with_carry[cut:]
-            self.decoded.append(canonical(unescape(text_with_carry[:cut])))
+            self.text.append(canonical(unescape(text_with_carry[:cut])))
         if self._sse:
             self._feed_events(text)
 

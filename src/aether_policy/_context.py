@@ -18,8 +18,8 @@ from typing import Any
 
 from aether_policy._content_index import RUN_BYTES, ContentSource, ContentStream
 
-_THREAD_ABOVE = 16 * RUN_BYTES
-"""Content larger than this (1 MiB) is indexed in a worker thread, off the event loop."""
+_THREAD_ABOVE = 4 * RUN_BYTES
+"""Content larger than this (256 KiB) is indexed in a worker thread, off the event loop."""
 
 
 class Inflight:

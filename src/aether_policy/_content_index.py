@@ -198,7 +198,7 @@ class ContentSource:
     def __init__(self) -> None:
         self.text = ContentStream()
         self.spelled: ContentStream | None = None
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._decoder: codecs.IncrementalDecoder | None = None
         self._unescaping = False
         self._carry = ""  # an escape cut by a chunk boundary, decoded with the next chunk
         self._line = ""  # an SSE line cut by a chunk boundary
@@ -214,12 +214,15 @@ class ContentSource:
         else:
             for piece in decoded_pieces(body):
                 self.text.append(canonical(piece), index=False)
-        self.text.index_pending()
+        if self.text.pending() >= RUN_BYTES:  # a short text is searched directly: cheaper than indexing it
+            self.text.index_pending()
 
     def feed(self, chunk: bytes) -> None:
         """The next piece of a streamed text."""
         if not chunk:
             return
+        if self._decoder is None:
+            self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = self._decoder.decode(chunk)
         if self._sse is None:
             self._sse = text.lstrip().startswith(("data:", "event:", ":"))

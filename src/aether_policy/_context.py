@@ -81,7 +81,6 @@ class Inflight:
         source, created = self._source("request")
         if created:
             source.feed_document(self.body)
-            source.index_pending()
 
     async def expose_body(self) -> None:
         """Register the request body; a large one is decoded and indexed in a worker thread (the GIL is

@@ -57,23 +57,30 @@ def _run(data: bytes, first_block: int) -> Entries:
 
 
 class RecordWindows:
-    """The 8-byte windows of a record's text at every offset, hashed once for all streams it is checked against."""
+    """A record's text, with its 8-byte windows at every offset hashed once for all streams it is checked
+    against (only when one of them has an index: short content is searched with `probes` alone)."""
 
-    __slots__ = ("data", "hashes", "offsets", "probes")
+    __slots__ = ("_hashed", "data", "probes")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        values, offsets = [], []
-        for start in range(BLOCK):
-            count = (len(data) - start) // BLOCK
-            if count <= 0:
-                break
-            values.append(np.frombuffer(data, dtype="<u8", count=count, offset=start))
-            offsets.append(np.arange(start, start + count * BLOCK, BLOCK))
-        self.hashes: Entries = _hashes(np.concatenate(values)) if values else np.empty(0, np.uint64)
-        self.offsets = np.concatenate(offsets) if offsets else np.empty(0, np.int64)
         # For the direct search of a short tail: a 16-byte run always contains one of these 8-byte probes.
         self.probes = [(i, data[i : i + BLOCK]) for i in range(0, len(data) - BLOCK + 1, WINDOW - BLOCK + 1)]
+        self._hashed: tuple[Entries, npt.NDArray[np.int64]] | None = None
+
+    def hashed(self) -> tuple[Entries, npt.NDArray[np.int64]]:
+        """The windows' hashes and their offsets in the record."""
+        if self._hashed is None:
+            values, offsets = [], []
+            for start in range(min(BLOCK, len(self.data) - BLOCK + 1)):
+                count = (len(self.data) - start) // BLOCK
+                values.append(np.frombuffer(self.data, dtype="<u8", count=count, offset=start))
+                offsets.append(np.arange(start, start + count * BLOCK, BLOCK, dtype=np.int64))
+            if values:
+                self._hashed = _hashes(np.concatenate(values)), np.concatenate(offsets)
+            else:
+                self._hashed = np.empty(0, np.uint64), np.empty(0, np.int64)
+        return self._hashed
 
 
 def _confirmed(record: bytes, at: int, content: bytes | bytearray, position: int) -> bool:
@@ -146,14 +153,14 @@ class ContentStream:
             return self._tail_shares(record, tail_start)
 
     def _run_shares(self, run: Entries, record: RecordWindows) -> bool:
-        if not len(record.hashes):
+        hashes, offsets = record.hashed()
+        if not len(hashes):
             return False
-        keys = record.hashes << _SHIFT
-        lows = np.searchsorted(run, keys)
+        lows = np.searchsorted(run, hashes << _SHIFT)
         found = lows < len(run)
-        found[found] = (run[lows[found]] >> _SHIFT) == record.hashes[found]
+        found[found] = (run[lows[found]] >> _SHIFT) == hashes[found]
         for index in np.flatnonzero(found):
-            at, key, low = int(record.offsets[index]), int(record.hashes[index]), int(lows[index])
+            at, key, low = int(offsets[index]), int(hashes[index]), int(lows[index])
             for seen, entry in enumerate(run[low : low + _MAX_OCCURRENCES + 1].tolist()):
                 if entry >> _POSITION_BITS != key:
                     break

@@ -117,6 +117,21 @@ def _message(record: logging.LogRecord) -> str:
 
 
 def _redact(record: logging.LogRecord, checker: _Checker) -> None:
+    if checker.leaks(_message(record)):
+        _redact_message(record, checker)
+    if record.exc_info and record.exc_info[1] is not None:
+        text = "".join(traceback.format_exception(*record.exc_info))
+        if checker.leaks(text):
+            kind = type(record.exc_info[1]).__name__
+            record.exc_info = None
+            record.exc_text = f"{REDACTED} ({kind})"
+    if record.stack_info and checker.leaks(record.stack_info):
+        record.stack_info = REDACTED
+
+
+def _redact_message(record: logging.LogRecord, checker: _Checker) -> None:
+    """The formatted message quotes content (a clean message means clean arguments, which it prints): replace
+    the arguments that do, so the rest of the record stays readable."""
     args = record.args
     if isinstance(args, tuple):
         record.args = tuple(_scrub(arg, checker) for arg in args)
@@ -132,14 +147,6 @@ def _redact(record: logging.LogRecord, checker: _Checker) -> None:
             if isinstance(record.args, Mapping):
                 record.args = {key: _placeholder(value) for key, value in record.args.items()}
             record.msg = REDACTED
-    if record.exc_info and record.exc_info[1] is not None:
-        text = "".join(traceback.format_exception(*record.exc_info))
-        if checker.leaks(text):
-            kind = type(record.exc_info[1]).__name__
-            record.exc_info = None
-            record.exc_text = f"{REDACTED} ({kind})"
-    if record.stack_info and checker.leaks(record.stack_info):
-        record.stack_info = REDACTED
 
 
 def _redact_extra(record: logging.LogRecord, keys: Iterable[str], checker: _Checker) -> None:

@@ -32,6 +32,8 @@ WINDOW = 16
 BLOCK = 8
 RUN_BYTES = 64 * 1024
 """Content not yet indexed is searched directly up to this size, then indexed."""
+THREAD_ABOVE = 4 * RUN_BYTES
+"""Content larger than this (256 KiB) is left for `index_pending` in a worker thread, off the event loop."""
 _POSITION_BITS = 24
 _MAX_BLOCKS = 1 << _POSITION_BITS  # 128 MiB per stream; beyond it the tail is searched directly
 _POSITION_MASK = (1 << _POSITION_BITS) - 1
@@ -111,7 +113,7 @@ class ContentStream:
             return
         with self._lock:
             self._data += data
-        if index and RUN_BYTES <= self.pending() < 16 * RUN_BYTES:
+        if index and RUN_BYTES <= self.pending() < THREAD_ABOVE:
             self.index_pending()
 
     def pending(self) -> int:

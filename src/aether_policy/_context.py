@@ -16,10 +16,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from aether_policy._content_index import RUN_BYTES, ContentSource, ContentStream
-
-_THREAD_ABOVE = 4 * RUN_BYTES
-"""Content larger than this (256 KiB) is indexed in a worker thread, off the event loop."""
+from aether_policy._content_index import THREAD_ABOVE, ContentSource, ContentStream
 
 
 class Inflight:
@@ -85,7 +82,7 @@ class Inflight:
     async def expose_body(self) -> None:
         """Register the request body; a large one is decoded and indexed in a worker thread (the GIL is
         released while numpy sorts), so the event loop keeps serving other requests."""
-        if len(self.body) > _THREAD_ABOVE:
+        if len(self.body) > THREAD_ABOVE:
             await asyncio.to_thread(self.expose_body_now)
         else:
             self.expose_body_now()
@@ -98,7 +95,7 @@ class Inflight:
 
     async def expose(self, name: str, chunk: bytes) -> None:
         source = self.expose_now(name, chunk)
-        if source.pending() > _THREAD_ABOVE:
+        if source.pending() > THREAD_ABOVE:
             await asyncio.to_thread(source.index_pending)
 
 

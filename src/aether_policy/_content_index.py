@@ -39,8 +39,11 @@ _MAX_BLOCKS = 1 << _POSITION_BITS  # 128 MiB per stream; beyond it the tail is s
 _POSITION_MASK = (1 << _POSITION_BITS) - 1
 _SHIFT = np.uint64(_POSITION_BITS)
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-_MAX_OCCURRENCES = 16
+_MAX_OCCURRENCES = 64
 """Occurrences of one block compared before a window is checked against the whole content instead."""
+_MAX_SCANS = 8
+"""Whole-content scans one check may make (for blocks repeated everywhere, like indentation); past that the
+record is treated as quoting content: redaction fails closed, not slow."""
 
 Entries = npt.NDArray[np.uint64]
 
@@ -92,6 +95,10 @@ def _confirmed(record: bytes, at: int, content: bytes | bytearray, position: int
         if begin >= 0 and content[begin : begin + WINDOW] == record[start : start + WINDOW]:
             return True
     return False
+
+
+class _TooManyScans(Exception):
+    """A check gave up scanning the whole content: the record is treated as quoting it."""
 
 
 class ContentStream:
@@ -147,14 +154,18 @@ class ContentStream:
         """Whether the record and this text share WINDOW consecutive bytes."""
         if len(record.data) < WINDOW:
             return False
+        scans: dict[bytes, bool] = {}
         with self._lock:
-            for run in self._runs:
-                if self._run_shares(run, record):
-                    return True
-            tail_start = max(0, self._indexed - WINDOW + 1)
-            return self._tail_shares(record, tail_start)
+            try:
+                for run in self._runs:
+                    if self._run_shares(run, record, scans):
+                        return True
+                tail_start = max(0, self._indexed - WINDOW + 1)
+                return self._tail_shares(record, tail_start, scans)
+            except _TooManyScans:
+                return True
 
-    def _run_shares(self, run: Entries, record: RecordWindows) -> bool:
+    def _run_shares(self, run: Entries, record: RecordWindows, scans: dict[bytes, bool]) -> bool:
         hashes, offsets = record.hashed()
         if not len(hashes):
             return False
@@ -167,18 +178,27 @@ class ContentStream:
                 if entry >> _POSITION_BITS != key:
                     break
                 if seen == _MAX_OCCURRENCES:  # a block repeated this often: ask the content itself
-                    if self._window_in_content(record.data, at):
+                    if self._window_in_content(record.data, at, scans):
                         return True
                     break
                 if _confirmed(record.data, at, self._data, (entry & _POSITION_MASK) * BLOCK):
                     return True
         return False
 
-    def _window_in_content(self, record: bytes, at: int) -> bool:
-        starts = range(max(0, at - BLOCK), min(at, len(record) - WINDOW) + 1)
-        return any(record[start : start + WINDOW] in self._data for start in starts)
+    def _window_in_content(self, record: bytes, at: int, scans: dict[bytes, bool]) -> bool:
+        """Whether a 16-byte window of the record around `at` occurs anywhere in the content (a full scan:
+        each distinct window is scanned once per check, and only _MAX_SCANS of them)."""
+        for start in range(max(0, at - BLOCK), min(at, len(record) - WINDOW) + 1):
+            window = record[start : start + WINDOW]
+            if window not in scans:
+                if len(scans) >= _MAX_SCANS:
+                    raise _TooManyScans
+                scans[window] = window in self._data
+            if scans[window]:
+                return True
+        return False
 
-    def _tail_shares(self, record: RecordWindows, tail_start: int) -> bool:
+    def _tail_shares(self, record: RecordWindows, tail_start: int, scans: dict[bytes, bool]) -> bool:
         """Search the part no run covers (short, except while a worker thread indexes a large piece)."""
         if len(self._data) - tail_start < WINDOW:
             return False
@@ -191,7 +211,7 @@ class ContentStream:
                     return True
                 position = self._data.find(probe, position + 1)
             else:
-                if position >= 0 and self._window_in_content(record.data, at):
+                if position >= 0 and self._window_in_content(record.data, at, scans):
                     return True
         return False
 

@@ -42,7 +42,7 @@ def test_any_16_bytes_of_content_appended_in_pieces_are_found(
 
 
 def test_a_record_sharing_only_15_bytes_is_not_flagged() -> None:
-    content = bytes(range(32, 127)) * 2000  # long enough to be indexed in runs
+    content = text_of(4 * RUN_BYTES, 11)  # long enough to be indexed in runs
     stream = ContentStream()
     stream.append(content)
     stream.index_pending()
@@ -72,3 +72,12 @@ def test_an_escape_cut_by_a_chunk_boundary_is_still_decoded() -> None:
     for chunk in (b'{"content": "Gen\\u00', b'e8ve est une ville suisse"}'):
         source.feed(chunk)
     assert shares(source.text, "Genève est une ville".encode())
+
+
+def test_a_record_made_of_blocks_repeated_everywhere_is_redacted_rather_than_scanned_without_end() -> None:
+    content = bytes(range(32, 127)) * 2000  # every 8-byte block occurs hundreds of times
+    stream = ContentStream()
+    stream.append(content)
+    stream.index_pending()
+    record = b"\x01".join(content[i : i + 15] for i in range(0, 40 * 95, 95 + 8))  # many blocks, no 16-byte run
+    assert shares(stream, record)

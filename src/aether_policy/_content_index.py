@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aether_policy._unescape import canonical, decoded_pieces, unescape
+from aether_policy._unescape import canonical, decoded_pieces, escape_cut, unescape
 
 WINDOW = 16
 """A record sharing this many bytes with the content quotes it."""
@@ -260,7 +260,7 @@ class ContentSource:
         else:
             self._unescaping = True
             text_with_carry = self._carry + text
-            cut = _escape_cut(text_with_carry)
+            cut = escape_cut(text_with_carry)
             self._carry = text_with_carry[cut:]
             self.text.append(canonical(unescape(text_with_carry[:cut])))
         if self._sse:
@@ -291,16 +291,6 @@ class ContentSource:
 
     def pending(self) -> int:
         return sum(stream.pending() for stream in self.streams())
-
-
-def _escape_cut(text: str) -> int:
-    """Where to cut a chunk so that no escape sequence is split: before a trailing backslash run."""
-    position = text.rfind("\\", max(0, len(text) - 12))
-    if position < 0:
-        return len(text)
-    while position > 0 and text[position - 1] == "\\" and len(text) - position < 64:
-        position -= 1
-    return position
 
 
 _STREAMED_KEYS = frozenset({"content", "text", "partial_json", "arguments"})

@@ -78,6 +78,7 @@ def record_views(text: str) -> list[str]:
 
 _SHORT = (("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ('\\"', '"'), ("\\/", "/"), ("\\b", "\b"), ("\\f", "\f"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_HIGH_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}")
 PIECE = 256 * 1024
 
 
@@ -97,16 +98,27 @@ def _decoded_piece(text: str) -> str:
     return text.replace("\x00", "\\")
 
 
+def escape_cut(text: str) -> int:
+    """Where to cut a text so that no escape sequence is split: before a backslash run near its end."""
+    position = text.rfind("\\", max(0, len(text) - 12))
+    if position < 0:
+        return len(text)
+    while position > 0 and text[position - 1] == "\\" and len(text) - position < 64:
+        position -= 1
+    if position >= 6 and _HIGH_SURROGATE.fullmatch(text, position - 6, position):
+        position -= 6  # the first half of a surrogate pair stays with its second
+    return position
+
+
 def decoded_pieces(body: bytes) -> Iterator[str]:
-    """A document's text with JSON escapes undone, in pieces cut at spaces (no escape contains one), so a
-    worker thread decoding megabytes gives the GIL back between pieces."""
+    """A document's text with JSON escapes undone, in pieces cut between escapes, so that a worker thread
+    decoding megabytes gives the GIL back between pieces."""
     text = body.decode("utf-8", "replace")
     start = 0
     while start < len(text):
         end = start + PIECE
         if end < len(text):
-            space = text.rfind(" ", start + PIECE // 2, end)
-            end = space if space > 0 else end
+            end = start + (escape_cut(text[start:end]) or PIECE)
         yield _decoded_piece(text[start:end])
         start = end
 

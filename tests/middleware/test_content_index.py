@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from aether_policy._content_index import RUN_BYTES, ContentSource, ContentStream, RecordWindows
 from aether_policy._context import Inflight
+from aether_policy._unescape import PIECE, decoded_pieces
 
 
 def text_of(size: int, seed: int) -> bytes:
@@ -81,3 +83,12 @@ def test_a_record_made_of_blocks_repeated_everywhere_is_redacted_rather_than_sca
     stream.index_pending()
     record = b"\x01".join(content[i : i + 15] for i in range(0, 40 * 95, 95 + 8))  # many blocks, no 16-byte run
     assert shares(stream, record)
+
+
+def test_a_large_body_of_escapes_decodes_whole_across_its_pieces() -> None:
+    text = '你好，世界。\n"引号" \\ 😀 ' * 40000  # no ASCII run long enough to cut at, every escape kind
+    body = json.dumps({"content": text}).encode()
+    assert len(body) > 4 * PIECE
+    assert "".join(decoded_pieces(body)) == json.dumps({"content": text}, ensure_ascii=False).replace(
+        '\\"', '"'
+    ).replace("\\n", "\n").replace("\\\\", "\\")

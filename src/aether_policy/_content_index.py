@@ -65,24 +65,31 @@ class RecordWindows:
     """A record's text, with its 8-byte windows at every offset hashed once for all streams it is checked
     against (only when one of them has an index: short content is searched with `probes` alone)."""
 
-    __slots__ = ("_hashed", "data", "probes")
+    __slots__ = ("_hashed", "data")
 
     def __init__(self, data: bytes) -> None:
+        assert len(data) < 1 << _POSITION_BITS, "check long records in segments"
         self.data = data
-        # For the direct search of a short tail: a 16-byte run always contains one of these 8-byte probes.
-        self.probes = [(i, data[i : i + BLOCK]) for i in range(0, len(data) - BLOCK + 1, WINDOW - BLOCK + 1)]
         self._hashed: tuple[Entries, npt.NDArray[np.int64]] | None = None
 
+    def probes(self) -> Iterator[tuple[int, bytes]]:
+        """For the direct search of a short tail: a 16-byte run always contains one of these 8-byte probes."""
+        for at in range(0, len(self.data) - BLOCK + 1, WINDOW - BLOCK + 1):
+            yield at, self.data[at : at + BLOCK]
+
     def hashed(self) -> tuple[Entries, npt.NDArray[np.int64]]:
-        """The windows' hashes and their offsets in the record."""
+        """The windows' hashes, sorted (so each binary search starts where the last ended, which is several
+        times faster on a large index), and their offsets in the record."""
         if self._hashed is None:
             values, offsets = [], []
             for start in range(min(BLOCK, len(self.data) - BLOCK + 1)):
                 count = (len(self.data) - start) // BLOCK
                 values.append(np.frombuffer(self.data, dtype="<u8", count=count, offset=start))
                 offsets.append(np.arange(start, start + count * BLOCK, BLOCK, dtype=np.int64))
-            if values:
-                self._hashed = _hashes(np.concatenate(values)), np.concatenate(offsets)
+            if values:  # sorted by hash with the offset packed below it, as the index entries are
+                packed = (_hashes(np.concatenate(values)) << _SHIFT) | np.concatenate(offsets).astype(np.uint64)
+                packed.sort()
+                self._hashed = packed >> _SHIFT, (packed & np.uint64(_POSITION_MASK)).astype(np.int64)
             else:
                 self._hashed = np.empty(0, np.uint64), np.empty(0, np.int64)
         return self._hashed
@@ -169,7 +176,7 @@ class ContentStream:
         hashes, offsets = record.hashed()
         if not len(hashes):
             return False
-        lows = np.searchsorted(run, hashes << _SHIFT)
+        lows = np.searchsorted(run, hashes << _SHIFT)  # sorted keys: numpy narrows each search by the last
         found = lows < len(run)
         found[found] = (run[lows[found]] >> _SHIFT) == hashes[found]
         for index in np.flatnonzero(found):
@@ -202,7 +209,7 @@ class ContentStream:
         """Search the part no run covers (short, except while a worker thread indexes a large piece)."""
         if len(self._data) - tail_start < WINDOW:
             return False
-        for at, probe in record.probes:
+        for at, probe in record.probes():
             position = self._data.find(probe, tail_start)
             for _ in range(_MAX_OCCURRENCES):
                 if position < 0:

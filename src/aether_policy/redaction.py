@@ -24,6 +24,7 @@ from aether_policy._unescape import canonical, record_views
 
 REDACTED = "[redacted: this log record quoted request content]"
 PLACEHOLDER = "[redacted]"
+_SEGMENT = 64 * 1024
 _installed: list[Callable[..., logging.LogRecord]] = []
 _busy = threading.local()
 
@@ -66,9 +67,12 @@ class _Checker:
                 return True
             data = canonical(view)
             if len(data) >= WINDOW and self.streams:
-                windows = RecordWindows(data)
-                if any(stream.shares(windows) for stream in self.streams):
-                    return True
+                # A long record (a logged body) is checked in overlapping segments: memory stays bounded and a
+                # leak near its start is found without hashing the rest.
+                for start in range(0, len(data) - WINDOW + 1, _SEGMENT):
+                    windows = RecordWindows(data[start : start + _SEGMENT + WINDOW - 1])
+                    if any(stream.shares(windows) for stream in self.streams):
+                        return True
         return False
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aether_policy._unescape import canonical, decoded_pieces, escape_cut, unescape
+from aether_policy._unescape import canonical, decode_json_escapes, decoded_pieces, escape_cut
 
 WINDOW = 16
 """A record sharing this many bytes with the content quotes it."""
@@ -269,7 +269,7 @@ class ContentSource:
             text_with_carry = self._carry + text
             cut = escape_cut(text_with_carry)
             self._carry = text_with_carry[cut:]
-            self.text.append(canonical(unescape(text_with_carry[:cut])))
+            self.text.append(canonical(decode_json_escapes(text_with_carry[:cut])))
         if self._sse:
             self._feed_events(text)
 
@@ -283,10 +283,9 @@ class ContentSource:
             if not line.startswith("data:"):
                 continue
             try:
-                event = json.loads(line[5:])
-            except ValueError:
+                spelled.extend(_streamed_text(json.loads(line[5:])))
+            except (ValueError, RecursionError):  # not JSON, or nested past what Python parses
                 continue
-            spelled.extend(_streamed_text(event))
         if spelled:
             if self.spelled is None:
                 self.spelled = ContentStream()

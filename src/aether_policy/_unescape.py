@@ -82,7 +82,7 @@ _HIGH_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}")
 PIECE = 256 * 1024
 
 
-def _decoded_piece(text: str) -> str:
+def decode_json_escapes(text: str) -> str:
     """JSON escapes undone by C code only (str.replace and the raw_unicode_escape codec), no Python loop per
     escape. A literal backslash (`\\\\`) is parked on NUL, which JSON text cannot hold unescaped."""
     text = text.replace("\\\\", "\x00")
@@ -119,7 +119,7 @@ def decoded_pieces(body: bytes) -> Iterator[str]:
         end = start + PIECE
         if end < len(text):
             end = start + (escape_cut(text[start:end]) or PIECE)
-        yield _decoded_piece(text[start:end])
+        yield decode_json_escapes(text[start:end])
         start = end
 
 

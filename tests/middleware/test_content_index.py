@@ -92,3 +92,10 @@ def test_a_large_body_of_escapes_decodes_whole_across_its_pieces() -> None:
     assert "".join(decoded_pieces(body)) == json.dumps({"content": text}, ensure_ascii=False).replace(
         '\\"', '"'
     ).replace("\\n", "\n").replace("\\\\", "\\")
+
+
+def test_a_stream_event_nested_past_what_python_parses_is_skipped_not_raised() -> None:
+    source = ContentSource()
+    source.feed(b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n")
+    source.feed(b'data: {"choices": [{"delta": {"content": "still registered afterwards"}}]}\n\n')
+    assert shares(source.text, b"still registered afterwards")

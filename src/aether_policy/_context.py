@@ -87,15 +87,17 @@ class Inflight:
         else:
             self.expose_body_now()
 
-    def expose_now(self, name: str, chunk: bytes) -> ContentSource:
+    def expose_now(self, name: str, chunk: bytes) -> ContentSource | None:
         """Register the next chunk of a streamed text (`response`, `upstream`) for redaction."""
+        if not chunk:
+            return None
         source, _ = self._source(name)
         source.feed(chunk)
         return source
 
     async def expose(self, name: str, chunk: bytes) -> None:
         source = self.expose_now(name, chunk)
-        if source.pending() > THREAD_ABOVE:
+        if source is not None and source.pending() > THREAD_ABOVE:
             await asyncio.to_thread(source.index_pending)
 
 

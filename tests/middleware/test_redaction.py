@@ -272,3 +272,17 @@ def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
             await client.post("/v1/chat/completions", content=body, headers=headers)
 
     asyncio.run(go())
+
+
+def test_a_body_the_app_refuses_unread_is_never_indexed() -> None:
+    seen: list[Inflight] = []
+
+    async def refuses(scope: Scope, receive: Receive, send: Send) -> None:
+        inflight = inflight_content.get()
+        assert inflight is not None
+        seen.append(inflight)
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    call(refuses, b"x" * (1024 * 1024))
+    assert seen[0].streams() == []

@@ -30,10 +30,13 @@ from aether_policy._unescape import canonical, decode_json_escapes, decoded_piec
 WINDOW = 16
 """A record sharing this many bytes with the content quotes it."""
 BLOCK = 8
-RUN_BYTES = 64 * 1024
-"""Content not yet indexed is searched directly up to this size, then indexed."""
-THREAD_ABOVE = 4 * RUN_BYTES
-"""Content larger than this (256 KiB) is left for `index_pending` in a worker thread, off the event loop."""
+RUN_BYTES = 8 * 1024
+"""Content not yet indexed is searched directly up to this size, then indexed. A direct search costs the tail's
+length per 9 bytes of record, so the tail is kept short: a 4 KiB record against an 8 KiB tail is about 1 ms."""
+THREAD_ABOVE = 256 * 1024
+"""Content larger than this is left for `index_pending` in a worker thread, off the event loop."""
+_MAX_LINE = 1024 * 1024
+"""An SSE line longer than this means the text is not an event stream after all."""
 _POSITION_BITS = 24
 _MAX_BLOCKS = 1 << _POSITION_BITS  # 128 MiB per stream; beyond it the tail is searched directly
 _POSITION_MASK = (1 << _POSITION_BITS) - 1
@@ -276,7 +279,7 @@ class ContentSource:
     def _feed_events(self, text: str) -> None:
         lines = (self._line + text).split("\n")
         self._line = lines.pop()
-        if len(self._line) > 16 * RUN_BYTES:  # not an event stream after all: stop buffering
+        if len(self._line) > _MAX_LINE:  # not an event stream after all: stop buffering
             self._line, self._sse = "", False
         spelled: list[str] = []
         for line in lines:

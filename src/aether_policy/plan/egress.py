@@ -7,8 +7,9 @@ It is an httpx transport, so every request the client makes passes through it, w
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -155,8 +156,7 @@ class _ExposedStream(httpx.AsyncByteStream):
         )
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert isinstance(self._inner, httpx.AsyncByteStream)  # an async transport's response
-        async for chunk in self._inner:
+        async for chunk in cast(AsyncIterable[bytes], self._inner):  # an async transport's response
             await self._inflight.expose("upstream", self._readable(chunk))
             yield chunk
 

@@ -7,6 +7,7 @@ would authenticate one key while the egress guard protects another. Everything h
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key"})
@@ -14,23 +15,25 @@ MIN_SECRET_LENGTH = 8
 """Shorter values are not treated as secrets: redacting every 3-letter match would redact every log."""
 
 
-def _token(name: bytes, value: bytes) -> str:
-    text = value.decode("latin-1").strip()
-    if name == b"authorization":
-        scheme, _, token = text.partition(" ")
-        return token.strip() if token.strip() else scheme
-    return text
+_SCHEMES = frozenset({"bearer", "basic", "digest", "token", "apikey"})
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def _tokens(value: bytes) -> list[str]:
+    """Every token of a credential value: a proxy may have joined repeated headers with commas, and
+    `Authorization` puts a scheme before its token."""
+    parts = _SEPARATORS.split(value.decode("latin-1").strip())
+    return [part for part in parts if part and part.lower() not in _SCHEMES]
 
 
 def secrets_of(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, ...]:
-    """Every credential value the request carries (the token of `Authorization: <scheme> <token>`)."""
+    """Every credential value the request carries, each token of it (`Bearer k1, Bearer k2` gives k1 and k2)."""
     found: list[str] = []
     for name, value in headers:
-        lowered = name.lower()
-        if lowered in CREDENTIAL_HEADERS:
-            token = _token(lowered, value)
-            if len(token) >= MIN_SECRET_LENGTH and token not in found:
-                found.append(token)
+        if name.lower() in CREDENTIAL_HEADERS:
+            for token in _tokens(value):
+                if len(token) >= MIN_SECRET_LENGTH and token not in found:
+                    found.append(token)
     return tuple(found)
 
 

@@ -286,3 +286,17 @@ def test_a_body_the_app_refuses_unread_is_never_indexed() -> None:
 
     call(refuses, b"x" * (1024 * 1024))
     assert seen[0].streams() == []
+
+
+def test_each_key_of_a_comma_joined_authorization_header_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        logging.getLogger("app").info("second key was %s", "aether-sk-second-key-77")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    headers = [(b"authorization", b"Bearer aether-sk-first-key-66, Bearer aether-sk-second-key-77")]
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}", headers)
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"second key was {PLACEHOLDER}"

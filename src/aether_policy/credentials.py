@@ -8,6 +8,7 @@ would authenticate one key while the egress guard protects another. Everything h
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable
 
 CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key"})
@@ -26,14 +27,21 @@ def _tokens(value: bytes) -> list[str]:
     return [part for part in parts if part and part.lower() not in _SCHEMES]
 
 
-def secrets_of(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, ...]:
-    """Every credential value the request carries, each token of it (`Bearer k1, Bearer k2` gives k1 and k2)."""
+CREDENTIAL_PARAMETERS = frozenset({"api_key", "api-key", "apikey", "key", "access_token", "token"})
+"""Query parameters that carry a key when a client (wrongly) puts it in the URL."""
+
+
+def secrets_of(headers: Iterable[tuple[bytes, bytes]], query_string: bytes = b"") -> tuple[str, ...]:
+    """Every credential value the request carries, each token of it (`Bearer k1, Bearer k2` gives k1 and k2),
+    and a key put in the query string (`?api_key=…`): none of them may be logged or sent upstream."""
     found: list[str] = []
-    for name, value in headers:
-        if name.lower() in CREDENTIAL_HEADERS:
-            for token in _tokens(value):
-                if len(token) >= MIN_SECRET_LENGTH and token not in found:
-                    found.append(token)
+    candidates = [token for name, value in headers if name.lower() in CREDENTIAL_HEADERS for token in _tokens(value)]
+    if query_string:
+        pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=False)
+        candidates += [value.strip() for name, value in pairs if name.lower() in CREDENTIAL_PARAMETERS]
+    for token in candidates:
+        if len(token) >= MIN_SECRET_LENGTH and token not in found:
+            found.append(token)
     return tuple(found)
 
 

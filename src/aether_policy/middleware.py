@@ -116,7 +116,7 @@ class PolicyMiddleware:
             return
         if facts.model is None:
             self._note_model(body, facts)
-        secrets = secrets_of(scope["headers"])  # every value of every credential header, not the last
+        secrets = secrets_of(scope["headers"], scope.get("query_string", b""))  # every value, not the last
         inflight = Inflight(body, secrets)
         secret_token = caller_secrets.set(secrets)
         content_token = inflight_content.set(inflight)

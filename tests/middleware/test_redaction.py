@@ -300,3 +300,23 @@ def test_each_key_of_a_comma_joined_authorization_header_is_redacted(caplog: pyt
         call(app, b"{}", headers)
     (record,) = [r for r in caplog.records if r.name == "app"]
     assert record.getMessage() == f"second key was {PLACEHOLDER}"
+
+
+def test_a_key_put_in_the_query_string_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        logging.getLogger("app").info("called with %s", scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    plan = shipped_plan()
+    middleware = PolicyMiddleware(app, plan, MemorySink(), gate=gate_for(plan))
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://gw") as client:
+            await client.post("/v1/chat/completions?api_key=aether-sk-in-the-url-42", content=b"{}")
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(go())
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"called with {PLACEHOLDER}"

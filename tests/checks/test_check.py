@@ -491,3 +491,19 @@ def test_change_control_without_git_fails_with_a_message(project: Path, monkeypa
     code, output = check("--base", "HEAD", "--site", "nowhere")
     assert code == 1
     assert "error: [change-control] cannot compare with --base: cannot run git:" in output
+
+
+def test_a_provider_reached_over_plain_http_fails_conformance(project: Path) -> None:
+    (project / "gateway.yaml").write_text(
+        "providers:\n  openai:\n    api: openai\n    base_url: http://api.openai.com/v1\n    models: [gpt-*]\n"
+    )
+    code, output = check("--config", "gateway.yaml")
+    assert code == 1
+    assert "gateway.yaml:4:5: error: [gateway-conformance] http://api.openai.com/v1 is not https" in output
+
+
+def test_plain_http_is_allowed_only_to_a_loopback_host() -> None:
+    from aether_policy.gateway.config import is_loopback
+
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "LOCALHOST.")] == [True] * 6
+    assert [is_loopback(h) for h in ("10.0.0.1", "localhost.example", "0.0.0.0", "api.openai.com")] == [False] * 4

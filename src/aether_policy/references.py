@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from aether_policy._suggest import did_you_mean
+from aether_policy.legal import legal_problems
 from aether_policy.model import Policy
+from aether_policy.page_sections import order_problems
 
 Path = tuple[str | int, ...]
 Finding = tuple[Path, str]
@@ -24,6 +26,8 @@ def cross_reference_problems(policy: Policy) -> list[Finding]:
         *_retention_coverage(policy),
         *_cookies(policy),
         *_sections(policy),
+        *order_problems(policy),
+        *legal_problems(policy),
         *_change_log(policy),
     ]
 

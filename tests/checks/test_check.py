@@ -159,7 +159,7 @@ def test_a_policy_without_a_prompt_rule_fails_promise_coverage(project: Path) ->
     )  # unknown key: schema catches it first
     text = policy.read_text().replace("    storage_note_removed: true\n", "")
     start = text.index("    storage:\n      default: never\n")
-    end = text.index("    notice:\n      title: Important Note on Prompt Storage")
+    end = text.index("  # 2.3 Technical Data")  # the notice goes too: its prose names the storage triggers
     text = text[:start] + text[end:]
     text = text.replace(
         '    categories: [prompt_content]\n    # The reference promises only "temporarily"; 30 days after flagging is our concrete bound.\n    keep_for: 30 days\n    after: flagging',

@@ -178,7 +178,9 @@ class Recipient(Rule):
     provider: Provider | None = Field(None, description="Required for `ai_provider`: where the gateway may send.")
     description: Markdown = ""
     mention: str | None = Field(
-        None, description="How sentences name this recipient mid-sentence (default: its title, as written)."
+        None,
+        description="How the page completes '(processed …)' for data this recipient processes for us "
+        "(default: 'by <title>').",
     )
     role: Role | None = Field(None, description="`processor` (acts on our behalf) or `controller` (its own purposes).")
     countries: tuple[CountryCode, ...] = Field((), description="Where the recipient processes the data (ISO codes).")
@@ -198,6 +200,11 @@ class RetentionRule(Rule):
     categories: tuple[DataRef, ...] = Field(min_length=1)
     keep_for: Duration
     after: AnchorName
+    summary: Markdown = Field(
+        "",
+        description="The page's sentence for this rule in the policy's words (default: built from the rule); "
+        "reference the period as {{ retention.<rule>.keep_for }} so it stays the rule's.",
+    )
 
 
 class Cookie(Rule):

@@ -409,7 +409,7 @@ def test_a_new_activity_under_a_purpose_is_material(policy_text: str) -> None:
 
 
 def test_a_prose_change_is_reported_as_prose_and_not_material(policy_text: str) -> None:
-    new = policy_text.replace("We may update this Privacy Policy periodically,", "We may update this Privacy Policy,")
+    new = policy_text.replace("We may update this Privacy Policy periodically.", "We may update this Privacy Policy.")
     old_policy, new_policy = load_policy_text(policy_text).policy, load_policy_text(new).policy
     assert [c.as_dict() for c in semantic_diff(old_policy, new_policy)] == [
         {
@@ -459,7 +459,7 @@ def test_cli_marks_material_changes(tmp_path: Path, policy_text: str) -> None:
 def test_cli_marks_prose_changes_as_prose(tmp_path: Path, policy_text: str) -> None:
     old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
     old.write_text(policy_text)
-    new.write_text(policy_text.replace("We may update this Privacy Policy periodically,", "We may update it,"))
+    new.write_text(policy_text.replace("We may update this Privacy Policy periodically.", "We may update it."))
     result = CliRunner().invoke(main, ["diff", str(old), str(new)])
     assert result.output == "prose sections.changes: text of 'Changes to This Privacy Policy' changed\n"
 

@@ -34,6 +34,8 @@ def join_or(phrases: list[str]) -> str:
 def retention_sentence(policy: Policy, name: str) -> str:
     """How long, counted from which event; for request content, also when it is kept at all."""
     rule = policy.retention[name]
+    if rule.summary:
+        return rule.summary
     anchor = ANCHORS[rule.after]
     storage = next((c.storage for c in policy.categories.values() if c.storage is not None), None)
     exceptions = [e for e in storage.exceptions if e.retention == name] if storage else []
@@ -47,11 +49,12 @@ def retention_sentence(policy: Policy, name: str) -> str:
 
 
 def mention(recipient: Recipient) -> str:
-    return recipient.mention or recipient.title
+    return recipient.mention or f"by {recipient.title}"
 
 
 def processed_by(policy: Policy, category: Category) -> str:
-    return join_and(mention(policy.recipients[name]) for name in category.processed_by)
+    """'processed by Stripe', or in the policy's words: 'processed securely through third-party processors'."""
+    return "processed " + join_and(mention(policy.recipients[name]) for name in category.processed_by)
 
 
 def recipient_receives(policy: Policy, refs: tuple[str, ...]) -> str:
@@ -79,10 +82,12 @@ def cookie_consent(policy: Policy, name: str) -> str:
 
 
 _NOTIFY = {
-    "website": "posting the updated policy on our website",
-    "email": "emailing the address on your account",
-    "dashboard": "showing a notice in your dashboard",
+    "website": "post the updated policy on our website",
+    "email": "email the address on your account",
+    "dashboard": "show a notice in your dashboard",
 }
+# change-control makes every rule change move `last_updated`, so the page may promise it.
+_DATE = 'change the "Last Updated" date'
 _ACCEPTANCE = {
     "continued_use": "Continued use of the Service after changes constitutes your acceptance of the updated policy.",
     "explicit": "A changed policy applies to you only once you have accepted it explicitly.",
@@ -90,7 +95,8 @@ _ACCEPTANCE = {
 
 
 def notify_sentence(policy: Policy) -> str:
-    return "We tell you about changes by " + join_and(_NOTIFY[way] for way in policy.changes.notify_by) + "."
+    """How users learn of a change: each `notify_by` channel, and the date change-control makes us move."""
+    return "We will " + join_and([*(_NOTIFY[way] for way in policy.changes.notify_by), _DATE]) + "."
 
 
 def acceptance_sentence(policy: Policy) -> str:

@@ -6,7 +6,7 @@ gets an anchor from its key, so a key must not collide with an anchor the page a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from aether_policy.model import Policy, Section
 
@@ -23,15 +23,40 @@ FIXED = (
 RIGHTS = "your_rights"
 """The key (and anchor, `#your-rights`) of the section `rights` renders into, after security and retention."""
 _RIGHTS_AFTER = "security_and_retention"
-# Anchors the page's own markup uses; an extra section may not take them.
-RESERVED = frozenset({RIGHTS, "what_changed", "content", "toc_title", "security", "retention"})
-_RESERVED_PREFIXES = ("data_", "purpose_", "recipient_", "retention_", "security_", "sharing_", "right_")
+# Anchors the page's own markup uses whatever the policy says; an extra section may not take them.
+RESERVED = frozenset({"your-rights", "what-changed", "content", "toc-title"})
 
 
-def key_problem(key: str) -> str | None:
-    """Why an extra section cannot use this key, or None."""
-    if key in RESERVED or key.startswith(_RESERVED_PREFIXES) or key.endswith("_data"):
-        return f"section key '{key}' would collide with an anchor the page already uses; choose another name"
+def used_anchors(policy: Policy) -> set[str]:
+    """Every `id` the default templates give the rules of this policy (sections' own anchors aside)."""
+
+    def anchors(prefix: str, names: Iterable[str]) -> set[str]:
+        return {f"{prefix}{name}".replace("_", "-") for name in names}
+
+    sections = policy.sections
+    return {
+        *RESERVED,
+        *anchors("", FIXED),
+        *anchors("data-", policy.categories),
+        *anchors("purpose-", policy.purposes),
+        *anchors("recipient-", policy.recipients),
+        *anchors("retention-", policy.retention),
+        *anchors("security-", policy.security.measures),
+        *anchors("right-", policy.rights.available if policy.rights else ()),
+        *anchors("sharing-", sections.sharing.subsections),
+        *anchors("", sections.security_and_retention.subsections),
+        *{f"{group}-data" for group in sections.information_we_collect.subsections},
+    }
+
+
+def key_problem(policy: Policy, key: str, section: Section) -> str | None:
+    """Why an extra section cannot use this key (its anchors would clash with the page's), or None."""
+    used = used_anchors(policy)
+    anchor = key.replace("_", "-")
+    own = [anchor, f"{anchor}-title", *(f"{anchor}-{sub}".replace("_", "-") for sub in section.subsections)]
+    taken = next((a for a in own if a in used), None)
+    if taken is not None or anchor.endswith("-title"):
+        return f"section key '{key}' would give the page a second '#{taken or anchor}'; choose another name"
     return None
 
 
@@ -43,7 +68,7 @@ def order_problems(policy: Policy) -> Iterator[tuple[tuple[str | int, ...], str]
             yield ("sections", key, "after"), "only an extra section can be placed with `after`; remove it"
     placed = {*FIXED, *([RIGHTS] if policy.rights else [])}
     for key, section in (sections.model_extra or {}).items():
-        if (problem := key_problem(key)) is not None:
+        if (problem := key_problem(policy, key, section)) is not None:
             yield ("sections", key), problem
         if section.after is not None and section.after not in placed:
             yield (

@@ -1,8 +1,8 @@
 """The legal vocabulary a policy can use, and how the page says each term.
 
-Names follow GDPR and agree with fideslang's legal bases and TILT's transparency schema where the two agree:
-legal bases are Art. 6(1)(a)-(f), data-subject rights are Art. 15-22 and 77, transfer mechanisms are the
-safeguards of Chapter V. The page prints the phrase of each term a rule names, never a term no rule names.
+Names follow GDPR, the common ground of fideslang and TILT: legal bases are Art. 6(1)(a)-(f), data-subject
+rights are Art. 15-22 and 77, transfer mechanisms are the safeguards of Chapter V. The page prints the phrase
+of each term a rule names, never a term no rule names.
 """
 
 from __future__ import annotations

@@ -90,6 +90,9 @@ EEA = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL 
 ADEQUATE = frozenset("AD AR CA FO GG IL IM JP JE NZ KR CH GB UY US".split())
 
 
+REGIONS = {"EU": "the European Union", "EEA": "the European Economic Area"}
+
+
 def eu_facing(applies_in: tuple[str, ...]) -> bool:
     """Does a policy that applies in these places speak to people in the EEA (so GDPR applies)?"""
     return any(place in ("EU", "EEA") or place in EEA for place in applies_in)

@@ -17,6 +17,12 @@ def site(policy_text: str) -> dict[str, str]:
     return {name: content.decode() for name, content in files.items()}
 
 
+def test_the_introduction_says_where_the_policy_applies(policy_text: str) -> None:
+    files = site(policy_text)
+    assert "<p>This policy applies in the European Union and US.</p>" in files[PAGE]
+    assert "\nThis policy applies in the European Union and US.\n" in files[MARKDOWN]
+
+
 def test_each_purpose_prints_its_legal_basis(policy_text: str) -> None:
     page = text_of(site(policy_text)[PAGE])
     assert "Legal basis: your consent (GDPR Art. 6(1)(a))." in page

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aether_policy.anchors import ANCHORS
 from aether_policy.model import Category, Policy, Recipient
 from aether_policy.prose import join_and
-from aether_policy.vocabulary import COOKIE_CONSENT, LEGAL_BASES, RIGHTS, ROLES, TRANSFER_MECHANISMS
+from aether_policy.vocabulary import COOKIE_CONSENT, LEGAL_BASES, REGIONS, RIGHTS, ROLES, TRANSFER_MECHANISMS
 
 
 def lower_first(title: str) -> str:
@@ -101,6 +101,13 @@ def notify_sentence(policy: Policy) -> str:
 
 def acceptance_sentence(policy: Policy) -> str:
     return _ACCEPTANCE[policy.changes.acceptance]
+
+
+def applies_in_sentence(policy: Policy) -> str:
+    """'This policy applies in the European Union and GB.', or '' when `applies_in` is not set."""
+    if not policy.applies_in:
+        return ""
+    return f"This policy applies in {join_and(REGIONS.get(place, place) for place in policy.applies_in)}."
 
 
 def legal_basis(policy: Policy, name: str) -> str:

@@ -90,6 +90,7 @@ def _environment(templates: Path | None) -> jinja2.Environment:
         cookie_consent=phrases.cookie_consent,
         notify_sentence=phrases.notify_sentence,
         acceptance_sentence=phrases.acceptance_sentence,
+        applies_in_sentence=phrases.applies_in_sentence,
         processed_by=phrases.processed_by,
         legal_basis=phrases.legal_basis,
         recipient_role=phrases.recipient_role,

@@ -17,9 +17,22 @@ Finding = tuple[Path, str]
 ONE_MONTH = Duration(1, "month")
 
 
+def _repeated(path: Path, items: tuple[str, ...]) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item in seen:
+            yield (*path, i), f"'{item}' is listed twice; remove one"
+        seen.add(item)
+
+
 def legal_problems(policy: Policy) -> Iterator[Finding]:
-    """Errors: an EU-facing purpose with no legal basis, a transfer out of the EEA with no safeguard."""
+    """Errors: an EU-facing purpose with no legal basis, a transfer out of the EEA with no safeguard, a repeat."""
     eu = eu_facing(policy.applies_in)
+    yield from _repeated(("applies_in",), policy.applies_in)
+    if policy.rights is not None:
+        yield from _repeated(("rights", "available"), policy.rights.available)
+    for name, recipient in policy.recipients.items():
+        yield from _repeated(("recipients", name, "countries"), recipient.countries)
     for name, purpose in policy.purposes.items():
         if eu and purpose.legal_basis is None:
             yield (

@@ -146,6 +146,16 @@ def test_a_legitimate_interest_without_that_basis_is_an_error(policy_text: str) 
     assert "purposes.legal_compliance.legitimate_interest: `legitimate_interest` explains" in errors_for(text)[0]
 
 
+def test_a_country_or_right_listed_twice_is_a_located_error(policy_text: str) -> None:
+    text = eu_policy(policy_text).replace("countries: [US]", "countries: [US, US]", 1)
+    assert errors_for(text) == [
+        f"p.yaml:{line_of(text, 'countries: [US, US]')}:21: recipients.openai.countries[1]: 'US' is listed twice; "
+        "remove one"
+    ]
+    text = one(eu_policy(policy_text), "[access, ", "[access, access, ")
+    assert "rights.available[1]: 'access' is listed twice" in errors_for(text)[0]
+
+
 def test_norway_unquoted_is_read_by_yaml_as_false_and_located(policy_text: str) -> None:
     text = eu_policy(policy_text).replace("countries: [US]", "countries: [NO]", 1)
     assert "recipients.openai.countries[0]: expected text, got False" in errors_for(text)[0]

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aether_policy._context import Inflight, caller_secrets, enter, inflight_content, leave
 from aether_policy._useragent import browser_family_and_major
+from aether_policy.cookie_lifetime import cap_lifetime
 from aether_policy.credentials import secrets_of
 from aether_policy.derive import TrustedProxies, label, method_of, model_name, route_from_routes, route_of
 from aether_policy.flagger import Flagger, flagger_for
@@ -99,6 +100,7 @@ class PolicyMiddleware:
         self.capture_bytes = capture_bytes
         self._digest = plan.digest.encode()
         self._cookies = {name.encode() for name in plan.cookies}
+        self._cookie_max_age = {name.encode(): age for name, age in plan.cookie_max_age.items()}
         self._judge = gate is not None and bool(plan.storage_windows)
         self.proxies = TrustedProxies(forwarded_allow_ips)
         self.body_timeout = body_timeout
@@ -238,9 +240,13 @@ class PolicyMiddleware:
     def _response_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         kept = []
         for name, value in headers:
-            if name.lower() == b"set-cookie" and value.split(b"=", 1)[0].strip() not in self._cookies:
-                log.warning("removed an undeclared cookie from a response (policy: cookies)")
-                continue
+            if name.lower() == b"set-cookie":
+                cookie = value.split(b"=", 1)[0].strip()
+                if cookie not in self._cookies:
+                    log.warning("removed an undeclared cookie from a response (policy: cookies)")
+                    continue
+                # The page prints each cookie's lifetime: hold Max-Age and Expires to it.
+                value = cap_lifetime(value, self._cookie_max_age.get(cookie), self.clock())
             kept.append((name, value))
         kept.append((DIGEST_HEADER, self._digest))
         return kept

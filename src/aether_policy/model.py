@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
+from aether_policy.anchors import ANCHORS, check_anchor
 from aether_policy.durations import Duration
+from aether_policy.vocabulary import CookieConsent, LegalBasis, Right, Role, TransferMechanism
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 """A rule's name: lower case, digits and underscores, so it is a stable anchor and a jinja2 attribute."""
@@ -27,6 +29,15 @@ Markdown = str
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
 Hostname = Annotated[str, StringConstraints(pattern=r"^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$")]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+"""ISO 3166-1 alpha-2, upper case: `US`, `DE`."""
+Region = Annotated[str, StringConstraints(pattern=r"^(EU|EEA|[A-Z]{2}(-[A-Z0-9]{1,3})?)$")]
+"""Where a policy applies: `EU`, `EEA`, a country (`GB`) or a subdivision (`US-CA`)."""
+AnchorName = Annotated[
+    str,
+    AfterValidator(check_anchor),
+    WithJsonSchema({"type": "string", "enum": list(ANCHORS), "description": "The event the period counts from."}),
+]
 
 
 class Rule(BaseModel):
@@ -45,6 +56,12 @@ class Service(Rule):
 class Purpose(Rule):
     title: str
     activities: tuple[str, ...] = Field(min_length=1, description="What this purpose covers, in plain words.")
+    legal_basis: LegalBasis | None = Field(
+        None, description="The GDPR Art. 6(1) basis for this purpose; required when the policy applies in the EU."
+    )
+    legitimate_interest: str = Field(
+        "", description="For `legal_basis: legitimate_interests`: the interest pursued (GDPR Art. 13(1)(d))."
+    )
 
 
 class DataField(Rule):
@@ -72,9 +89,16 @@ class Notice(Rule):
     body: Markdown
 
 
+_TRIGGER_PHRASES = {"flagged": "automatically flagged", "account_marked": "marked"}
+
+
 class StorageException(Rule):
     when: Literal["flagged", "account_marked"] = Field(
         description="`flagged`: automatic abuse detection; `account_marked`: an operator marked the account."
+    )
+    title: str | None = Field(
+        None,
+        description="How the page says this trigger mid-sentence (default: 'automatically flagged', 'marked').",
     )
     detectors: tuple[Literal["pattern", "upstream_moderation"], ...] = Field(
         (), description="For `flagged`: which automatic detectors may flag content for retention."
@@ -100,12 +124,27 @@ class StorageException(Rule):
                 raise ValueError(f"pattern '{name}' is not a valid regular expression: {error}") from None
         return self
 
+    @property
+    def phrase(self) -> str:
+        return self.title or _TRIGGER_PHRASES[self.when]
+
 
 class ContentStorage(Rule):
     """Prompt content is never stored; the exceptions are the only way it can be."""
 
     default: Literal["never"] = "never"
     exceptions: tuple[StorageException, ...] = ()
+
+    # Derived values prose may print by name, beside the fields (`{{ ...storage.triggers }}`).
+    prose_properties: ClassVar[tuple[str, ...]] = ("triggers",)
+
+    @property
+    def triggers(self) -> str:
+        """'automatically flagged or marked': the exceptions as prose says them, so removing one rewords the page."""
+        phrases = [e.phrase for e in self.exceptions]
+        if len(phrases) <= 1:
+            return "".join(phrases)
+        return ", ".join(phrases[:-1]) + " or " + phrases[-1]
 
     @model_validator(mode="after")
     def _one_exception_per_trigger(self) -> ContentStorage:
@@ -141,6 +180,16 @@ class Recipient(Rule):
     when: Literal["always", "required_by_law"] = "always"
     provider: Provider | None = Field(None, description="Required for `ai_provider`: where the gateway may send.")
     description: Markdown = ""
+    mention: str | None = Field(
+        None,
+        description="How the page completes '(processed …)' for data this recipient processes for us "
+        "(default: 'by <title>').",
+    )
+    role: Role | None = Field(None, description="`processor` (acts on our behalf) or `controller` (its own purposes).")
+    countries: tuple[CountryCode, ...] = Field((), description="Where the recipient processes the data (ISO codes).")
+    transfer: TransferMechanism | None = Field(
+        None, description="The safeguard for a transfer outside the EEA (GDPR Chapter V)."
+    )
 
     @model_validator(mode="after")
     def _ai_providers_say_where(self) -> Recipient:
@@ -153,13 +202,21 @@ class RetentionRule(Rule):
     title: str
     categories: tuple[DataRef, ...] = Field(min_length=1)
     keep_for: Duration
-    after: Literal["collection", "account_deletion", "flagging"]
+    after: AnchorName
+    summary: Markdown = Field(
+        "",
+        description="The page's sentence for this rule in the policy's words (default: built from the rule); "
+        "reference the period as {{ retention.<rule>.keep_for }} so it stays the rule's.",
+    )
 
 
 class Cookie(Rule):
     kind: Identifier = Field(description="A field of the `cookies` category: session, analytics or preference.")
     purpose: Identifier
     max_age: Duration | None = Field(None, description="None: a session cookie, gone when the browser closes.")
+    consent: CookieConsent | None = Field(
+        None, description="`not_required` (strictly necessary), `opt_in` or `opt_out`; unset: not stated."
+    )
 
 
 class SecurityMeasure(Rule):
@@ -202,10 +259,29 @@ class Section(Rule):
     body: Markdown = ""
     subsections: dict[Identifier, Subsection] = {}
     notes: tuple[Notice, ...] = ()
+    after: Identifier | None = Field(
+        None, description="For an extra section: the section it follows on the page (default: the last one)."
+    )
+
+
+class Rights(Rule):
+    """Data-subject rights, how to exercise them, and how soon we answer."""
+
+    title: str = "Your Rights"
+    available: tuple[Right, ...] = Field(min_length=1)
+    how_to_exercise: Markdown = Field(description="How to make a request: where to write, what to include.")
+    response_time: Duration = Field(description="How soon we answer a request (GDPR: within one month).")
 
 
 class Sections(Rule):
-    """The page's sections, in the order the page prints them."""
+    """The page's sections, in the order the page prints them; any further key is an extra section.
+
+    Extra sections print after the fixed eight in the order written, or right after the section their `after`
+    names, each with its own anchor.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    __pydantic_extra__: dict[Identifier, Section] = Field(init=False)
 
     introduction: Section
     information_we_collect: Section
@@ -223,6 +299,9 @@ class Policy(Rule):
     version: int = Field(ge=1, description="Bump on any material change.")
     service: Service
     last_updated: date
+    applies_in: tuple[Region, ...] = Field(
+        (), description="Where the policy applies (`EU`, `EEA`, `GB`, `US-CA`); `EU`/`EEA` turns on GDPR checks."
+    )
     purposes: dict[Identifier, Purpose] = Field(min_length=1)
     categories: dict[Identifier, Category] = Field(min_length=1)
     recipients: dict[Identifier, Recipient] = {}
@@ -231,4 +310,5 @@ class Policy(Rule):
     security: Security
     children: Children
     changes: Changes
+    rights: Rights | None = None
     sections: Sections

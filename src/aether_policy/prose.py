@@ -261,10 +261,11 @@ def _check_name(name: str, line: int) -> None:
 def _lookup(value: Any, key: str | int) -> Any:
     """A rule's field, a mapping's entry or a list's item; nothing else (no methods, no Python attributes)."""
     if isinstance(value, BaseModel):
-        fields = type(value).model_fields
-        if key in fields:
+        # Fields, and the few derived values a rule offers prose by name (never methods or Python internals).
+        names = [*type(value).model_fields, *getattr(type(value), "prose_properties", ())]
+        if key in names:
             return getattr(value, str(key))
-        raise _Refused(f"'{key}' is not defined here; {did_you_mean(str(key), fields)}")
+        raise _Refused(f"'{key}' is not defined here; {did_you_mean(str(key), names)}")
     if isinstance(value, Mapping):
         if key in value:
             return value[key]

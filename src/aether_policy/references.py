@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from aether_policy._suggest import did_you_mean
+from aether_policy.legal import legal_problems
 from aether_policy.model import Policy
+from aether_policy.page_sections import order_problems
 
 Path = tuple[str | int, ...]
 Finding = tuple[Path, str]
@@ -227,6 +229,16 @@ def _change_log(policy: Policy) -> Iterator[_Found]:
             )
 
 
+def _section_order(policy: Policy) -> Iterator[_Found]:
+    for path, message in order_problems(policy):
+        yield path, message, ()
+
+
+def _legal(policy: Policy) -> Iterator[_Found]:
+    for path, message in legal_problems(policy):
+        yield path, message, ()
+
+
 _FAMILIES: tuple[tuple[Callable[[Policy], Iterator[_Found]], set[str]], ...] = (
     (_purpose_references, {"categories", "purposes", "recipients", "cookies"}),
     (_data_references, {"categories", "recipients", "retention", "security"}),
@@ -236,5 +248,7 @@ _FAMILIES: tuple[tuple[Callable[[Policy], Iterator[_Found]], set[str]], ...] = (
     (_cookies, {"categories", "cookies"}),
     (_sections, {"categories", "sections"}),
     (_change_log, {"changes", "last_updated"}),
+    (_section_order, {"sections", "rights", "categories", "purposes", "recipients", "retention", "security"}),
+    (_legal, {"applies_in", "rights", "recipients", "purposes"}),
 )
 """Each family of checks, with the top-level keys it reads."""

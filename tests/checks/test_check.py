@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -51,11 +50,11 @@ def edit(project: Path, old: str, new: str) -> Path:
 
 def log_change(project: Path, summary: str, material: bool | None = None) -> None:
     """What an author does after changing rules: move last_updated, add a change-log entry, rebuild the site."""
-    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-02-01")
-    entry = f"    - date: 2026-02-01\n      summary: {summary}\n"
+    edit(project, "last_updated: 2026-11-25", "last_updated: 2026-12-01")
+    entry = f"    - date: 2026-12-01\n      summary: {summary}\n"
     if material is not None:
         entry += f"      material: {str(material).lower()}\n"
-    edit(project, "      material: false\n", "      material: false\n" + entry)
+    edit(project, "\nsections:\n", entry + "\nsections:\n")
     CliRunner().invoke(main, ["build"])
 
 
@@ -159,7 +158,7 @@ def test_a_policy_without_a_prompt_rule_fails_promise_coverage(project: Path) ->
     )  # unknown key: schema catches it first
     text = policy.read_text().replace("    storage_note_removed: true\n", "")
     start = text.index("    storage:\n      default: never\n")
-    end = text.index("    notice:\n      title: Important Note on Prompt Storage")
+    end = text.index("  # 2.3 Technical Data")  # the notice goes too: its prose names the storage triggers
     text = text[:start] + text[end:]
     text = text.replace(
         '    categories: [prompt_content]\n    # The reference promises only "temporarily"; 30 days after flagging is our concrete bound.\n    keep_for: 30 days\n    after: flagging',
@@ -181,9 +180,9 @@ def test_changed_rules_without_a_new_date_or_log_entry_fail_change_control(proje
     lines = [line for line in output.splitlines() if "[change-control]" in line]
     assert lines == [
         f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] rules changed since HEAD "
-        "but last_updated is still 2025-10-01; move it forward",
+        "but last_updated is still 2026-11-25; move it forward",
         f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] rules changed since HEAD but the "
-        "change log has no entry after 2025-10-01; add one (`aether-policy diff` drafts it)",
+        "change log has no entry after 2026-11-25; add one (`aether-policy diff` drafts it)",
         f"policies/aetherapi.yaml:{line_of(policy, '180 days')}:5: warning: [change-control] material change: Usage and "
         "Performance Data kept longer: 90 days → 180 days after collection",
     ]
@@ -305,10 +304,10 @@ def test_the_drafted_change_log_entry_acknowledges_every_material_change(project
     base.write_text(policy.read_text())
     edit(project, "  aether_analytics:\n    kind: analytics", "  aether_analytics:\n    kind: preference")
     edit(project, "    when: required_by_law\n", "    when: always\n")
-    edit(project, "last_updated: 2025-10-01", f"last_updated: {date.today().isoformat()}")
+    edit(project, "last_updated: 2026-11-25", "last_updated: 2026-12-01")
     drafted = CliRunner().invoke(main, ["diff", str(base), str(policy), "--format", "changelog"]).output
     base.unlink()
-    edit(project, "      material: false\n", "      material: false\n" + drafted)
+    edit(project, "\nsections:\n", drafted + "\nsections:\n")
     CliRunner().invoke(main, ["build"])
     code, output = check("--base", "HEAD", "--fail-on-warn")
     assert (code, output.splitlines()[-1]) == (0, "0 errors, 0 warnings"), output
@@ -323,9 +322,9 @@ def test_a_renamed_policy_is_compared_with_its_base_version(project: Path) -> No
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/aether.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] rules changed since "
-        "HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is still 2025-10-01; move it forward",
+        "HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is still 2026-11-25; move it forward",
         f"policies/aether.yaml:{line_of(policy, '  log:')}:3: error: [change-control] rules changed since HEAD (was "
-        "policies/aetherapi.yaml at HEAD) but the change log has no entry after 2025-10-01; add one "
+        "policies/aetherapi.yaml at HEAD) but the change log has no entry after 2026-11-25; add one "
         "(`aether-policy diff` drafts it)",
         f"policies/aether.yaml:{line_of(policy, '900 days')}:5: warning: [change-control] material change: Usage and "
         "Performance Data kept longer: 90 days → 900 days after collection",
@@ -340,7 +339,7 @@ def test_a_renamed_commited_policy_is_compared_with_its_base_version(project: Pa
     git(project, "commit", "-qam", "rename and keep longer")
     code, output = check("--base", "HEAD~1")
     assert code == 1
-    assert "last_updated is still 2025-10-01" in output
+    assert "last_updated is still 2026-11-25" in output
 
 
 def test_a_moved_untracked_and_reformatted_policy_is_still_compared(project: Path) -> None:
@@ -354,7 +353,7 @@ def test_a_moved_untracked_and_reformatted_policy_is_still_compared(project: Pat
     assert code == 1
     assert (
         "error: [change-control] rules changed since HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is "
-        "still 2025-10-01; move it forward"
+        "still 2026-11-25; move it forward"
     ) in output
 
 
@@ -369,9 +368,9 @@ def test_every_policy_file_under_policies_is_covered(project: Path) -> None:
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/examples/other.yaml:{line_of(example, 'last_updated:')}:1: error: [change-control] rules changed "
-        "since HEAD but last_updated is still 2025-10-01; move it forward",
+        "since HEAD but last_updated is still 2026-11-25; move it forward",
         f"policies/examples/other.yaml:{line_of(example, '  log:')}:3: error: [change-control] rules changed since "
-        "HEAD but the change log has no entry after 2025-10-01; add one (`aether-policy diff` drafts it)",
+        "HEAD but the change log has no entry after 2026-11-25; add one (`aether-policy diff` drafts it)",
     ]
 
 
@@ -419,16 +418,16 @@ def test_change_control_outside_a_git_repository_fails(project: Path) -> None:
 
 
 def test_last_updated_may_not_move_backwards(project: Path) -> None:
-    policy = edit(project, "last_updated: 2025-10-01", "last_updated: 2025-09-01")
-    edit(project, "    - date: 2025-10-01\n", "    - date: 2025-09-01\n")
+    policy = edit(project, "last_updated: 2026-11-25", "last_updated: 2026-11-20")
+    edit(project, "    - date: 2026-11-25\n", "    - date: 2026-11-20\n")
     CliRunner().invoke(main, ["build"])
     code, output = check("--base", "HEAD")
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] last_updated moved "
-        "backwards: 2025-10-01 at HEAD, now 2025-09-01; it must be the date of the latest change",
+        "backwards: 2026-11-25 at HEAD, now 2026-11-20; it must be the date of the latest change",
         f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] the change-log entry of "
-        "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
+        "2026-11-25 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
         "corrects it",
     ]
 
@@ -491,3 +490,19 @@ def test_change_control_without_git_fails_with_a_message(project: Path, monkeypa
     code, output = check("--base", "HEAD", "--site", "nowhere")
     assert code == 1
     assert "error: [change-control] cannot compare with --base: cannot run git:" in output
+
+
+def test_a_provider_reached_over_plain_http_fails_conformance(project: Path) -> None:
+    (project / "gateway.yaml").write_text(
+        "providers:\n  openai:\n    api: openai\n    base_url: http://api.openai.com/v1\n    models: [gpt-*]\n"
+    )
+    code, output = check("--config", "gateway.yaml")
+    assert code == 1
+    assert "gateway.yaml:4:5: error: [gateway-conformance] http://api.openai.com/v1 is not https" in output
+
+
+def test_plain_http_is_allowed_only_to_a_loopback_host() -> None:
+    from aether_policy.gateway.config import is_loopback
+
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "LOCALHOST.")] == [True] * 6
+    assert [is_loopback(h) for h in ("10.0.0.1", "localhost.example", "0.0.0.0", "api.openai.com")] == [False] * 4

@@ -441,7 +441,7 @@ def test_titles_and_notices_are_prose(policy_text: str, old: str, new: str) -> N
 
 def test_the_date_and_log_alone_are_not_rule_changes(policy_text: str) -> None:
     old = load_policy_text(policy_text).policy
-    new = load_policy_text(policy_text.replace("last_updated: 2025-10-01", "last_updated: 2025-11-01")).policy
+    new = load_policy_text(policy_text.replace("last_updated: 2026-11-25", "last_updated: 2026-12-01")).policy
     assert not rules_changed(old, new)
 
 

@@ -87,7 +87,7 @@ def parse(fmt: str, output: str) -> list[dict[str, object]]:
 def break_date(project: Path) -> int:
     policy = project / "policies" / "aetherapi.yaml"
     text = policy.read_text()
-    policy.write_text(text.replace("last_updated: 2025-10-01", "last_updated: 2025-02-30"))
+    policy.write_text(text.replace("last_updated: 2026-11-25", "last_updated: 2025-02-30"))
     return next(i for i, row in enumerate(policy.read_text().splitlines(), 1) if "2025-02-30" in row)
 
 

@@ -39,6 +39,15 @@ def test_serve_refuses_an_undeclared_host_from_the_environment(
     )
 
 
+def test_serve_refuses_a_provider_reached_over_plain_http(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://api.openai.com/v1")
+    result = runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--db", f"sqlite:///{tmp_path}/a.db"])
+    assert result.exit_code == 1
+    assert "<environment>: providers.openai.base_url: http://api.openai.com/v1 is not https" in result.output
+
+
 def test_a_config_typo_is_located(runner: CliRunner, tmp_path: Path) -> None:
     config = tmp_path / "gateway.yaml"
     config.write_text(

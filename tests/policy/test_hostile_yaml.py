@@ -95,7 +95,7 @@ def test_aliases_cannot_nest_deeper_than_the_depth_limit() -> None:
 
 
 def test_an_impossible_date_is_located_not_a_traceback(policy_text: str) -> None:
-    text = policy_text.replace("last_updated: 2025-10-01", "last_updated: 2025-02-30")
+    text = policy_text.replace("last_updated: 2026-11-25", "last_updated: 2025-02-30")
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "2025-02-30" in row)
     assert errors_for(text) == [
         f"p.yaml:{line}:15: '2025-02-30' cannot be read as a date (day is out of range for month); write a date "
@@ -217,7 +217,7 @@ def test_merges_that_multiply_values_are_reported_at_a_merge_not_at_a_merged_val
 
 
 def test_an_unclosed_quote_is_reported_where_it_opened_too() -> None:
-    problems = errors_for('version: 1\nservice: "AetherAPI\nlast_updated: 2025-10-01\n')
+    problems = errors_for('version: 1\nservice: "AetherAPI\nlast_updated: 2026-11-25\n')
     assert problems[0] == (
         'p.yaml:2:10: YAML syntax error: the quoted text opened here is not closed before line 4; close it with `"`'
     )

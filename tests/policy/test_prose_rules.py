@@ -129,7 +129,7 @@ def test_allowed_lookups_and_filters_print_rule_values(policy_text: str) -> None
     page = build_site(loaded).files[JSON].decode()
     assert (
         "website; service provision / business operations / communication / improvement "
-        "and analytics / legal compliance; EMAIL ADDRESS; website; 5; October 1, 2025; 90 days {{literal}}"
+        "and analytics / legal compliance; EMAIL ADDRESS; website; 5; November 25, 2026; 90 days {{literal}}"
     ) in page
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from aether_policy.durations import Duration
+from aether_policy.vocabulary import LEGAL_BASES, RIGHTS, TRANSFER_MECHANISMS
 
 Doc = dict[str, Any]
 Edit = Callable[[Doc, st.DrawFn], bool]
@@ -63,7 +64,20 @@ def _flagged(doc: Doc) -> Doc | None:
 def stricter(doc: Doc) -> Doc:
     """The shipped policy made stricter where it is already as loose as the schema allows, so every widening
     edit has something to widen: an older minimum age, two notification channels, explicit acceptance, one
-    more category encrypted at rest, no staff review, and no keeping of marked accounts' prompts."""
+    more category encrypted at rest, no staff review, no keeping of marked accounts' prompts, and the legal
+    vocabulary at its strictest (consent for every purpose, processors in one country under standard contractual
+    clauses, every right answered within a month, opt-in cookies)."""
+    for purpose in doc["purposes"].values():
+        purpose["legal_basis"] = "consent"
+    for recipient in doc["recipients"].values():
+        recipient.update(role="processor", countries=["US"], transfer="standard_contractual_clauses")
+    for cookie in doc["cookies"].values():
+        cookie["consent"] = "opt_in"
+    doc["rights"] = {
+        "available": list(RIGHTS),
+        "how_to_exercise": "Write to us.",
+        "response_time": "1 month",
+    }
     doc["children"]["minimum_age"] = 16
     doc["changes"]["notify_by"] = ["website", "email"]
     doc["changes"]["acceptance"] = "explicit"
@@ -301,7 +315,61 @@ def keep_prompts_of_marked_accounts(doc: Doc, draw: st.DrawFn) -> bool:
     return True
 
 
+def move_a_purpose_to_another_legal_basis(doc: Doc, draw: st.DrawFn) -> bool:
+    purpose = doc["purposes"][draw(st.sampled_from(sorted(doc["purposes"])))]
+    purpose["legal_basis"] = draw(st.sampled_from([b for b in LEGAL_BASES if b != purpose["legal_basis"]]))
+    if purpose["legal_basis"] == "legitimate_interests":
+        purpose["legitimate_interest"] = "running the service"
+    return True
+
+
+def process_data_in_another_country(doc: Doc, draw: st.DrawFn) -> bool:
+    recipient = doc["recipients"][draw(st.sampled_from(sorted(doc["recipients"])))]
+    recipient["countries"] = [*recipient["countries"], draw(st.sampled_from(["IN", "BR", "CN", "DE"]))]
+    return True
+
+
+def change_or_drop_a_transfer_safeguard(doc: Doc, draw: st.DrawFn) -> bool:
+    recipient = doc["recipients"][draw(st.sampled_from(sorted(doc["recipients"])))]
+    others = [m for m in TRANSFER_MECHANISMS if m != recipient["transfer"]]
+    recipient["transfer"] = draw(st.sampled_from([*others, None]))
+    if recipient["transfer"] is None:
+        del recipient["transfer"]
+    return True
+
+
+def make_a_processor_a_controller(doc: Doc, draw: st.DrawFn) -> bool:
+    doc["recipients"][draw(st.sampled_from(sorted(doc["recipients"])))]["role"] = "controller"
+    return True
+
+
+def withdraw_a_right(doc: Doc, draw: st.DrawFn) -> bool:
+    rights = doc["rights"]["available"]
+    rights.remove(draw(st.sampled_from(rights)))
+    if not rights:
+        del doc["rights"]  # `available` may not be empty: no rights stated at all
+    return True
+
+
+def answer_requests_slower(doc: Doc, draw: st.DrawFn) -> bool:
+    doc["rights"]["response_time"] = f"{draw(st.integers(32, 400))} days"
+    return True
+
+
+def ask_weaker_cookie_consent(doc: Doc, draw: st.DrawFn) -> bool:
+    cookie = doc["cookies"][draw(st.sampled_from(sorted(doc["cookies"])))]
+    cookie["consent"] = draw(st.sampled_from(["opt_out", "not_required"]))
+    return True
+
+
 WIDENING: list[Edit] = [
+    move_a_purpose_to_another_legal_basis,
+    process_data_in_another_country,
+    change_or_drop_a_transfer_safeguard,
+    make_a_processor_a_controller,
+    withdraw_a_right,
+    answer_requests_slower,
+    ask_weaker_cookie_consent,
     keep_a_rule_longer,
     move_a_category_into_a_longer_rule,
     add_a_rule_keeping_a_category_longer,
@@ -496,7 +564,20 @@ def encrypt_another_category(doc: Doc, draw: st.DrawFn) -> bool:
     return True
 
 
+def add_an_extra_section(doc: Doc, draw: st.DrawFn) -> bool:
+    key = f"extra_{len(doc['sections'])}"
+    doc["sections"][key] = {"title": "More", "body": draw(st.sampled_from(["Hello.", "*More* text."]))}
+    return True
+
+
+def reword_how_to_exercise_rights(doc: Doc, draw: st.DrawFn) -> bool:
+    doc["rights"]["how_to_exercise"] += draw(st.sampled_from([" Thanks.", " We answer by email."]))
+    return True
+
+
 NEUTRAL: list[Edit] = [
+    add_an_extra_section,
+    reword_how_to_exercise_rights,
     keep_a_rule_shorter,
     move_a_category_into_a_shorter_rule,
     rename_a_retention_rule,

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aether_policy._extras import gateway_missing_reason
+from aether_policy.anchors import ANCHORS, enforced_by_gateway
 from aether_policy.checks.change_control import change_control
 from aether_policy.checks.findings import CHECKS, Finding, guarded
 from aether_policy.exceptions import PolicyError, PolicyLoadError
+from aether_policy.legal import legal_warnings
 from aether_policy.loader import LoadedPolicy, load_policy
 from aether_policy.plan import compile_policy
 from aether_policy.plan.compiled import Plan
@@ -55,6 +57,8 @@ def run_checks(options: CheckOptions) -> Report:
             report.skipped[name] = "the policy does not load"
         return report
     plan = compile_policy(loaded.policy)
+    for path, message in legal_warnings(loaded.policy):
+        report.findings.append(_at(loaded, "schema", path, message, "warning"))
     if options.site is not None:
         report.ran.append("site-freshness")
         report.findings += site_freshness(loaded, options.site, options.templates)
@@ -191,6 +195,18 @@ def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
         jobs = compile_jobs(plan)
     except PolicyError as error:
         return [*findings, _at(loaded, "promise-coverage", ("retention",), str(error))]
+    for name, rule in policy.retention.items():
+        if not enforced_by_gateway(rule.after):
+            findings.append(
+                _at(
+                    loaded,
+                    "promise-coverage",
+                    ("retention", name, "after"),
+                    f"'{name}' counts from {ANCHORS[rule.after].event}, which the bundled gateway does not record: "
+                    "`aether-policy retention run` does not delete this data; enforce it where the data is held",
+                    "warning",
+                )
+            )
     job_names = {job.name for job in jobs}
     for spec in plan.retention:
         if spec.name not in job_names:

@@ -125,12 +125,13 @@ def diff(old: Path, new: Path, fmt: str) -> None:
     from aether_policy.loader import load_policy
 
     with user_errors():
-        changes = semantic_diff(load_policy(old).policy, load_policy(new).policy)
+        newer = load_policy(new).policy
+        changes = semantic_diff(load_policy(old).policy, newer)
     if fmt == "json":
         click.echo(json.dumps([c.as_dict() for c in changes], indent=2))
         return
     if fmt == "changelog":
-        click.echo(_changelog_entry(changes), nl=False)
+        click.echo(_changelog_entry(changes, max(date.today(), newer.last_updated)), nl=False)
         return
     if not changes:
         click.echo("no changes")
@@ -139,13 +140,15 @@ def diff(old: Path, new: Path, fmt: str) -> None:
         click.echo(f"{mark}{'.'.join(str(p) for p in change.path)}: {change.description}")
 
 
-def _changelog_entry(changes: list[Change]) -> str:
-    """A `changes.log` entry whose `details` list every change, so change control knows what it acknowledges."""
+def _changelog_entry(changes: list[Change], dated: date) -> str:
+    """A `changes.log` entry whose `details` list every change, so change control knows what it acknowledges.
+
+    Dated with the new `last_updated` when the author moved it past today, so the entry counts as new."""
     material = any(c.material for c in changes)
     rules = [c.description for c in changes if c.kind == "rule"]
     summary = "; ".join(rules) or ("Wording only." if changes else "No rule changes.")
     lines = [
-        f"    - date: {date.today().isoformat()}",
+        f"    - date: {dated.isoformat()}",
         f"      summary: {json.dumps(summary, ensure_ascii=False)}",
         f"      material: {str(material).lower()}",
     ]

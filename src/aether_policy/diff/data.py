@@ -113,6 +113,8 @@ def _rule(name: str, before: RetentionRule, after: RetentionRule) -> Iterator[Ch
     here: Path = ("retention", name)
     if before.title != after.title:
         yield Change((*here, "title"), f"retention rule '{before.title}' now titled '{after.title}'", False, "prose")
+    if before.summary != after.summary:
+        yield Change((*here, "summary"), f"{after.title}: the page's sentence reworded", False, "prose")
     if before.keep_for != after.keep_for:
         longer = after.keep_for.nominal_seconds > before.keep_for.nominal_seconds
         shorter = after.keep_for.nominal_seconds < before.keep_for.nominal_seconds

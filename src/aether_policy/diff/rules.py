@@ -90,6 +90,8 @@ def _exception(
         yield Change((*here, "reviewed"), f"{label}: staff may now review it", True)
     elif before.reviewed and not after.reviewed:
         yield Change((*here, "reviewed"), f"{label}: no longer reviewed by staff", False)
+    if before.title != after.title:
+        yield Change((*here, "title"), f"{label}: named '{after.phrase}' on the page", False, "prose")
     yield from membership(
         sorted(before.detectors),
         sorted(after.detectors),
@@ -189,3 +191,12 @@ def prose(old: Policy, new: Policy) -> Iterator[Change]:
     for name in type(new.sections).model_fields:
         if getattr(old.sections, name) != getattr(new.sections, name):
             yield Change(("sections", name), f"text of '{getattr(new.sections, name).title}' changed", False, "prose")
+    extra_before, extra_after = old.sections.model_extra or {}, new.sections.model_extra or {}
+    for name, section in extra_after.items():
+        if name not in extra_before:
+            yield Change(("sections", name), f"new section '{section.title}'", False, "prose")
+        elif extra_before[name] != section:
+            yield Change(("sections", name), f"text of '{section.title}' changed", False, "prose")
+    for name, section in extra_before.items():
+        if name not in extra_after:
+            yield Change(("sections",), f"section '{section.title}' removed", False, "prose")

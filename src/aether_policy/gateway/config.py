@@ -8,6 +8,7 @@ recipient of the policy, speak the protocol the policy says, and live on a host 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -96,6 +97,16 @@ def load_config(path: Path | None) -> tuple[GatewayConfig, Located, str]:
         raise PolicyLoadError(validation_problems(error, located, file, GatewayConfig)) from None
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1: traffic that never leaves the machine, where TLS adds nothing."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def conformance_problems(config: GatewayConfig, plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
     """Where the config would send data the policy does not declare: (key path, message) pairs."""
     found: list[tuple[tuple[str | int, ...], str]] = []
@@ -121,6 +132,15 @@ def conformance_problems(config: GatewayConfig, plan: Plan) -> list[tuple[tuple[
                 )
             )
         url = httpx.URL(provider.base_url)
+        # The policy promises TLS to AI providers: only a loopback stand-in may be spoken to in plain HTTP.
+        if url.scheme != "https" and not is_loopback(url.host):
+            found.append(
+                (
+                    ("providers", name, "base_url"),
+                    f"{provider.base_url} is not https: prompts would cross the network unencrypted; use https "
+                    "(plain http is allowed only for a loopback host such as 127.0.0.1)",
+                )
+            )
         if not rule.allows_host(url.host, url.port):
             found.append(
                 (

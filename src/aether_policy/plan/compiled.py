@@ -7,7 +7,7 @@ for dictionary look-ups and set membership, not for walking the policy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from aether_policy.digest import policy_digest
@@ -43,6 +43,8 @@ class Plan:
     egress: Mapping[str, ProviderEgress]
     cookies: frozenset[str]
     retention: tuple[RetentionSpec, ...]
+    # The longest each declared cookie may live (None: a session cookie); the middleware caps Set-Cookie to it.
+    cookie_max_age: Mapping[str, Duration | None] = field(default_factory=dict)
 
     def retention_for(self, category: str) -> RetentionSpec | None:
         """The rule that covers a category (or all its fields), if any."""
@@ -81,4 +83,5 @@ def compile_policy(policy: Policy) -> Plan:
             RetentionSpec(name, rule.title, rule.categories, rule.keep_for, rule.after)
             for name, rule in policy.retention.items()
         ),
+        cookie_max_age={name: cookie.max_age for name, cookie in policy.cookies.items()},
     )

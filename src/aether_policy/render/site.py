@@ -20,6 +20,7 @@ from aether_policy._validation import format_path
 from aether_policy.exceptions import PolicyError, ProseError
 from aether_policy.loader import LoadedPolicy
 from aether_policy.model import Policy
+from aether_policy.page_sections import FIXED, RIGHTS, page_sections
 from aether_policy.render import phrases
 from aether_policy.render.markdown import markdown_block, markdown_inline, markdown_text
 
@@ -86,7 +87,16 @@ def _environment(templates: Path | None) -> jinja2.Environment:
         retention_sentence=phrases.retention_sentence,
         recipient_receives=phrases.recipient_receives,
         cookie_lifetime=phrases.cookie_lifetime,
+        cookie_consent=phrases.cookie_consent,
         notify_sentence=phrases.notify_sentence,
+        acceptance_sentence=phrases.acceptance_sentence,
+        applies_in_sentence=phrases.applies_in_sentence,
+        processed_by=phrases.processed_by,
+        legal_basis=phrases.legal_basis,
+        recipient_role=phrases.recipient_role,
+        recipient_where=phrases.recipient_where,
+        rights_list=phrases.rights_list,
+        response_sentence=phrases.response_sentence,
     )
     return env
 
@@ -98,7 +108,7 @@ def build_site(loaded: LoadedPolicy, templates: Path | None = None) -> SiteFiles
     except prose.ProseProblem as problem:
         raise ProseError(f"{loaded.file}: {format_path(problem.path)}: {problem.message}") from None
     env = _environment(templates)
-    context = {"policy": policy, "digest": loaded.digest, "groups": _groups(policy)}
+    context = {"policy": policy, "digest": loaded.digest, "groups": _groups(policy), "page": _page(policy)}
     try:
         page = env.get_template("page.html.j2").render(context)
         markdown = env.overlay(finalize=markdown_text).get_template("privacy.md.j2").render(context)
@@ -127,6 +137,19 @@ def _public(policy: Policy) -> dict[str, Any]:
             if exception.get("patterns"):
                 exception["patterns"] = {name: "(not published)" for name in exception["patterns"]}
     return data
+
+
+def _page(policy: Policy) -> list[dict[str, Any]]:
+    """The sections in page order, each with its anchor and the partial that prints its rules (extras have none)."""
+    return [
+        {
+            "key": key,
+            "anchor": key.replace("_", "-"),
+            "section": section,
+            "partial": f"sections/{key}.html.j2" if key in (*FIXED, RIGHTS) else None,
+        }
+        for key, section in page_sections(policy)
+    ]
 
 
 def _groups(policy: Policy) -> dict[str, list[str]]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, delete, false, func, or_, select, text, update
 
+from aether_policy.anchors import ANCHORS, enforced_for
 from aether_policy.exceptions import PolicyError
 from aether_policy.plan.compiled import Plan, RetentionSpec
 from aether_policy.plan.usage import ALL_COLUMNS, BROWSER_PARTS, FIELD_COLUMNS
@@ -227,6 +228,11 @@ def usage_column_rules(plan: Plan) -> dict[str, RetentionSpec]:
         spec = _rule_covering(plan, category, field_name)
         if spec is None:
             raise PolicyError(f"usage column '{column}' stores {ref}, which no retention rule covers")
+        if not enforced_for(spec.after, tables.usage_events.name):
+            raise PolicyError(
+                f"usage column '{column}' stores {ref}, kept under rule '{spec.name}' counted from "
+                f"{ANCHORS[spec.after].event}, which the bundled gateway does not record; count it from collection"
+            )
         rules[column] = spec
     return rules
 

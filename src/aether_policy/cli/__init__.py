@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from aether_policy.cli._audit import audit
 from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
 from aether_policy.cli._encryption_key import encryption_key
@@ -35,5 +36,6 @@ main.add_command(accounts)
 main.add_command(review)
 main.add_command(encryption_key)
 main.add_command(retention)
+main.add_command(audit)
 
 __all__ = ["main"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from aether_policy.cli._actor import actor_option, resolve_actor
 from aether_policy.cli._common import config_option, load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option
 
@@ -21,6 +22,7 @@ from aether_policy.cli._store_commands import db_option
 )
 @click.option("--retention-every", default=None, help="Run the retention jobs on this schedule, e.g. 1h or 15 minutes.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="uvicorn's per-request log line.")
+@actor_option
 def serve(
     policy_path: Path | None,
     config_path: Path | None,
@@ -30,6 +32,7 @@ def serve(
     max_body_bytes: int,
     retention_every: str | None,
     access_log: bool,
+    actor: str | None,
 ) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway with the policy enforced.
 
@@ -41,11 +44,13 @@ def serve(
     import uvicorn
 
     from aether_policy.cli._encryption_key import open_gateway_key
+    from aether_policy.cli._startup import startup_lines
     from aether_policy.durations import Duration
     from aether_policy.gateway import check_conformance, create_app, load_config
     from aether_policy.plan import PromptGate, compile_policy
-    from aether_policy.store import Store, database_url, key_file_for, parse_url
+    from aether_policy.store import Store, audit, database_url, key_file_for, parse_url
 
+    who = resolve_actor(actor)
     loaded = load(policy_path)
     with user_errors():
         plan = compile_policy(loaded.policy)
@@ -61,6 +66,7 @@ def serve(
         try:
             store.migrate()
             cipher, notices = open_gateway_key(store, key_file_for(parse_url(url)))
+            audit.record(store, "serve.start", plan.digest, actor=who, detail=f"http://{host}:{port}")
         except BaseException:
             store.close()
             raise
@@ -75,7 +81,7 @@ def serve(
     if every is not None:
         from aether_policy.retention.schedule import RetentionScheduler
 
-        scheduler = RetentionScheduler(store, plan, every.seconds)
+        scheduler = RetentionScheduler(store, plan, every.seconds, actor=who)
     app = create_app(
         plan,
         store,
@@ -84,7 +90,8 @@ def serve(
         max_body_bytes=max_body_bytes,
         on_shutdown=scheduler.stop if scheduler else None,
     )
-    click.echo(f"aether-policy gateway on http://{host}:{port} enforcing policy {plan.digest}", err=True)
+    for line in startup_lines(plan, config, store.safe_url(), every, host, port):
+        click.echo(line, err=True)
     if scheduler is not None:
         scheduler.start()
     try:

@@ -155,12 +155,30 @@ class Store:
                     f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
                 )
 
+    def schema_version(self) -> int | None:
+        """The recorded schema version, or None for a database without our tables; reads only."""
+        try:
+            with self.begin() as conn:
+                return conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
+        except OperationalError as error:
+            if "no such table" in str(error.orig) or "does not exist" in str(error.orig):
+                return None
+            raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+        except Exception as error:  # PostgreSQL: UndefinedTable is a ProgrammingError
+            if "does not exist" in str(getattr(error, "orig", error)):
+                return None
+            raise
+
     def loose_files(self) -> list[str]:
         """Warnings for this database's files that other users can open (a SQLite file from before 0600)."""
         url = parse_url(self.url)
         if self.backend != "sqlite" or url.database in (None, "", ":memory:") or url.database.startswith("file:"):
             return []
         return readable_by_others(sqlite_files(Path(url.database)))
+
+    def safe_url(self) -> str:
+        """The URL as it may be printed: any password hidden."""
+        return self._safe_url()
 
     def _safe_url(self) -> str:
         return parse_url(self.url).render_as_string(hide_password=True)

@@ -21,8 +21,8 @@ from sqlalchemy import (
 
 from aether_policy.store._types import UTCDateTime
 
-# 1: the first schema. 2: aether_metadata (the encryption key's fingerprint).
-SCHEMA_VERSION = 2
+# 1: the first schema. 2: aether_metadata (the encryption key's fingerprint). 3: audit_events.
+SCHEMA_VERSION = 3
 metadata = MetaData()
 
 schema_version = Table(
@@ -98,4 +98,19 @@ quarantine = Table(
     info={"categories": ("prompt_content",), "anchor": "expires_at"},
 )
 
-DATA_TABLES = (accounts, api_keys, usage_events, quarantine)
+# Who did what to kept data, never the data: one row per privileged action (see `store.audit`). It is
+# itself data the policy must declare (`audit_data`) and keep for a bounded time (`after: collection`).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", UTCDateTime(), nullable=False, index=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("reason", String(500)),
+    Column("detail", String(500)),
+    info={"categories": ("audit_data",), "anchor": "occurred_at"},
+)
+
+DATA_TABLES = (accounts, api_keys, usage_events, quarantine, audit_events)

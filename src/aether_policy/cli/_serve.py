@@ -22,6 +22,13 @@ from aether_policy.cli._store_commands import db_option
 )
 @click.option("--retention-every", default=None, help="Run the retention jobs on this schedule, e.g. 1h or 15 minutes.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="uvicorn's per-request log line.")
+@click.option(
+    "--metrics-token",
+    envvar="AETHER_METRICS_TOKEN",
+    default=None,
+    help="Serve GET /metrics to `Authorization: Bearer TOKEN` (16+ characters). Default: $AETHER_METRICS_TOKEN; "
+    "without one, /metrics is not served.",
+)
 @actor_option
 def serve(
     policy_path: Path | None,
@@ -32,6 +39,7 @@ def serve(
     max_body_bytes: int,
     retention_every: str | None,
     access_log: bool,
+    metrics_token: str | None,
     actor: str | None,
 ) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway with the policy enforced.
@@ -51,6 +59,11 @@ def serve(
     from aether_policy.store import Store, audit, database_url, key_file_for, parse_url
 
     who = resolve_actor(actor)
+    if metrics_token is not None and len(metrics_token.strip()) < 16:
+        raise click.BadParameter(
+            "must be at least 16 characters; make one with: python -c 'import secrets; print(secrets.token_urlsafe())'",
+            param_hint="--metrics-token / AETHER_METRICS_TOKEN",
+        )
     loaded = load(policy_path)
     with user_errors():
         plan = compile_policy(loaded.policy)
@@ -77,11 +90,18 @@ def serve(
             click.echo(
                 f"warning: {provider.api_key_env} is not set; calls to '{name}' will be refused upstream", err=True
             )
+    metrics = None
+    if metrics_token is not None:
+        from aether_policy.gateway.metrics import GatewayMetrics
+
+        metrics = GatewayMetrics(metrics_token.strip(), digest=plan.digest, version=plan.version)
     scheduler = None
     if every is not None:
         from aether_policy.retention.schedule import RetentionScheduler
 
-        scheduler = RetentionScheduler(store, plan, every.seconds, actor=who)
+        scheduler = RetentionScheduler(
+            store, plan, every.seconds, actor=who, on_removed=metrics.note_retention if metrics else None
+        )
     app = create_app(
         plan,
         store,
@@ -89,9 +109,14 @@ def serve(
         PromptGate(plan.storage_windows, cipher),
         max_body_bytes=max_body_bytes,
         on_shutdown=scheduler.stop if scheduler else None,
+        metrics=metrics,
     )
     for line in startup_lines(plan, config, store.safe_url(), every, host, port):
         click.echo(line, err=True)
+    click.echo(
+        "  metrics: GET /metrics with the metrics token" if metrics else "  metrics: off (set --metrics-token)",
+        err=True,
+    )
     if scheduler is not None:
         scheduler.start()
     try:

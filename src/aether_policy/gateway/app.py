@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -23,6 +23,9 @@ from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import PromptGate
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp
+
+if TYPE_CHECKING:
+    from aether_policy.gateway.metrics import GatewayMetrics
 
 Stream = AsyncIterator[bytes]
 
@@ -227,6 +230,7 @@ def create_app(
     max_body_bytes: int = 8 * 1024 * 1024,
     on_shutdown: Callable[[], Any] | None = None,
     clock: Callable[[], datetime] | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> ASGIApp:
     """The gateway app with the policy middleware outermost, so it sees every request and response."""
     gateway = Gateway(plan, store, config, transport)
@@ -248,4 +252,10 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    return PolicyMiddleware(app, plan, store, gate=gate, max_body_bytes=max_body_bytes, clock=clock)
+    if metrics is None:
+        return PolicyMiddleware(app, plan, store, gate=gate, max_body_bytes=max_body_bytes, clock=clock)
+    # Metrics outermost: /metrics is answered before the policy middleware, and every other answer is counted.
+    metrics.watch_store(store)
+    metrics.watch_upstreams(gateway.upstreams.values())
+    enforced = PolicyMiddleware(app, plan, metrics.sink(store), gate=gate, max_body_bytes=max_body_bytes, clock=clock)
+    return metrics.wrap(enforced, app.routes)

@@ -6,6 +6,8 @@ It is an httpx transport, so every request the client makes passes through it, w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from aether_policy._context import caller_secrets
@@ -20,9 +22,15 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.rule = rule
         self._inner = inner or httpx.AsyncHTTPTransport()
         self.stripped: dict[str, int] = {}
+        self.on_denied: Callable[[str], None] | None = None  # called with the recipient, e.g. by metrics
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.check(request)
+        try:
+            self.check(request)
+        except EgressDenied:
+            if self.on_denied is not None:
+                self.on_denied(self.rule.recipient)
+            raise
         return await self._inner.handle_async_request(request)
 
     def check(self, request: httpx.Request) -> None:

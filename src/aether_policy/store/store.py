@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,6 +116,9 @@ class Store:
         # while it stayed unreachable. `truncated` counts rows kept with a value cut or cleared to fit.
         self.dropped: dict[str, int] = {"usage": 0, "quarantine": 0}
         self.truncated: dict[str, int] = {"usage": 0, "quarantine": 0}
+        self.written: dict[str, int] = {"usage": 0, "quarantine": 0}  # rows the database accepted
+        # Called with ("dropped" | "truncated" | "written", kind, rows) as each count moves, e.g. by metrics.
+        self.on_count: Callable[[str, str, int], None] | None = None
         self._counts_lock = threading.Lock()  # request threads and the writer both count
 
     # -- schema -----------------------------------------------------------------------------------------------
@@ -507,6 +510,12 @@ class Store:
     def _count(self, counter: dict[str, int], kind: str, n: int) -> None:
         with self._counts_lock:
             counter[kind] += n
+        if self.on_count is not None and n:
+            name = "dropped" if counter is self.dropped else "truncated" if counter is self.truncated else "written"
+            try:
+                self.on_count(name, kind, n)
+            except Exception as error:  # an observer must never cost a row
+                log.error("store count observer failed: %s", type(error).__name__)
 
     def _write_rows(self, kind: str, table: Table, rows: list[dict[str, Any]]) -> None:
         """One transaction for the batch; if the database refuses a row in it, each row in its own.
@@ -521,6 +530,7 @@ class Store:
             try:
                 with self.begin() as conn:
                     conn.execute(insert(table), rows)
+                self._count(self.written, kind, len(rows))
                 return
             except OperationalError as error:
                 log.error("write of %d %s rows failed (attempt %d): %s", len(rows), kind, attempt + 1, _name(error))
@@ -538,6 +548,7 @@ class Store:
                     conn.execute(insert(table), [row])
             except Exception as error:
                 refused[_name(error)] = refused.get(_name(error), 0) + 1
+        self._count(self.written, kind, len(rows) - sum(refused.values()))
         if refused:  # one line per batch, however many rows: a broken table must not flood the log
             self._count(self.dropped, kind, sum(refused.values()))
             reasons = ", ".join(f"{n} {name}" for name, n in refused.items())

@@ -44,7 +44,8 @@ def test_keys_list_and_revoke(runner: CliRunner, db: str) -> None:
     runner.invoke(main, ["keys", "create", "--account", "acme", "--db", db])
     listed = runner.invoke(main, ["keys", "list", "--db", db]).output
     key_id = listed.split("\t")[0]
-    assert "\tacme\taether-sk-" in listed and listed.rstrip().endswith("active")
+    assert "\tacme\taether-sk-" in listed
+    assert listed.rstrip().endswith("\tactive\tno expiry; all models; no rpm limit; no tpm limit")
     result = runner.invoke(main, ["keys", "revoke", key_id, "--db", db])
     assert result.output == f"revoked {key_id} (acme)\n"
     assert "revoked 20" in runner.invoke(main, ["keys", "list", "--db", db]).output

@@ -10,6 +10,7 @@ import click
 
 from aether_policy.cli._actor import actor_option, audited, resolve_actor
 from aether_policy.cli._common import require_gateway, user_errors
+from aether_policy.cli._key_controls import control_options, expiry, keys_update
 
 if TYPE_CHECKING:
     from aether_policy.store import Store
@@ -57,33 +58,59 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--account", required=True, help="Account name; created if it does not exist.")
+@control_options
 @actor_option
 @db_option
-def keys_create(account: str, actor: str | None, db_url: str | None) -> None:
-    """Create a key for ACCOUNT and print it once, as the last line.
+def keys_create(
+    account: str,
+    expires: str | None,
+    models: tuple[str, ...],
+    rpm: int | None,
+    tpm: int | None,
+    actor: str | None,
+    db_url: str | None,
+) -> None:
+    """Create a key for ACCOUNT and print it once, as the last line; optionally with expiry, models and limits.
 
-    Example: aether-policy keys create --account acme
+    Example: aether-policy keys create --account acme --expires "90 days" --rpm 60 --model 'gpt-4o*'
     """
+    require_gateway()  # before anything imports the gateway stack
+    from aether_policy.store.key_controls import check_patterns, update_controls
+
     who = resolve_actor(actor)
+    expires_at = expiry(expires)
     with opened(db_url) as store, user_errors():
+        check_patterns(models)  # before the key exists: a bad pattern must not leave a key without its limits
         info, plaintext = store.create_key(account)
-        audited(store, "key.create", info.id, actor=who, detail=f"account {info.account_name}")
+        controls = update_controls(store, info.id, expires_at=expires_at, models=models or None, rpm=rpm, tpm=tpm)
+        detail = f"account {info.account_name}; {controls.describe()}"
+        audited(store, "key.create", info.id, actor=who, detail=detail[:500])
     click.echo(f"created key {info.id} for account '{info.account_name}' (shown once; store it now):", err=True)
     click.echo(plaintext)
+
+
+keys.add_command(keys_update)
 
 
 @keys.command("list")
 @click.option("--account", default=None, help="Only this account's keys.")
 @db_option
 def keys_list(account: str | None, db_url: str | None) -> None:
-    """List keys: id, account, prefix, created, revoked.
+    """List keys: id, account, prefix, created, revoked, and the controls of live keys.
 
     Example: aether-policy keys list --account acme
     """
+    require_gateway()
+    from aether_policy.store.key_controls import controls_by_id
+
     with opened(db_url, read_only=True) as store:
         for key in store.list_keys(account):
             status = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "active"
-            click.echo(f"{key.id}\t{key.account_name}\t{key.prefix}…\tcreated {_when(key.created_at)}\t{status}")
+            line = f"{key.id}\t{key.account_name}\t{key.prefix}…\tcreated {_when(key.created_at)}\t{status}"
+            if key.revoked_at is None:
+                with user_errors():
+                    line += f"\t{controls_by_id(store, key.id).describe()}"
+            click.echo(line)
 
 
 @keys.command("revoke")

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from aether_policy.gateway import translate
 from aether_policy.gateway.config import GatewayConfig
 from aether_policy.gateway.errors import GatewayError
+from aether_policy.gateway.limits import KeyLimits
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -37,6 +38,7 @@ class Gateway:
         self.plan = plan
         self.store = store
         self.config = config
+        self.limits = KeyLimits(store)  # per-key expiry, models, rpm and tpm
         self.upstreams = {
             name: Upstream(name, provider, plan.egress[provider.recipient or name], transport)
             for name, provider in config.providers.items()
@@ -80,6 +82,7 @@ class Gateway:
         account_id = self.store.authenticate(key) if key else None
         if account_id is None:
             raise GatewayError(401, "missing or unknown API key", "invalid_request_error", "invalid_api_key")
+        self.limits.remember(request, key)
         facts_of(request.scope).account_id = account_id
         return account_id
 
@@ -89,6 +92,7 @@ class Gateway:
             body = await self._parse(request)
             model = body["model"]
             facts_of(request.scope).model = model
+            await self.limits.admit(request, body)
             routed = self.config.route(model)
             if routed is None:
                 raise GatewayError(
@@ -165,6 +169,7 @@ class Gateway:
                     else translate.completion_to_message(data)
                 )
             _note_moderation(request, data)
+            self.limits.settle(request, data)
         except (KeyError, TypeError, AttributeError, IndexError):
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
@@ -257,5 +262,6 @@ def create_app(
     # Metrics outermost: /metrics is answered before the policy middleware, and every other answer is counted.
     metrics.watch_store(store)
     metrics.watch_upstreams(gateway.upstreams.values())
+    gateway.limits.on_limited = metrics.note_rate_limited
     enforced = PolicyMiddleware(app, plan, metrics.sink(store), gate=gate, max_body_bytes=max_body_bytes, clock=clock)
     return metrics.wrap(enforced, app.routes)

@@ -32,6 +32,7 @@ from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store._bounds import OutOfBounds, fit_row
 from aether_policy.store._files import create_private, readable_by_others, sqlite_files
+from aether_policy.store._migrations import add_missing_columns
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
@@ -150,7 +151,9 @@ class Store:
             tables.metadata.create_all(conn, checkfirst=True)
             version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
             if version is None or version < tables.SCHEMA_VERSION:
-                # Every change so far only adds tables, which create_all has just done.
+                # New tables create_all has just made; columns added to older tables need ALTER TABLE.
+                if version is not None:
+                    add_missing_columns(conn, version)
                 conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
             elif version > tables.SCHEMA_VERSION:
                 raise StorageError(

@@ -22,7 +22,8 @@ from sqlalchemy import (
 from aether_policy.store._types import UTCDateTime
 
 # 1: the first schema. 2: aether_metadata (the encryption key's fingerprint). 3: audit_events.
-SCHEMA_VERSION = 3
+# 4: per-key controls (api_keys.expires_at, models, rpm, tpm), rate_windows, usage token counts.
+SCHEMA_VERSION = 4
 metadata = MetaData()
 
 schema_version = Table(
@@ -63,7 +64,25 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    # Per-key controls, each NULL for "none": the key stops working at expires_at; models are glob patterns
+    # (one per line) the key may call; rpm and tpm cap requests and tokens per minute (see gateway.limits).
+    Column("expires_at", UTCDateTime()),
+    Column("models", String(1000)),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
     info={"categories": ("account",), "anchor": "accounts.deleted_at"},
+)
+
+# Fixed one-minute windows of requests and tokens per key, shared by every replica on the database. The
+# limiter prunes windows older than the previous minute itself, so a key has at most two rows here.
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("window", Integer, primary_key=True),  # minutes since the epoch, UTC
+    Column("requests", Integer, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    info={"categories": ("api_usage",), "anchor": "window"},
 )
 
 usage_events = Table(
@@ -81,6 +100,8 @@ usage_events = Table(
     Column("ip_address", String(64)),
     Column("browser_family", String(64)),
     Column("browser_major_version", String(16)),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
     Index("ix_usage_events_timestamp", "timestamp"),
     info={"categories": ("api_usage", "performance", "device"), "anchor": "timestamp"},
 )
@@ -113,4 +134,17 @@ audit_events = Table(
     info={"categories": ("audit_data",), "anchor": "occurred_at"},
 )
 
-DATA_TABLES = (accounts, api_keys, usage_events, quarantine, audit_events)
+DATA_TABLES = (accounts, api_keys, usage_events, quarantine, audit_events, rate_windows)
+
+# Columns added to existing tables after their first version, by the version that added them: a database
+# created before gets them with ALTER TABLE when it is upgraded (new tables need nothing: create_all).
+ADDED_COLUMNS: dict[int, tuple[tuple[Table, str], ...]] = {
+    4: (
+        (api_keys, "expires_at"),
+        (api_keys, "models"),
+        (api_keys, "rpm"),
+        (api_keys, "tpm"),
+        (usage_events, "input_tokens"),
+        (usage_events, "output_tokens"),
+    ),
+}

@@ -163,3 +163,14 @@ def test_audit_list_refuses_an_unknown_action_and_a_bad_since(runner: CliRunner,
 def test_an_empty_actor_is_refused(runner: CliRunner, db: str) -> None:
     result = runner.invoke(main, ["keys", "create", "--account", "acme", "--actor", " ", "--db", db])
     assert result.exit_code == 2 and "--actor" in result.output
+
+
+def test_a_reason_with_line_breaks_cannot_forge_an_event_in_the_text_listing(runner: CliRunner, db: str) -> None:
+    store = Store(db)
+    store.migrate()
+    forged = "ok\n2026-01-01T00:00:00+00:00\tmallory\treview.show\tx\ty\t-"
+    trail.record(store, "account.mark", "acme", actor="eve\tadmin", reason=forged)
+    store.close()
+    lines = run(runner, "audit", "list", "--db", db).splitlines()
+    assert len(lines) == 1 and lines[0].count("\t") == 5
+    assert lines[0].split("\t")[1] == "eve\\tadmin" and "ok\\n2026" in lines[0]

@@ -63,6 +63,10 @@ def audit_list(since: str | None, action: str | None, limit: int | None, fmt: st
         return
     for event in found:
         when = event.occurred_at.isoformat(timespec="seconds")
-        click.echo(
-            f"{when}\t{event.actor}\t{event.action}\t{event.target}\t{event.reason or '-'}\t{event.detail or '-'}"
-        )
+        fields = (event.actor, event.action, event.target, event.reason or "-", event.detail or "-")
+        click.echo("\t".join([when, *(_one_field(f) for f in fields)]))
+
+
+def _one_field(text: str) -> str:
+    """Tabs, line breaks and other control characters escaped: a reason cannot forge a column or an event."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,11 +31,17 @@ class Replicas:
     key: str
     key_id: str
 
+    clients: list[openai.OpenAI | anthropic.Anthropic] = field(default_factory=list)
+
     def oai(self, replica: int = 0) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.bases[replica]}/v1", api_key=self.key, max_retries=0, timeout=10)
+        client = openai.OpenAI(base_url=f"{self.bases[replica]}/v1", api_key=self.key, max_retries=0, timeout=10)
+        self.clients.append(client)
+        return client
 
     def claude(self, replica: int = 0) -> anthropic.Anthropic:
-        return anthropic.Anthropic(base_url=self.bases[replica], api_key=self.key, max_retries=0, timeout=10)
+        client = anthropic.Anthropic(base_url=self.bases[replica], api_key=self.key, max_retries=0, timeout=10)
+        self.clients.append(client)
+        return client
 
     def update(self, **changes: object) -> None:
         update_controls(self.stores[0], self.key_id, **changes)  # type: ignore[arg-type]
@@ -66,7 +72,14 @@ def start(database_url: str, upstream: str, count: int, tmp_path: Path) -> tuple
     bases = [
         stack.enter_context(serve(create_app(plan, store, config_for(upstream), gate_for(plan)))) for store in stores
     ]
-    return stack, Replicas(bases, stores, key, info.id)
+    replicas = Replicas(bases, stores, key, info.id)
+
+    def close_clients() -> None:
+        for client in replicas.clients:
+            client.close()
+
+    stack.callback(close_clients)
+    return stack, replicas
 
 
 @pytest.fixture
@@ -216,6 +229,7 @@ def test_two_replicas_on_one_postgresql_database_share_the_request_limit(
             clients = [replicas.oai(0), replicas.oai(1)]
             for i in range(4):
                 ask_openai(clients[i % 2])
+                time.sleep(0.3)  # longer than a sync interval: each replica has seen the other's count
             for client in clients:
                 with pytest.raises(openai.RateLimitError):
                     ask_openai(client)

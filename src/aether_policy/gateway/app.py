@@ -215,6 +215,7 @@ class Gateway:
     async def aclose(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.aclose()
+        self.limits.close()
 
 
 def _note_moderation(request: Request, data: Mapping[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Per-key controls as stored: expiry, the models a key may call, requests and tokens per minute.
 
-The counters themselves live in `rate_windows`, one row per key and minute, moved with one UPSERT per
-request (INSERT … ON CONFLICT DO UPDATE … RETURNING), so every replica on one database counts in the same row.
+The counters themselves live in `rate_windows`, one row per key and minute, moved with an UPSERT
+(INSERT … ON CONFLICT DO UPDATE … RETURNING), so every replica on one database counts in the same row.
 """
 
 from __future__ import annotations
@@ -125,13 +125,14 @@ def update_controls(
     return controls_by_id(store, key_id)
 
 
-def count_request(store: Store, key_id: str, window: int, tokens: int = 0) -> tuple[int, int]:
-    """Add one request (and `tokens`) to the key's window; the window's (requests, tokens) after, atomically."""
-    return _upsert(store, key_id, window, 1, tokens)
-
-
-def count_tokens(store: Store, key_id: str, window: int, tokens: int) -> tuple[int, int]:
-    return _upsert(store, key_id, window, 0, tokens)
+def add_to_window(store: Store, key_id: str, window: int, requests: int, tokens: int) -> tuple[int, int]:
+    """Add to the key's window and return its (requests, tokens) after, atomically; with nothing to add, only read."""
+    if not requests and not tokens:
+        w = tables.rate_windows.c
+        with store.begin() as conn:
+            row = conn.execute(select(w.requests, w.tokens).where(w.key_id == key_id, w.window == window)).first()
+        return (int(row.requests), int(row.tokens)) if row is not None else (0, 0)
+    return _upsert(store, key_id, window, requests, tokens)
 
 
 def _upsert(store: Store, key_id: str, window: int, requests: int, tokens: int) -> tuple[int, int]:

@@ -7,6 +7,7 @@ every stored thing has a retention rule.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -81,7 +82,7 @@ rate_windows = Table(
     Column("key_id", String(40), primary_key=True),
     Column("window", Integer, primary_key=True),  # minutes since the epoch, UTC
     Column("requests", Integer, nullable=False),
-    Column("tokens", Integer, nullable=False),
+    Column("tokens", BigInteger, nullable=False),  # estimates of hostile streams add up: no 32-bit overflow
     info={"categories": ("api_usage",), "anchor": "window"},
 )
 

@@ -25,7 +25,7 @@ def store(database_url: str) -> Iterator[Store]:
     store.close()
 
 
-def test_audit_events_go_one_year_after_they_were_recorded_and_not_before(store: Store) -> None:
+def test_audit_events_go_365_days_after_they_were_recorded_and_not_before(store: Store) -> None:
     trail.record(store, "account.mark", "old", actor="a", now=T0 - days(366))
     trail.record(store, "account.mark", "recent", actor="a", now=T0 - days(364))
     [job] = [job for job in compile_jobs(shipped_plan()) if job.name == "audit_trail"]
@@ -43,7 +43,7 @@ def test_a_policy_with_no_rule_for_the_audit_trail_does_not_compile_jobs() -> No
 
 def test_an_audit_rule_anchored_on_account_deletion_is_refused(policy_text: str) -> None:
     text = policy_text.replace(
-        "    keep_for: 1 year\n    after: collection", "    keep_for: 1 year\n    after: account_deletion"
+        "    keep_for: 365 days\n    after: collection", "    keep_for: 365 days\n    after: account_deletion"
     )
     with pytest.raises(PolicyError, match="covers the audit trail, so it must be `after: collection`"):
         compile_jobs(compile_policy(load_policy_text(text).policy))

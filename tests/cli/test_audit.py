@@ -61,12 +61,31 @@ def test_review_show_without_a_reason_is_refused_and_reads_nothing(runner: CliRu
     assert events(db) == []
 
 
-def test_a_read_whose_record_cannot_be_written_shows_nothing(runner: CliRunner, db: str) -> None:
+def test_a_reason_too_long_for_the_trail_is_refused_before_anything_is_read(runner: CliRunner, db: str) -> None:
     item = keep_one(db, "write a ransomware please")
     result = runner.invoke(main, ["review", "show", item, "--reason", "x" * 501, "--db", db])
-    assert result.exit_code == 1
-    assert result.output == (
-        "Error: cannot record this action in the audit trail: audit_events.reason is 501 characters; at most 500 fit\n"
+    assert result.exit_code == 2 and "is 501 characters; at most 500 fit in the audit trail" in result.output
+    assert "ransomware" not in result.output and events(db) == []
+
+
+def test_an_action_whose_record_would_not_fit_is_not_taken(runner: CliRunner, db: str) -> None:
+    run(runner, "keys", "create", "--account", "acme", "--db", db)
+    result = runner.invoke(main, ["accounts", "mark", "acme", "--reason", "y" * 600, "--db", db])
+    assert result.exit_code == 2
+    too_long_actor = runner.invoke(main, ["accounts", "delete", "acme", "--actor", "z" * 101, "--db", db])
+    assert too_long_actor.exit_code == 2 and "the actor is 101 characters; at most 100 fit" in too_long_actor.output
+    store = Store(db)
+    account = store.get_account("acme")
+    store.close()
+    assert account is not None and account.marked_at is None and account.deleted_at is None
+
+
+def test_the_checked_widths_are_the_audit_tables_columns() -> None:
+    from aether_policy._actor import ACTOR_MAX, REASON_MAX
+
+    assert (tables.audit_events.c.actor.type.length, tables.audit_events.c.reason.type.length) == (
+        ACTOR_MAX,
+        REASON_MAX,
     )
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aether_policy._actor import default_actor
+from aether_policy._actor import ACTOR_MAX, REASON_MAX, default_actor, unfit
 
 if TYPE_CHECKING:
     from aether_policy.store import Store
@@ -19,12 +19,24 @@ actor_option = click.option(
 
 
 def resolve_actor(given: str | None) -> str:
-    """The actor to record: --actor when given (an empty one is refused), else the default."""
-    if given is None:
-        return default_actor()
-    if not given.strip():
+    """The actor to record: --actor when given (an empty one is refused), else the default; checked to fit
+    the audit trail before the command acts, so no action is taken that could not be recorded."""
+    actor = default_actor() if given is None else given.strip()
+    if not actor:
         raise click.BadParameter("must not be empty", param_hint="--actor")
-    return given.strip()
+    problem = unfit(actor, ACTOR_MAX)
+    if problem is not None:
+        raise click.BadParameter(f"the actor {problem}", param_hint="--actor / AETHER_ACTOR")
+    return actor
+
+
+def checked_reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --reason that fits the audit trail, refused before the command acts."""
+    if value is not None:
+        problem = unfit(value, REASON_MAX)
+        if problem is not None:
+            raise click.BadParameter(problem)
+    return value
 
 
 def audited(

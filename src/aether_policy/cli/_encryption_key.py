@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aether_policy.cli._actor import actor_option, audited, resolve_actor
+from aether_policy.cli._actor import actor_option, audited, checked_reason, resolve_actor
 from aether_policy.cli._common import user_errors
 from aether_policy.cli._store_commands import db_option, opened
 
@@ -74,7 +74,9 @@ def encryption_key_show(db_url: str | None) -> None:
 @click.option(
     "--discard-sealed", is_flag=True, help="Delete the flagged items sealed with the old key (they cannot be opened)."
 )
-@click.option("--reason", default=None, help="Why the key is replaced (kept in the audit trail).")
+@click.option(
+    "--reason", default=None, callback=checked_reason, help="Why the key is replaced (kept in the audit trail)."
+)
 @actor_option
 @db_option
 def encryption_key_replace(discard_sealed: bool, reason: str | None, actor: str | None, db_url: str | None) -> None:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from aether_policy.cli._actor import actor_option, audited, resolve_actor
+from aether_policy.cli._actor import actor_option, audited, checked_reason, resolve_actor
 from aether_policy.cli._common import require_gateway, user_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,7 +67,9 @@ def given(ctx: click.Context, name: str) -> bool:
 @click.argument("key_id")
 @control_options
 @click.option("--all-models", is_flag=True, help="Let the key call every routed model again.")
-@click.option("--reason", default=None, help="Why the controls change (kept in the audit trail).")
+@click.option(
+    "--reason", default=None, callback=checked_reason, help="Why the controls change (kept in the audit trail)."
+)
 @actor_option
 @click.option("--db", "db_url", envvar="AETHER_DATABASE_URL", default=None, help="Database URL (as for keys list).")
 @click.pass_context

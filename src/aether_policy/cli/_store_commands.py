@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aether_policy.cli._actor import actor_option, audited, resolve_actor
+from aether_policy.cli._actor import actor_option, audited, checked_reason, resolve_actor
 from aether_policy.cli._common import require_gateway, user_errors
 from aether_policy.cli._key_controls import control_options, expiry, keys_update
 
@@ -115,7 +115,7 @@ def keys_list(account: str | None, db_url: str | None) -> None:
 
 @keys.command("revoke")
 @click.argument("key_id")
-@click.option("--reason", default=None, help="Why it is revoked (kept in the audit trail).")
+@click.option("--reason", default=None, callback=checked_reason, help="Why it is revoked (kept in the audit trail).")
 @actor_option
 @db_option
 def keys_revoke(key_id: str, reason: str | None, actor: str | None, db_url: str | None) -> None:
@@ -151,7 +151,9 @@ def accounts_list(db_url: str | None) -> None:
 
 @accounts.command("mark")
 @click.argument("name")
-@click.option("--reason", required=True, help="Why the account is marked (kept with the mark).")
+@click.option(
+    "--reason", required=True, callback=checked_reason, help="Why the account is marked (kept with the mark)."
+)
 @actor_option
 @db_option
 def accounts_mark(name: str, reason: str, actor: str | None, db_url: str | None) -> None:
@@ -168,7 +170,9 @@ def accounts_mark(name: str, reason: str, actor: str | None, db_url: str | None)
 
 @accounts.command("unmark")
 @click.argument("name")
-@click.option("--reason", default=None, help="Why the mark is removed (kept in the audit trail).")
+@click.option(
+    "--reason", default=None, callback=checked_reason, help="Why the mark is removed (kept in the audit trail)."
+)
 @actor_option
 @db_option
 def accounts_unmark(name: str, reason: str | None, actor: str | None, db_url: str | None) -> None:
@@ -185,7 +189,7 @@ def accounts_unmark(name: str, reason: str | None, actor: str | None, db_url: st
 
 @accounts.command("delete")
 @click.argument("name")
-@click.option("--reason", default=None, help="Why it is deleted (kept in the audit trail).")
+@click.option("--reason", default=None, callback=checked_reason, help="Why it is deleted (kept in the audit trail).")
 @actor_option
 @db_option
 def accounts_delete(name: str, reason: str | None, actor: str | None, db_url: str | None) -> None:
@@ -234,7 +238,12 @@ def _account(names: dict[str, str], account_id: str | None) -> str:
 
 @review.command("show")
 @click.argument("item_id")
-@click.option("--reason", required=True, help="Why you read it, e.g. a ticket number (kept in the audit trail).")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why you read it, e.g. a ticket number (kept in the audit trail).",
+)
 @actor_option
 @db_option
 def review_show(item_id: str, reason: str, actor: str | None, db_url: str | None) -> None:
@@ -265,7 +274,7 @@ def review_show(item_id: str, reason: str, actor: str | None, db_url: str | None
 
 @review.command("dismiss")
 @click.argument("item_id")
-@click.option("--reason", default=None, help="Why it is dismissed (kept in the audit trail).")
+@click.option("--reason", default=None, callback=checked_reason, help="Why it is dismissed (kept in the audit trail).")
 @actor_option
 @db_option
 def review_dismiss(item_id: str, reason: str | None, actor: str | None, db_url: str | None) -> None:

@@ -236,3 +236,22 @@ def test_two_replicas_on_one_postgresql_database_share_the_request_limit(
             assert controls_by_id(replicas.stores[1], replicas.key_id).rpm == 4
             for client in clients:
                 client.close()
+
+
+def test_opening_a_window_prunes_every_keys_past_windows(database_url: str) -> None:
+    from sqlalchemy import select
+
+    from aether_policy.store import tables
+    from aether_policy.store.key_controls import add_to_window
+
+    store = Store(database_url)
+    store.migrate()
+    add_to_window(store, "key_once", 1000, 1, 0)  # a key used once, long ago
+    add_to_window(store, "key_busy", 1000, 3, 10)
+    assert add_to_window(store, "key_busy", 1000, 1, 2) == (4, 12)  # one shared row, added to atomically
+    add_to_window(store, "key_busy", 1001, 1, 0)
+    add_to_window(store, "key_other", 1003, 1, 0)
+    with store.begin() as conn:
+        rows = sorted(conn.execute(select(tables.rate_windows.c.key_id, tables.rate_windows.c.window)).all())
+    store.close()
+    assert [tuple(r) for r in rows] == [("key_other", 1003)]

@@ -145,6 +145,8 @@ def _upsert(store: Store, key_id: str, window: int, requests: int, tokens: int) 
     ).returning(w.c.requests, w.c.tokens)
     with store.begin() as conn:
         row = conn.execute(statement).one()
-        if row.requests == requests and row.tokens == tokens:  # this call opened the window: prune older ones
-            conn.execute(delete(w).where(w.c.key_id == key_id, w.c.window < window - 1))
+        if row.requests == requests and row.tokens == tokens:
+            # This call opened the window: prune every key's past windows (a key used once, or revoked, would
+            # otherwise keep its last row for good). The table holds at most two rows per active key.
+            conn.execute(delete(w).where(w.c.window < window - 1))
     return int(row.requests), int(row.tokens)

@@ -74,8 +74,8 @@ api_keys = Table(
     info={"categories": ("account",), "anchor": "accounts.deleted_at"},
 )
 
-# Fixed one-minute windows of requests and tokens per key, shared by every replica on the database. The
-# limiter prunes windows older than the previous minute itself, so a key has at most two rows here.
+# Fixed one-minute windows of requests and tokens per key, shared by every replica on the database. Opening
+# a window prunes every key's windows older than the previous minute, so only live counts are kept.
 rate_windows = Table(
     "rate_windows",
     metadata,

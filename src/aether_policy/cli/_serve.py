@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -29,6 +30,13 @@ from aether_policy.cli._store_commands import db_option
     help="Serve GET /metrics to `Authorization: Bearer TOKEN` (16+ characters). Default: $AETHER_METRICS_TOKEN; "
     "without one, /metrics is not served.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (uvicorn). Metrics are summed across them; retention runs once, in the supervisor.",
+)
 @actor_option
 def serve(
     policy_path: Path | None,
@@ -40,6 +48,7 @@ def serve(
     retention_every: str | None,
     access_log: bool,
     metrics_token: str | None,
+    workers: int,
     actor: str | None,
 ) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway with the policy enforced.
@@ -90,6 +99,13 @@ def serve(
             click.echo(
                 f"warning: {provider.api_key_env} is not set; calls to '{name}' will be refused upstream", err=True
             )
+    if workers > 1:
+        from aether_policy.gateway import worker
+
+        if metrics_token is not None:  # before prometheus-client is imported here or in any worker
+            worker.prepare_multiprocess_metrics()
+            os.environ[worker.TOKEN_ENV] = metrics_token.strip()
+        os.environ[worker.WORKER_ENV] = worker.worker_options(loaded.file, config_path, url, max_body_bytes)
     metrics = None
     if metrics_token is not None:
         from aether_policy.gateway.metrics import GatewayMetrics
@@ -102,6 +118,28 @@ def serve(
         scheduler = RetentionScheduler(
             store, plan, every.seconds, actor=who, on_removed=metrics.note_retention if metrics else None
         )
+    if workers > 1:
+        for line in startup_lines(plan, config, store.safe_url(), every, host, port):
+            click.echo(line, err=True)
+        click.echo(f"  workers: {workers}" + ("; metrics summed across them" if metrics else ""), err=True)
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            uvicorn.run(
+                "aether_policy.gateway.worker:create_worker_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                server_header=False,
+                access_log=access_log,
+            )
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            store.close()
+        return
     app = create_app(
         plan,
         store,

@@ -47,3 +47,19 @@ def test_an_audit_rule_anchored_on_account_deletion_is_refused(policy_text: str)
     )
     with pytest.raises(PolicyError, match="covers the audit trail, so it must be `after: collection`"):
         compile_jobs(compile_policy(load_policy_text(text).policy))
+
+
+def test_a_scheduled_run_is_audited_and_reports_rows_removed_per_rule(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from aether_policy.retention.schedule import RetentionScheduler
+
+    trail.record(store, "account.mark", "ancient", actor="a", now=datetime.now(UTC) - days(400))
+    removed: list[tuple[str, int]] = []
+    scheduler = RetentionScheduler(
+        store, shipped_plan(), 3600, actor="gw-1", on_removed=lambda r, n: removed.append((r, n))
+    )
+    assert scheduler.run_once()
+    [event] = [e for e in trail.events(store) if e.action == "retention.run"]
+    assert event.actor == "gw-1" and event.detail is not None and event.detail.startswith("scheduled; rows removed: ")
+    assert "audit_trail 1" in event.detail and removed == [("audit_trail", 1)]

@@ -175,13 +175,26 @@ def test_a_model_outside_the_keys_patterns_is_refused_in_both_shapes(gateway: Re
     assert from_anthropic.value.response.json()["error"]["type"] == "permission_error"
 
 
-def test_an_expired_key_is_refused_with_when_it_expired(gateway: Replicas) -> None:
+def test_an_expired_key_opens_no_route(gateway: Replicas) -> None:
     gateway.update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-    with pytest.raises(openai.AuthenticationError) as caught:
+    with pytest.raises(openai.AuthenticationError):
         ask_openai(gateway.oai())
-    assert caught.value.response.json()["error"]["code"] == "expired_api_key"
     with pytest.raises(anthropic.AuthenticationError):
         ask_anthropic(gateway.claude())
+    with pytest.raises(openai.AuthenticationError):
+        gateway.oai().models.list()
+
+
+def test_a_key_is_refused_the_moment_it_expires_even_while_authentication_is_cached(gateway: Replicas) -> None:
+    expires = datetime.now(UTC) + timedelta(seconds=1)
+    gateway.update(expires_at=expires)
+    client = gateway.oai()
+    ask_openai(client)  # authenticated, and the key's controls read: both cached for 2 seconds
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.1)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        ask_openai(client)
+    assert caught.value.response.json()["error"]["code"] == "expired_api_key"
+    assert "this API key expired at " in caught.value.response.json()["error"]["message"]
 
 
 def test_a_key_expiring_later_still_works(gateway: Replicas) -> None:

@@ -21,7 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -398,6 +411,8 @@ class Store:
                     tables.api_keys.c.key_hash == digest,
                     tables.api_keys.c.revoked_at.is_(None),
                     tables.accounts.c.deleted_at.is_(None),
+                    # An expired key opens no route (within the cache's seconds; the limiter checks exactly).
+                    or_(tables.api_keys.c.expires_at.is_(None), tables.api_keys.c.expires_at > utcnow()),
                 )
             ).first()
         account_id = row.account_id if row is not None and hmac.compare_digest(row.key_hash, digest) else None

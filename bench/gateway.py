@@ -3,6 +3,11 @@ sequential latency (p50, p99) direct vs through the gateway, throughput at 16 co
 and time to first byte for streaming.
 
     .venv/bin/python bench/gateway.py [--requests 2000] [--seconds 8] [--db postgresql://…] [--replicas 1|2]
+                                      [--controls]
+
+--controls runs the gateway once more with /metrics on and a key with requests- and tokens-per-minute limits
+(high enough never to refuse), and compares p50 and throughput with the plain run: the cost of a per-key
+limit is one UPSERT per request, of metrics a few counter increments.
 
 Each server is its own process (uvicorn, one worker); wrk, from Debian, generates the concurrent load.
 """
@@ -121,6 +126,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--db", default=None, help="Database URL for the gateway (default: a temporary SQLite file)")
     parser.add_argument("--replicas", type=int, default=1, choices=[1, 2])
+    parser.add_argument("--controls", action="store_true", help="Also measure with metrics on and a limited key.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway.py needs wrk: apt-get install wrk")
@@ -188,6 +194,24 @@ def main() -> None:
                             for p in gateway_ports
                         ]
                         together = sum(wrk_finish(run) for run in runs)
+            if args.controls:
+                limited = subprocess.run(
+                    [exe, "keys", "create", "--account", "bench", "--rpm", "2000000000", "--tpm", "2000000000"]
+                    + ["--db", db],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+                port = free_port()
+                metered = [*servers[0][:-3], "--port", str(port), "--no-access-log", "--metrics-token", "b" * 32]
+                with process(metered, port, env):
+                    via = f"http://127.0.0.1:{port}/v1/chat/completions"
+                    controlled_lat = latencies(via, {"authorization": f"Bearer {limited}"}, args.requests)
+                    controlled_rate = wrk_rate(via, limited, args.seconds)
+                    scrape = httpx.get(
+                        f"http://127.0.0.1:{port}/metrics", headers={"authorization": "Bearer " + "b" * 32}
+                    )
+                    scrape.raise_for_status()
 
     (dp50, dp99), (gp50, gp99) = quantiles(direct_lat), quantiles(gateway_lat)
     (tp50, _), (gtp50, _) = quantiles(direct_ttfb), quantiles(gateway_ttfb)
@@ -199,6 +223,12 @@ def main() -> None:
     print(
         f"streaming first byte      direct p50 {tp50:.2f} ms   gateway p50 {gtp50:.2f} ms   added {gtp50 - tp50:.2f} ms"
     )
+    if args.controls:
+        cp50, _ = quantiles(controlled_lat)
+        print(
+            f"metrics + per-key limit   p50 {cp50:.2f} ms ({(cp50 - gp50) / gp50:+.1%} vs gateway)   "
+            f"{controlled_rate:,.0f} req/s ({(controlled_rate - gateway_rate) / gateway_rate:+.1%})"
+        )
     if args.replicas == 2:
         print(
             f"one database ({db.split(':')[0]}): one replica {gateway_rate:,.0f} req/s, two replicas together "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,12 +24,23 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("policies", "templates", "site"):
         shutil.copytree(ROOT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
+    pin_first_publication(tmp_path / "policies" / "aetherapi.yaml")
+    CliRunner().invoke(main, ["build"])
     for variable in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(variable, raising=False)
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-qm", "policy v1")
     return tmp_path
+
+
+def pin_first_publication(policy: Path) -> None:
+    """The shipped policy as first published (last updated 2025-10-01, one log entry), whatever it has become
+    since: these tests name the base's dates, and later entries in the shipped log must not move them."""
+    text = policy.read_text()
+    text = re.sub(r"(?m)^last_updated: .*$", "last_updated: 2025-10-01", text, count=1)
+    first = text.index("      material: false\n", text.index("  log:\n")) + len("      material: false\n")
+    policy.write_text(text[:first] + text[text.index("\nsections:") :])
 
 
 def git(folder: Path, *args: str) -> None:
@@ -144,6 +156,30 @@ def test_forwarding_prompts_to_a_provider_that_does_not_receive_them_fails(proje
     assert [str(f) for f in report.findings if f.check == "gateway-conformance"] == [
         f"{policy}:{line_of(policy, 'receives: [api_usage.model]')}:5: error: [gateway-conformance] the gateway sends "
         "prompt_content to 'anthropic' but the policy does not list it under receives; add it"
+    ]
+
+
+def test_a_policy_that_does_not_declare_the_audit_trail_fails_promise_coverage(project: Path) -> None:
+    policy = project / "policies" / "aetherapi.yaml"
+    text = policy.read_text()
+    text = text[: text.index("  audit_data:\n")] + text[text.index("  cookies:\n    title: Cookies") :]
+    text = text[: text.index("  audit_trail:\n")] + text[text.index("  tracking_cookies:\n") :]
+    policy.write_text(text)
+    findings = [f for f in run_checks(CheckOptions(policy, site=None)).findings if f.check == "promise-coverage"]
+    assert [f.message for f in findings][0] == (
+        "the gateway stores audit_data data (table audit_events) but the policy declares no 'audit_data' category; "
+        "declare it with a retention rule"
+    )
+
+
+def test_an_audit_trail_without_a_retention_rule_fails_the_check(project: Path) -> None:
+    policy = project / "policies" / "aetherapi.yaml"
+    text = policy.read_text()
+    policy.write_text(text[: text.index("  audit_trail:\n")] + text[text.index("  tracking_cookies:\n") :])
+    messages = [f.message for f in run_checks(CheckOptions(policy, site=None)).findings]
+    assert messages == [
+        "categories.audit_data: no retention rule covers 'audit_data'; add it to the `categories` of a rule under "
+        "`retention`, so the page says how long it is kept"
     ]
 
 

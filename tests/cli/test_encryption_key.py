@@ -32,7 +32,10 @@ def recorded(db: str) -> str | None:
         store.close()
 
 
-def test_show_on_a_fresh_database_creates_nothing(runner: CliRunner, db: str) -> None:
+def test_show_on_a_database_without_a_key_creates_none(runner: CliRunner, db: str) -> None:
+    store = Store(db)
+    store.migrate()
+    store.close()
     result = runner.invoke(main, ["encryption-key", "show", "--db", db])
     assert result.exit_code == 0
     assert result.output.startswith("database: no key recorded yet (the gateway records its key on start)\n")

@@ -142,3 +142,78 @@ def test_serve_on_a_new_database_has_nothing_to_warn_about_its_files(
 ) -> None:
     result = serve_on(runner, f"sqlite:///{tmp_path / 'new.db'}")
     assert result.exit_code == 0 and "open to other users" not in result.output
+
+
+def test_serve_says_at_start_what_it_enforces_where_it_stores_and_where_it_sends(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    from tests.helpers import shipped_plan
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    result = runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--db", db, "--retention-every", "1h"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"aether-policy gateway on http://127.0.0.1:8000 enforcing policy {shipped_plan().digest}" in lines
+    assert f"  database: {db}" in lines
+    assert any(
+        line.startswith(
+            "  provider openai (openai API, recipient 'openai') at https://api.openai.com/v1: models gpt-4o"
+        )
+        and "gpt-*" in line
+        for line in lines
+    )
+    assert any(line.startswith("  provider anthropic (anthropic API") and "claude-*" in line for line in lines)
+    assert any(
+        line.startswith("  retention: every 1 hour; rules: account_data 30 days after account_deletion")
+        for line in lines
+    )
+
+
+def test_the_start_banner_never_prints_the_database_password() -> None:
+    from aether_policy.store import Store
+
+    store = Store("postgresql://aether:s3cret-pw@db.internal:5432/aether")
+    assert store.safe_url() == "postgresql+psycopg://aether:***@db.internal:5432/aether"
+    store.close()
+
+
+def test_serve_with_a_metrics_token_answers_metrics_only_to_it(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.helpers import serve, shipped_plan
+
+    token = "t" * 24
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    result = runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--db", db, "--metrics-token", token])
+    assert result.exit_code == 0, result.output
+    assert "  metrics: GET /metrics with the metrics token" in result.output.splitlines()
+    with serve(started[0]) as base:  # type: ignore[arg-type]
+        assert httpx.get(f"{base}/metrics").status_code == 401
+        scraped = httpx.get(f"{base}/metrics", headers={"authorization": f"Bearer {token}"})
+    assert scraped.status_code == 200
+    assert f'aether_policy_info{{digest="{shipped_plan().digest}",version="1"}} 1.0' in scraped.text
+
+
+def test_serve_without_a_metrics_token_does_not_serve_metrics(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.helpers import serve
+
+    result = runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--db", f"sqlite:///{tmp_path / 'a.db'}"])
+    assert "  metrics: off (set --metrics-token)" in result.output.splitlines()
+    with serve(started[0]) as base:  # type: ignore[arg-type]
+        assert httpx.get(f"{base}/metrics", headers={"authorization": "Bearer anything"}).status_code == 404
+
+
+def test_a_short_metrics_token_is_refused_with_how_to_make_one(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        main,
+        ["serve", "--policy", str(POLICY_FILE), "--db", f"sqlite:///{tmp_path / 'a.db'}", "--metrics-token", "abc"],
+    )
+    assert result.exit_code == 2
+    assert "must be at least 16 characters; make one with: python -c" in result.output
+    assert not (tmp_path / "a.db").exists()

@@ -44,7 +44,8 @@ def test_keys_list_and_revoke(runner: CliRunner, db: str) -> None:
     runner.invoke(main, ["keys", "create", "--account", "acme", "--db", db])
     listed = runner.invoke(main, ["keys", "list", "--db", db]).output
     key_id = listed.split("\t")[0]
-    assert "\tacme\taether-sk-" in listed and listed.rstrip().endswith("active")
+    assert "\tacme\taether-sk-" in listed
+    assert listed.rstrip().endswith("\tactive\tno expiry; all models; no rpm limit; no tpm limit")
     result = runner.invoke(main, ["keys", "revoke", key_id, "--db", db])
     assert result.output == f"revoked {key_id} (acme)\n"
     assert "revoked 20" in runner.invoke(main, ["keys", "list", "--db", db]).output
@@ -89,7 +90,7 @@ def test_marking_an_unknown_account_names_the_fix(runner: CliRunner, db: str) ->
     assert result.output == "Error: no account named 'ghost'; see: aether-policy accounts list\n"
 
 
-def keep_one(db: str, request: str) -> str:
+def keep_one(db: str, request: str, account_id: str = "acct_1") -> str:
     """Put one flagged item in the store the way the gateway does, with the key the CLI will use."""
     store = Store(db)
     store.migrate()
@@ -98,7 +99,7 @@ def keep_one(db: str, request: str) -> str:
     cipher, _ = load_or_create_key(key_file_for(parse_url(db)))
     record = PromptGate(shipped_plan().storage_windows, cipher).admit(
         Verdict("flagged", ("pattern:malware_request",)),
-        account_id="acct_1",
+        account_id=account_id,
         request=request,
         response="no",
         now=datetime(2026, 1, 1, tzinfo=UTC),
@@ -113,7 +114,7 @@ def test_review_list_show_dismiss(runner: CliRunner, db: str) -> None:
     item = keep_one(db, "write a ransomware please")
     listed = runner.invoke(main, ["review", "list", "--db", db]).output
     assert listed.startswith(f"{item}\t2026-01-01T00:00:00+00:00\texpires 2026-01-31T00:00:00+00:00\tflagged\t")
-    shown = runner.invoke(main, ["review", "show", item, "--db", db]).output
+    shown = runner.invoke(main, ["review", "show", item, "--reason", "ticket 1", "--db", db]).output
     assert "reasons: pattern:malware_request" in shown and "--- request\nwrite a ransomware please\n" in shown
     assert runner.invoke(main, ["review", "dismiss", item, "--db", db]).output == f"dismissed {item}\n"
     assert runner.invoke(main, ["review", "list", "--db", db]).output == ""
@@ -133,7 +134,7 @@ def test_a_malformed_encryption_key_says_how_to_make_one(
 ) -> None:
     item = keep_one(db, "x")
     monkeypatch.setenv("AETHER_ENCRYPTION_KEY", "too-short")
-    result = runner.invoke(main, ["review", "show", item, "--db", db])
+    result = runner.invoke(main, ["review", "show", item, "--reason", "ticket 1", "--db", db])
     assert result.exit_code == 1
     assert result.output.startswith(
         "Error: AETHER_ENCRYPTION_KEY is not a 32-byte URL-safe base64 key; create one with:"
@@ -156,7 +157,7 @@ def test_review_show_without_a_key_says_so_and_creates_no_key_file(runner: CliRu
     item = keep_one(db, "write a ransomware please")
     key_file = key_file_for(parse_url(db))
     key_file.unlink()  # the key is elsewhere (another machine, a secret store): reading must not invent one
-    result = runner.invoke(main, ["review", "show", item, "--db", db])
+    result = runner.invoke(main, ["review", "show", item, "--reason", "ticket 1", "--db", db])
     assert result.exit_code == 1
     assert result.output == (
         f"Error: no encryption key: AETHER_ENCRYPTION_KEY is not set and {key_file} does not exist. "
@@ -177,7 +178,7 @@ def test_review_show_refuses_a_key_other_than_the_one_the_database_records(
     store.bind_cipher(load_or_create_key(key_file_for(parse_url(db)))[0], record=True)
     store.close()
     monkeypatch.setenv("AETHER_ENCRYPTION_KEY", new_key())
-    result = runner.invoke(main, ["review", "show", item, "--db", db])
+    result = runner.invoke(main, ["review", "show", item, "--reason", "ticket 1", "--db", db])
     assert result.exit_code == 1
     assert result.output.startswith("Error: AETHER_ENCRYPTION_KEY is not the encryption key of ")
     assert "Use the original key (set AETHER_ENCRYPTION_KEY to it, or restore its key file)" in result.output

@@ -31,6 +31,8 @@ def test_usage_schema_has_exactly_the_declared_columns() -> None:
         "ip_address",
         "browser_family",
         "browser_major_version",
+        "input_tokens",
+        "output_tokens",
     }
 
 
@@ -82,6 +84,7 @@ def test_retention_schedule_has_one_spec_per_rule() -> None:
         "flagged_content",
         "usage_data",
         "technical_data",
+        "audit_trail",
         "tracking_cookies",
     ]
 

@@ -106,7 +106,7 @@ def test_sharing_an_uncollected_category_is_an_error(policy_text: str) -> None:
     text = edit(policy_text, openai, openai.replace("api_usage.model", "biometrics"))
     assert errors_for(text) == [
         f"p.yaml:{line_of(text, 'biometrics')}:32: recipients.openai.receives[1]: unknown category 'biometrics'; "
-        "expected one of: 'account', 'api_usage', 'contact', 'cookies', 'dashboard_activity', 'device', 'logs', "
+        "expected one of: 'account', 'api_usage', 'audit_data', 'contact', 'cookies', 'dashboard_activity', 'device', 'logs', "
         "'payment', 'performance', 'prompt_content' (only collected data can be named)"
     ]
 

@@ -19,12 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from aether_policy import load_policy_text
 from aether_policy._context import inflight_content
 from aether_policy.crypto import Cipher
 from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
+from aether_policy.gateway.metrics import GatewayMetrics
 from aether_policy.plan import Plan, PromptGate, compile_policy
 from aether_policy.store import Store, tables
 from tests.conftest import reset_postgres
@@ -34,6 +36,7 @@ from tests.standins import StandIn
 
 UPSTREAM_TIMEOUT = 0.5
 LEAK = os.environ.get("AETHER_PROPERTY_LEAK") == "1"
+METRICS_TOKEN = "property-metrics-token-0123456789"
 
 
 def property_policy_text() -> str:
@@ -127,6 +130,10 @@ class Harness:
             time.sleep(0.005)
         self.store.flush()
 
+    def metrics_text(self) -> str:
+        """What a Prometheus scrape of the gateway shows now."""
+        return httpx.get(f"{self.base}/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}).text
+
     def tables_text(self) -> str:
         if self.store.backend == "sqlite":
             return database_dump(self.db_file)
@@ -149,6 +156,7 @@ class Harness:
             "logs": "\n".join(self.recorder.lines[mark.logs :]),
             "files": raw_files(self.files() - mark.files),
             "other clients' responses": "\n".join(other_responses),
+            "metrics": self.metrics_text(),
         }
         return [name for name, text in sinks.items() if any(piece in text for piece in pieces)]
 
@@ -206,7 +214,9 @@ def running_gateway(
                 ),
             }
         )
-        app = create_app(plan, store, config, PromptGate(plan.storage_windows, Cipher(TEST_KEY)), clock=clock)
+        metrics = GatewayMetrics(METRICS_TOKEN, digest=plan.digest, version=plan.version)
+        gate = PromptGate(plan.storage_windows, Cipher(TEST_KEY))
+        app = create_app(plan, store, config, gate, clock=clock, metrics=metrics)
         base = stack.enter_context(serve(app))
         harness = Harness(base, store, standin, plan, db_file, folder, recorder, keys)
         yield harness

@@ -32,7 +32,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         control = send(
             h, Scenario("a control prompt", "openai", "gpt", "ok", False, "clean", False, False, "string", False)
         )
-        h.ambient = "\n".join([*h.recorder.lines, *control.other_responses, h.tables_text()])
+        h.ambient = "\n".join([*h.recorder.lines, *control.other_responses, h.tables_text(), h.metrics_text()])
         yield h
 
 

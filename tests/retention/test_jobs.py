@@ -190,6 +190,7 @@ def test_cli_text_lists_every_rule(runner: CliRunner, store: Store) -> None:
         "flagged_content",
         "usage_data",
         "technical_data",
+        "audit_trail",
         "tracking_cookies",
     ]
     assert lines[2] == "usage_data: cutoff 2025-10-03T00:00:00+00:00, matched 0, would remove 0  (delete usage_events)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from aether_policy.cli._audit import audit
 from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
 from aether_policy.cli._encryption_key import encryption_key
@@ -42,5 +43,6 @@ main.add_command(explain)
 main.add_command(export)
 accounts.add_command(accounts_export)
 accounts.add_command(accounts_erase)
+main.add_command(audit)
 
 __all__ = ["main"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from aether_policy.cli._actor import actor_option, audited, checked_reason, resolve_actor
 from aether_policy.cli._common import user_errors
 from aether_policy.cli._store_commands import db_option, opened
 
@@ -54,7 +55,7 @@ def encryption_key_show(db_url: str | None) -> None:
     from aether_policy.exceptions import EncryptionKeyError
     from aether_policy.store import database_url, key_file_for, parse_url
 
-    with opened(db_url) as store, user_errors():
+    with opened(db_url, read_only=True) as store, user_errors():
         stored = store.key_fingerprint()
         try:
             cipher = load_key(key_file_for(parse_url(database_url(db_url))))
@@ -73,8 +74,12 @@ def encryption_key_show(db_url: str | None) -> None:
 @click.option(
     "--discard-sealed", is_flag=True, help="Delete the flagged items sealed with the old key (they cannot be opened)."
 )
+@click.option(
+    "--reason", default=None, callback=checked_reason, help="Why the key is replaced (kept in the audit trail)."
+)
+@actor_option
 @db_option
-def encryption_key_replace(discard_sealed: bool, db_url: str | None) -> None:
+def encryption_key_replace(discard_sealed: bool, reason: str | None, actor: str | None, db_url: str | None) -> None:
     """Make the key here (AETHER_ENCRYPTION_KEY, or the key file, created if missing) the database's key.
 
     For a lost key: content sealed with it can never be opened again, so it must be discarded. Restart
@@ -85,6 +90,7 @@ def encryption_key_replace(discard_sealed: bool, db_url: str | None) -> None:
     from aether_policy.crypto import load_or_create_key
     from aether_policy.store import database_url, key_file_for, parse_url
 
+    who = resolve_actor(actor)
     with opened(db_url) as store, user_errors():
         if not discard_sealed:
             store.refuse_if_sealed()  # before a key file is made that could not be used
@@ -95,5 +101,13 @@ def encryption_key_replace(discard_sealed: bool, db_url: str | None) -> None:
             click.echo(f"{cipher.source} is already this database's key; nothing changed")
             return
         discarded = store.replace_cipher(cipher, discard_sealed=discard_sealed)
+        audited(
+            store,
+            "encryption_key.replace",
+            cipher.fingerprint[:12],
+            actor=who,
+            reason=reason,
+            detail=f"{discarded} sealed item(s) discarded",
+        )
     click.echo(f"{cipher.source} is now this database's key ({discarded} sealed item(s) discarded)")
     click.echo("restart every gateway on this database with this key: a running one keeps its old key", err=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from aether_policy.cli._actor import actor_option, resolve_actor
 from aether_policy.cli._common import load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option, opened
 
@@ -38,6 +39,7 @@ def retention() -> None:
 @click.option("--rule", "rules", multiple=True, help="Run only this rule (repeatable). Default: every rule.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--batch-size", default=20_000, show_default=True, type=click.IntRange(1, 1_000_000))
+@actor_option
 def retention_run(
     policy_path: Path | None,
     db_url: str | None,
@@ -46,6 +48,7 @@ def retention_run(
     rules: tuple[str, ...],
     fmt: str,
     batch_size: int,
+    actor: str | None,
 ) -> None:
     """Run every retention job (or --rule ones): per rule, the cutoff, rows matched and rows removed.
 
@@ -56,7 +59,9 @@ def retention_run(
     require_gateway()
     from aether_policy.plan import compile_policy
     from aether_policy.retention import compile_jobs
+    from aether_policy.store import audit
 
+    who = resolve_actor(actor)
     now = _parse_now(now_text)
     loaded = load(policy_path)
     with user_errors():
@@ -74,6 +79,9 @@ def retention_run(
                     results.append(job.run(store, now, dry_run=dry_run, batch_size=batch_size, progress=bar.update))
             else:
                 results.append(job.run(store, now, dry_run=dry_run, batch_size=batch_size))
+        if not dry_run:  # a dry run reads counts only and changes nothing
+            counts = {r.rule: r.deleted for r in results if r.skipped is None}
+            audit.record_retention(store, counts, actor=who, scheduled=False)
     if fmt == "json":
         click.echo(
             json.dumps({"now": now.isoformat(), "dry_run": dry_run, "rules": [r.as_dict() for r in results]}, indent=2)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from aether_policy.cli._actor import actor_option, resolve_actor
 from aether_policy.cli._common import config_option, load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option
 
@@ -60,6 +62,21 @@ def _proxies(value: str) -> str:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a client has to send a request's whole body; then 408 and the connection closes.",
 )
+@click.option(
+    "--metrics-token",
+    envvar="AETHER_METRICS_TOKEN",
+    default=None,
+    help="Serve GET /metrics to `Authorization: Bearer TOKEN` (16+ characters). Default: $AETHER_METRICS_TOKEN; "
+    "without one, /metrics is not served.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (uvicorn). Metrics are summed across them; retention runs once, in the supervisor.",
+)
+@actor_option
 def serve(
     policy_path: Path | None,
     config_path: Path | None,
@@ -72,6 +89,9 @@ def serve(
     forwarded_allow_ips: str,
     header_timeout: float,
     body_timeout: float,
+    metrics_token: str | None,
+    workers: int,
+    actor: str | None,
 ) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway with the policy enforced.
 
@@ -83,12 +103,19 @@ def serve(
     import uvicorn
 
     from aether_policy.cli._encryption_key import open_gateway_key
+    from aether_policy.cli._startup import startup_lines
     from aether_policy.durations import Duration
     from aether_policy.gateway import check_conformance, create_app, load_config
-    from aether_policy.gateway.server import server_config
+    from aether_policy.gateway.server import server_config, server_options
     from aether_policy.plan import PromptGate, compile_policy
-    from aether_policy.store import Store, database_url, key_file_for, parse_url
+    from aether_policy.store import Store, audit, database_url, key_file_for, parse_url
 
+    who = resolve_actor(actor)
+    if metrics_token is not None and len(metrics_token.strip()) < 16:
+        raise click.BadParameter(
+            "must be at least 16 characters; make one with: python -c 'import secrets; print(secrets.token_urlsafe())'",
+            param_hint="--metrics-token / AETHER_METRICS_TOKEN",
+        )
     loaded = load(policy_path)
     with user_errors():
         plan = compile_policy(loaded.policy)
@@ -104,6 +131,7 @@ def serve(
         try:
             store.migrate()
             cipher, notices = open_gateway_key(store, key_file_for(parse_url(url)))
+            audit.record(store, "serve.start", plan.digest, actor=who, detail=f"http://{host}:{port}")
         except BaseException:
             store.close()
             raise
@@ -114,11 +142,47 @@ def serve(
             click.echo(
                 f"warning: {provider.api_key_env} is not set; calls to '{name}' will be refused upstream", err=True
             )
+    if workers > 1:
+        from aether_policy.gateway import worker
+
+        if metrics_token is not None:  # before prometheus-client is imported here or in any worker
+            worker.prepare_multiprocess_metrics()
+            os.environ[worker.TOKEN_ENV] = metrics_token.strip()
+        os.environ[worker.WORKER_ENV] = worker.worker_options(
+            loaded.file, config_path, url, max_body_bytes, forwarded_allow_ips, body_timeout, access_log, header_timeout
+        )
+    metrics = None
+    if metrics_token is not None:
+        from aether_policy.gateway.metrics import GatewayMetrics
+
+        metrics = GatewayMetrics(metrics_token.strip(), digest=plan.digest, version=plan.version)
     scheduler = None
     if every is not None:
         from aether_policy.retention.schedule import RetentionScheduler
 
-        scheduler = RetentionScheduler(store, plan, every.seconds)
+        scheduler = RetentionScheduler(
+            store, plan, every.seconds, actor=who, on_removed=metrics.note_retention if metrics else None
+        )
+    for line in startup_lines(plan, config, store.safe_url(), every, host, port):
+        click.echo(line, err=True)
+    if workers > 1:
+        click.echo(f"  workers: {workers}" + ("; metrics summed across them" if metrics else ""), err=True)
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            # The same server settings as one process (header deadline, no proxy headers, no raw-path logs).
+            options = server_options(host=host, port=port, header_timeout=header_timeout, access_log=access_log)
+            uvicorn.run(
+                "aether_policy.gateway.worker:create_worker_app",
+                factory=True,
+                workers=workers,
+                **{**options, "http": worker.PROTOCOL},
+            )
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            store.close()
+        return
 
     def shutdown() -> None:
         # Here, in the app's lifespan shutdown (after the last request, before uvicorn returns), not after
@@ -138,8 +202,12 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         body_timeout=body_timeout,
         access_log=access_log,
+        metrics=metrics,
     )
-    click.echo(f"aether-policy gateway on http://{host}:{port} enforcing policy {plan.digest}", err=True)
+    click.echo(
+        "  metrics: GET /metrics with the metrics token" if metrics else "  metrics: off (set --metrics-token)",
+        err=True,
+    )
     if scheduler is not None:
         scheduler.start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -19,12 +19,16 @@ from aether_policy.derive import model_name
 from aether_policy.gateway import strict_json, translate
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
 from aether_policy.gateway.errors import GatewayError, error_body, flavour_of
+from aether_policy.gateway.limits import KeyLimits
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import PromptGate
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp
+
+if TYPE_CHECKING:
+    from aether_policy.gateway.metrics import GatewayMetrics
 
 Stream = AsyncIterator[bytes]
 
@@ -36,6 +40,7 @@ class Gateway:
         self.plan = plan
         self.store = store
         self.config = config
+        self.limits = KeyLimits(store)  # per-key expiry, models, rpm and tpm
         self.upstreams = {
             name: Upstream(name, provider, plan.egress[provider.recipient or name], transport)
             for name, provider in config.providers.items()
@@ -79,8 +84,9 @@ class Gateway:
         except ConflictingCredentials as conflict:
             raise GatewayError(400, str(conflict), "invalid_request_error", "conflicting_credentials") from None
         account_id = self.store.authenticate(key) if key else None
-        if account_id is None:
+        if key is None or account_id is None:
             raise GatewayError(401, "missing or unknown API key", "invalid_request_error", "invalid_api_key")
+        self.limits.remember(request, key)
         facts_of(request.scope).account_id = account_id
         return account_id
 
@@ -90,6 +96,7 @@ class Gateway:
             self._authenticate(request)
             body = await self._parse(request)
             model = body["model"]
+            await self.limits.admit(request, body)
             routed = self.config.route(model)
             if routed is None:
                 named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
@@ -173,6 +180,7 @@ class Gateway:
                     else translate.completion_to_message(data)
                 )
             _note_moderation(request, data)
+            self.limits.settle(request, data)
         except _MALFORMED:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
@@ -219,6 +227,7 @@ class Gateway:
     async def aclose(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.aclose()
+        self.limits.close()
 
 
 _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError)
@@ -257,6 +266,7 @@ def create_app(
     forwarded_allow_ips: str | Iterable[str] | None = None,
     body_timeout: float | None = 60.0,
     access_log: bool = False,
+    metrics: GatewayMetrics | None = None,
 ) -> ASGIApp:
     """The gateway app with the policy middleware outermost, so it sees every request and response."""
     gateway = Gateway(plan, store, config, transport)
@@ -279,10 +289,11 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={404: _routing_error, 405: _routing_error},
     )
-    return PolicyMiddleware(
+    sink = store if metrics is None else metrics.sink(store)
+    enforced = PolicyMiddleware(
         app,
         plan,
-        store,
+        sink,
         gate=gate,
         max_body_bytes=max_body_bytes,
         clock=clock,
@@ -291,6 +302,13 @@ def create_app(
         access_log=access_log,
         error_body=error_body,
     )
+    if metrics is None:
+        return enforced
+    # Metrics outermost: /metrics is answered before the policy middleware, and every other answer is counted.
+    metrics.watch_store(store)
+    metrics.watch_upstreams(gateway.upstreams.values())
+    gateway.limits.on_limited = metrics.note_rate_limited
+    return metrics.wrap(enforced, app.routes)
 
 
 async def _routing_error(request: Request, exc: Exception) -> Response:

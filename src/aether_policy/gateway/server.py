@@ -139,8 +139,7 @@ def log_config(access_log: bool) -> dict[str, Any]:
     return config
 
 
-def server_config(
-    app: ASGIApp,
+def server_options(
     *,
     host: str,
     port: int,
@@ -148,17 +147,21 @@ def server_config(
     access_log: bool = True,
     log_level: str = "info",
     http: str = "auto",
-) -> uvicorn.Config:
-    """The uvicorn configuration `serve` runs with; `app` logs its own access line when `access_log` is on."""
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=protocol_class(header_timeout, http),
-        log_level=log_level,
-        log_config=log_config(access_log),
-        access_log=False,  # uvicorn's line has the raw path and query string
-        proxy_headers=False,  # forwarded headers are the middleware's, from named proxies only
-        ws="none",  # no WebSocket routes; uvicorn's WebSocket protocols log the raw path and query string
-        server_header=False,
-    )
+) -> dict[str, Any]:
+    """The uvicorn settings `serve` runs with, one process or many; the app logs its own access line."""
+    return {
+        "host": host,
+        "port": port,
+        "http": protocol_class(header_timeout, http),
+        "log_level": log_level,
+        "log_config": log_config(access_log),
+        "access_log": False,  # uvicorn's line has the raw path and query string
+        "proxy_headers": False,  # forwarded headers are the middleware's, from named proxies only
+        "ws": "none",  # no WebSocket routes; uvicorn's WebSocket protocols log the raw path and query string
+        "server_header": False,
+    }
+
+
+def server_config(app: ASGIApp, **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration of one `serve` process (see `server_options`)."""
+    return uvicorn.Config(app, **server_options(**options))

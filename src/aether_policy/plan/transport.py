@@ -7,7 +7,7 @@ It is an httpx transport, so every request the client makes passes through it, w
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import cast
 
 import httpx
@@ -29,9 +29,15 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.rule = rule
         self._inner = inner or httpx.AsyncHTTPTransport()
         self.stripped: dict[str, int] = {}
+        self.on_denied: Callable[[str], None] | None = None  # called with the recipient, e.g. by metrics
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.check(request)
+        try:
+            self.check(request)
+        except EgressDenied:
+            if self.on_denied is not None:
+                self.on_denied(self.rule.recipient)
+            raise
         response = await self._inner.handle_async_request(request)
         inflight = inflight_content.get()
         if inflight is not None:

@@ -19,6 +19,7 @@ FIELD_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "response_time": ("latency_ms",),
     "error_class": ("error_class",),
     "ip_address": ("ip_address",),
+    "token_count": ("input_tokens", "output_tokens"),  # as the provider reports them
 }
 BROWSER_PARTS: Mapping[str, str] = {"family": "browser_family", "major_version": "browser_major_version"}
 ALL_COLUMNS: tuple[str, ...] = (

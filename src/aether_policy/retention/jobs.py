@@ -4,6 +4,7 @@ What the gateway stores and which policy data it is:
 - `accounts` and `api_keys`: the `account` category, kept until deletion plus the account rule's period;
 - `quarantine`: request content, kept until its expiry (fixed when flagged) or the rule's current window,
   whichever comes first, so shortening the window in the policy shortens what is already kept;
+- `audit_events`: the `audit_data` category, each event kept for its rule's period after it was recorded;
 - `usage_events`: one column per usage field. Columns whose rule is shorter than the row's longest are
   erased (set to NULL) when their own period ends; the row is deleted when the longest one ends.
 
@@ -34,6 +35,7 @@ from aether_policy.store import tables
 from aether_policy.store.store import Store
 
 Progress = Callable[[int], None]
+AUDIT_CATEGORY = "audit_data"
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,19 @@ def compile_jobs(plan: Plan) -> list[RetentionJob]:
         )
     jobs[account_rule.name].steps.append(
         Step(tables.accounts, _older_than(tables.accounts.c.deleted_at, account_rule), children=(tables.api_keys,))
+    )
+    audit_rule = _rule_covering(plan, AUDIT_CATEGORY)
+    if audit_rule is None:
+        raise PolicyError(
+            f"the gateway keeps an audit trail but no retention rule covers '{AUDIT_CATEGORY}'; declare the category "
+            "and add it to a rule with `after: collection`"
+        )
+    if audit_rule.after != "collection":
+        raise PolicyError(
+            f"retention rule '{audit_rule.name}' covers the audit trail, so it must be `after: collection`"
+        )
+    jobs[audit_rule.name].steps.append(
+        Step(tables.audit_events, _older_than(tables.audit_events.c.occurred_at, audit_rule))
     )
     if plan.content_category is not None:
         content_rule = _rule_covering(plan, plan.content_category)

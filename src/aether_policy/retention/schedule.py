@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aether_policy.plan.compiled import Plan
 from aether_policy.retention.jobs import compile_jobs
+from aether_policy.store import audit
 from aether_policy.store.store import Store
 
 log = logging.getLogger("aether_policy.retention")
@@ -15,8 +17,18 @@ RETRY_SECONDS = 60.0
 
 
 class RetentionScheduler:
-    def __init__(self, store: Store, plan: Plan, every_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        plan: Plan,
+        every_seconds: float,
+        *,
+        actor: str = "gateway",
+        on_removed: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.store = store
+        self.actor = actor
+        self.on_removed = on_removed  # e.g. the metrics' per-rule counter
         self.jobs = compile_jobs(plan)
         self.every = every_seconds
         self._stop = threading.Event()
@@ -34,11 +46,16 @@ class RetentionScheduler:
 
     def run_once(self) -> bool:
         now = datetime.now(UTC)
+        removed: dict[str, int] = {}
         try:
             for job in self.jobs:
                 result = job.run(self.store, now)
+                if result.skipped is None:
+                    removed[job.name] = result.deleted
                 if result.deleted:
                     log.info("retention %s: %d removed (cutoff %s)", job.name, result.deleted, result.cutoff)
+                    if self.on_removed is not None:
+                        self.on_removed(job.name, result.deleted)
         except Exception as error:
             self.failures += 1
             log.error(
@@ -46,6 +63,10 @@ class RetentionScheduler:
             )
             return False
         self.runs += 1
+        try:
+            audit.record_retention(self.store, removed, actor=self.actor, scheduled=True, now=now)
+        except Exception as error:  # the rows are gone either way; say the trail missed it
+            log.error("retention run not recorded in the audit trail (%s)", type(error).__name__)
         return True
 
     def _loop(self) -> None:

@@ -14,14 +14,27 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -32,6 +45,7 @@ from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store._bounds import OutOfBounds, fit_row
 from aether_policy.store._files import create_private, readable_by_others, sqlite_files
+from aether_policy.store._migrations import add_missing_columns
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
@@ -116,6 +130,9 @@ class Store:
         # while it stayed unreachable. `truncated` counts rows kept with a value cut or cleared to fit.
         self.dropped: dict[str, int] = {"usage": 0, "quarantine": 0}
         self.truncated: dict[str, int] = {"usage": 0, "quarantine": 0}
+        self.written: dict[str, int] = {"usage": 0, "quarantine": 0}  # rows the database accepted
+        # Called with ("dropped" | "truncated" | "written", kind, rows) as each count moves, e.g. by metrics.
+        self.on_count: Callable[[str, str, int], None] | None = None
         self._counts_lock = threading.Lock()  # request threads and the writer both count
 
     # -- schema -----------------------------------------------------------------------------------------------
@@ -147,7 +164,9 @@ class Store:
             tables.metadata.create_all(conn, checkfirst=True)
             version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
             if version is None or version < tables.SCHEMA_VERSION:
-                # Every change so far only adds tables, which create_all has just done.
+                # New tables create_all has just made; columns added to older tables need ALTER TABLE.
+                if version is not None:
+                    add_missing_columns(conn, version)
                 conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
             elif version > tables.SCHEMA_VERSION:
                 raise StorageError(
@@ -155,12 +174,30 @@ class Store:
                     f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
                 )
 
+    def schema_version(self) -> int | None:
+        """The recorded schema version, or None for a database without our tables; reads only."""
+        try:
+            with self.begin() as conn:
+                return conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
+        except OperationalError as error:
+            if "no such table" in str(error.orig) or "does not exist" in str(error.orig):
+                return None
+            raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+        except Exception as error:  # PostgreSQL: UndefinedTable is a ProgrammingError
+            if "does not exist" in str(getattr(error, "orig", error)):
+                return None
+            raise
+
     def loose_files(self) -> list[str]:
         """Warnings for this database's files that other users can open (a SQLite file from before 0600)."""
         url = parse_url(self.url)
         if self.backend != "sqlite" or url.database in (None, "", ":memory:") or url.database.startswith("file:"):
             return []
         return readable_by_others(sqlite_files(Path(url.database)))
+
+    def safe_url(self) -> str:
+        """The URL as it may be printed: any password hidden."""
+        return self._safe_url()
 
     def _safe_url(self) -> str:
         return parse_url(self.url).render_as_string(hide_password=True)
@@ -374,6 +411,8 @@ class Store:
                     tables.api_keys.c.key_hash == digest,
                     tables.api_keys.c.revoked_at.is_(None),
                     tables.accounts.c.deleted_at.is_(None),
+                    # An expired key opens no route (within the cache's seconds; the limiter checks exactly).
+                    or_(tables.api_keys.c.expires_at.is_(None), tables.api_keys.c.expires_at > utcnow()),
                 )
             ).first()
         account_id = row.account_id if row is not None and hmac.compare_digest(row.key_hash, digest) else None
@@ -489,6 +528,12 @@ class Store:
     def _count(self, counter: dict[str, int], kind: str, n: int) -> None:
         with self._counts_lock:
             counter[kind] += n
+        if self.on_count is not None and n:
+            name = "dropped" if counter is self.dropped else "truncated" if counter is self.truncated else "written"
+            try:
+                self.on_count(name, kind, n)
+            except Exception as error:  # an observer must never cost a row
+                log.error("store count observer failed: %s", type(error).__name__)
 
     def _write_rows(self, kind: str, table: Table, rows: list[dict[str, Any]]) -> None:
         """One transaction for the batch; if the database refuses a row in it, each row in its own.
@@ -503,6 +548,7 @@ class Store:
             try:
                 with self.begin() as conn:
                     conn.execute(insert(table), rows)
+                self._count(self.written, kind, len(rows))
                 return
             except OperationalError as error:
                 log.error("write of %d %s rows failed (attempt %d): %s", len(rows), kind, attempt + 1, _name(error))
@@ -520,6 +566,7 @@ class Store:
                     conn.execute(insert(table), [row])
             except Exception as error:
                 refused[_name(error)] = refused.get(_name(error), 0) + 1
+        self._count(self.written, kind, len(rows) - sum(refused.values()))
         if refused:  # one line per batch, however many rows: a broken table must not flood the log
             self._count(self.dropped, kind, sum(refused.values()))
             reasons = ", ".join(f"{n} {name}" for name, n in refused.items())

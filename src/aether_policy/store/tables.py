@@ -7,6 +7,7 @@ every stored thing has a retention rule.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -21,8 +22,9 @@ from sqlalchemy import (
 
 from aether_policy.store._types import UTCDateTime
 
-# 1: the first schema. 2: aether_metadata (the encryption key's fingerprint).
-SCHEMA_VERSION = 2
+# 1: the first schema. 2: aether_metadata (the encryption key's fingerprint). 3: audit_events.
+# 4: per-key controls (api_keys.expires_at, models, rpm, tpm), rate_windows, usage token counts.
+SCHEMA_VERSION = 4
 metadata = MetaData()
 
 schema_version = Table(
@@ -63,7 +65,25 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    # Per-key controls, each NULL for "none": the key stops working at expires_at; models are glob patterns
+    # (one per line) the key may call; rpm and tpm cap requests and tokens per minute (see gateway.limits).
+    Column("expires_at", UTCDateTime()),
+    Column("models", String(1000)),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
     info={"categories": ("account",), "anchor": "accounts.deleted_at"},
+)
+
+# Fixed one-minute windows of requests and tokens per key, shared by every replica on the database. Opening
+# a window prunes every key's windows older than the previous minute, so only live counts are kept.
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("window", Integer, primary_key=True),  # minutes since the epoch, UTC
+    Column("requests", Integer, nullable=False),
+    Column("tokens", BigInteger, nullable=False),  # estimates of hostile streams add up: no 32-bit overflow
+    info={"categories": ("api_usage",), "anchor": "window"},
 )
 
 usage_events = Table(
@@ -81,6 +101,8 @@ usage_events = Table(
     Column("ip_address", String(64)),
     Column("browser_family", String(64)),
     Column("browser_major_version", String(16)),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
     Index("ix_usage_events_timestamp", "timestamp"),
     info={"categories": ("api_usage", "performance", "device"), "anchor": "timestamp"},
 )
@@ -98,4 +120,32 @@ quarantine = Table(
     info={"categories": ("prompt_content",), "anchor": "expires_at"},
 )
 
-DATA_TABLES = (accounts, api_keys, usage_events, quarantine)
+# Who did what to kept data, never the data: one row per privileged action (see `store.audit`). It is
+# itself data the policy must declare (`audit_data`) and keep for a bounded time (`after: collection`).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", UTCDateTime(), nullable=False, index=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("reason", String(500)),
+    Column("detail", String(500)),
+    info={"categories": ("audit_data",), "anchor": "occurred_at"},
+)
+
+DATA_TABLES = (accounts, api_keys, usage_events, quarantine, audit_events, rate_windows)
+
+# Columns added to existing tables after their first version, by the version that added them: a database
+# created before gets them with ALTER TABLE when it is upgraded (new tables need nothing: create_all).
+ADDED_COLUMNS: dict[int, tuple[tuple[Table, str], ...]] = {
+    4: (
+        (api_keys, "expires_at"),
+        (api_keys, "models"),
+        (api_keys, "rpm"),
+        (api_keys, "tpm"),
+        (usage_events, "input_tokens"),
+        (usage_events, "output_tokens"),
+    ),
+}

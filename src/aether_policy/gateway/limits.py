@@ -1,0 +1,274 @@
+"""Per-key controls on the request path: expiry, allowed models, requests and tokens per minute.
+
+Counting is a fixed one-minute window per key, shared through the database (`rate_windows`): each process
+admits against the window's shared total as last read plus what it admitted since, and a background thread
+adds its new counts to the shared row (one atomic UPSERT per key, RETURNING the new total) every
+`sync_seconds` (0.1 s). A request never waits for a database write; the first request of a key in a new
+minute reads the shared total once.
+
+Tolerances, documented in the README: in one process, requests per minute are exact within a window; across
+replicas, a window can overshoot by what the other replicas admit within one sync interval. A burst straddling
+a minute boundary can pass up to twice the limit in 60 seconds (the price of fixed windows). Tokens are
+charged when the provider reports them, so requests in flight when the window fills overshoot it by their own
+tokens; a streamed request is charged an estimate when admitted (a quarter of the body's bytes plus its
+`max_tokens`), since its usage arrives only at its end. Counts not yet synced when a process stops are lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from aether_policy.derive import model_name
+from aether_policy.gateway.errors import GatewayError
+from aether_policy.middleware import facts_of
+from aether_policy.store.key_controls import KeyControls, add_to_window, controls_for_hash
+from aether_policy.store.store import Store, hash_key
+
+log = logging.getLogger("aether_policy.gateway")
+_KEY_HASH = "aether_key_hash"
+_CHARGE = "aether_key_charge"
+_INT_MAX = 2**31 - 1
+
+
+class LimitExceeded(GatewayError):
+    """429 in the caller's protocol, with the seconds until the window turns in `Retry-After`."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(429, message, "rate_limit_error", "rate_limit_exceeded")
+        self.retry_after = retry_after
+
+    def response(self, flavour: str) -> JSONResponse:
+        response = super().response(flavour)
+        response.headers["retry-after"] = str(self.retry_after)
+        return response
+
+
+class ModelNotAllowed(GatewayError):
+    """403: the key may not call this model (Anthropic calls it a permission_error)."""
+
+    def __init__(self, model: str) -> None:
+        named = f"model '{model}'" if model_name(model) else "this model"  # never echo free text
+        super().__init__(403, f"this API key may not call {named}", "permission_error", "model_not_allowed")
+
+    def response(self, flavour: str) -> JSONResponse:
+        if flavour == "anthropic":
+            body = {"type": "error", "error": {"type": "permission_error", "message": self.message}}
+            return JSONResponse(body, status_code=403)
+        return super().response(flavour)
+
+
+@dataclass
+class _Window:
+    """One key's minute as this process sees it: the shared total as last read, and what it added since."""
+
+    shared_requests: int = 0
+    shared_tokens: int = 0
+    pending_requests: int = 0
+    pending_tokens: int = 0
+    read: bool = False
+
+
+class KeyLimits:
+    """The gateway's view of per-key controls; looked up by key hash and cached briefly, like authentication."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_ttl: float = 2.0,
+        sync_seconds: float = 0.1,
+        clock: Callable[[], float] = time.time,
+        on_limited: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.cache_ttl = cache_ttl
+        self.sync_seconds = sync_seconds
+        self.clock = clock
+        self.on_limited = on_limited
+        self._cache: dict[str, tuple[KeyControls | None, float]] = {}
+        self._windows: dict[tuple[str, int], _Window] = {}
+        self._lock = threading.Lock()
+        self._syncer: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def remember(self, request: Request, key: str) -> None:
+        """Called by authentication: which key this request came with (its hash, never the key)."""
+        request.scope.setdefault("state", {})[_KEY_HASH] = hash_key(key)
+
+    async def admit(self, request: Request, body: Mapping[str, Any]) -> None:
+        """Refuse an expired key (401), a model the key may not call (403) or a full window (429)."""
+        digest = request.scope.get("state", {}).get(_KEY_HASH)
+        if digest is None:
+            return
+        controls = await self._controls(digest)
+        if controls is None:
+            return
+        now = self.clock()
+        if controls.expires_at is not None and controls.expires_at.timestamp() <= now:
+            raise GatewayError(
+                401,
+                f"this API key expired at {controls.expires_at.isoformat(timespec='seconds')}",
+                "invalid_request_error",
+                "expired_api_key",
+            )
+        if not controls.allows(str(body.get("model"))):
+            raise ModelNotAllowed(str(body.get("model")))
+        if not controls.limited:
+            return
+        slot = (controls.key_id, int(now // 60))
+        retry_after = max(1, 60 - int(now % 60))
+        with self._lock:
+            window = self._windows.setdefault(slot, _Window())
+        if not window.read:  # this process's first request of the key in this minute: read the shared total
+            await run_in_threadpool(self._sync, slot)
+        estimate = await self._estimate(request, body) if body.get("stream") else 0
+        with self._lock:
+            requests = window.shared_requests + window.pending_requests + 1
+            tokens = window.shared_tokens + window.pending_tokens
+            if controls.rpm is not None and requests > controls.rpm:
+                refused = f"{controls.rpm} requests"
+            elif controls.tpm is not None and tokens >= controls.tpm:
+                refused = f"{controls.tpm} tokens"
+            else:
+                refused = None
+                window.pending_requests += 1
+                window.pending_tokens += estimate
+        if refused is not None:
+            self._limited("requests" if "requests" in refused else "tokens")
+            raise LimitExceeded(
+                f"this API key is limited to {refused} per minute; retry in {retry_after} s", retry_after
+            )
+        if not body.get("stream"):
+            request.scope["state"][_CHARGE] = slot
+        self._ensure_syncer()
+
+    def settle(self, request: Request, data: Mapping[str, Any]) -> None:
+        """After a complete (non-streamed) response: record its token counts and charge them to the window."""
+        usage = data.get("usage")
+        if not isinstance(usage, Mapping):
+            return
+        counts = [_tokens(usage, "prompt_tokens", "input_tokens"), _tokens(usage, "completion_tokens", "output_tokens")]
+        facts = facts_of(request.scope)
+        facts.offered["input_tokens"], facts.offered["output_tokens"] = counts
+        slot = request.scope.get("state", {}).get(_CHARGE)
+        total = sum(c for c in counts if c is not None)
+        if slot is None or not total:
+            return
+        with self._lock:
+            window = self._windows.get(slot)
+            if window is not None:  # else the minute is over and gone: nothing left to limit
+                window.pending_tokens = min(_INT_MAX // 2, window.pending_tokens + total)
+
+    def sync_now(self) -> None:
+        """Add every pending count to the shared rows now (the background thread does this every sync_seconds)."""
+        with self._lock:
+            slots = list(self._windows)
+        for slot in slots:
+            self._sync(slot)
+
+    def close(self) -> None:
+        """Stop the background sync and add what is pending to the shared rows: a clean shutdown loses no count."""
+        self._closed.set()
+        syncer = self._syncer
+        if syncer is not None:
+            syncer.join(5)
+        self.sync_now()
+
+    def _sync(self, slot: tuple[str, int]) -> None:
+        with self._lock:
+            window = self._windows.get(slot)
+            if window is None:
+                return
+            requests, tokens = window.pending_requests, window.pending_tokens
+            window.pending_requests = window.pending_tokens = 0
+        try:
+            shared = add_to_window(self.store, slot[0], slot[1], requests, tokens)
+        except Exception as error:
+            with self._lock:  # keep the counts for the next try; the database may be back by then
+                window.pending_requests += requests
+                window.pending_tokens += tokens
+            log.error("per-key counts not synced: %s", type(error).__name__)
+            return
+        with self._lock:
+            window.shared_requests, window.shared_tokens = shared
+            window.read = True
+
+    def _ensure_syncer(self) -> None:
+        with self._lock:
+            if self._syncer is None and not self._closed.is_set():
+                self._syncer = threading.Thread(target=self._sync_loop, name="aether-key-limits", daemon=True)
+                self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        """Sync every interval while any window is current; stop (to be restarted by the next request) when idle."""
+        while not self._closed.wait(self.sync_seconds):
+            current = int(self.clock() // 60)
+            with self._lock:
+                for slot in [s for s in self._windows if s[1] < current - 1]:
+                    del self._windows[slot]  # past minutes: their counts no longer limit anything
+                slots = list(self._windows)
+                if not slots:
+                    self._syncer = None
+                    return
+            for slot in slots:
+                self._sync(slot)
+        with self._lock:
+            self._syncer = None
+
+    async def _controls(self, digest: str) -> KeyControls | None:
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < self.cache_ttl:
+            return cached[0]
+        controls = await run_in_threadpool(controls_for_hash, self.store, digest)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (controls, time.monotonic())
+        return controls
+
+    @staticmethod
+    async def _estimate(request: Request, body: Mapping[str, Any]) -> int:
+        """A streamed request's tokens before they are known: about 4 bytes a token, plus what it may generate."""
+        size = len(await request.body())
+        most = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        generated = most if isinstance(most, int) and not isinstance(most, bool) and most > 0 else 0
+        return min(_INT_MAX // 4, size // 4 + generated)
+
+    def _limited(self, limit: str) -> None:
+        if self.on_limited is not None:
+            self.on_limited(limit)
+
+
+def _tokens(usage: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = usage.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT_MAX:
+            return value
+    return None
+
+
+def parse_expiry(text: str, now: datetime | None = None) -> datetime:
+    """`30 days` / `12h` from now, or an ISO-8601 date or time (UTC when no zone is given)."""
+    from aether_policy.durations import Duration
+
+    moment = now or datetime.now(UTC)
+    try:
+        return Duration.parse(text).after(moment)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is neither a duration (30 days, 12h) nor an ISO-8601 date or time (2027-01-31)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

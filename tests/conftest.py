@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_FILE = ROOT / "policies" / "aetherapi.yaml"
@@ -39,9 +42,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     if not POSTGRES_URL:
         pytest.skip("set AETHER_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    reset_postgres(POSTGRES_URL)
-    yield POSTGRES_URL
-    reset_postgres(POSTGRES_URL)
+    with isolated_postgres(POSTGRES_URL) as url:
+        yield url
+
+
+@contextmanager
+def isolated_postgres(url: str) -> Iterator[str]:
+    """A URL whose tables live in a fresh schema of their own, dropped afterwards.
+
+    Test runs sharing one server (parallel CI jobs, two checkouts) never see or drop each other's tables.
+    """
+    from sqlalchemy import create_engine, text
+
+    from aether_policy.store import parse_url
+
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin = create_engine(parse_url(url))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture

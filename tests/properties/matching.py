@@ -58,7 +58,9 @@ def decodings(text: str) -> list[str]:
             if "\\" in item:
                 decoded += [_unescape(item, x_as_utf8=True), _unescape(item, x_as_utf8=False)]
             if "%" in item:
-                decoded += [unquote(item, errors="replace"), unquote_plus(item, errors="replace")]
+                decoded.append(unquote(item, errors="replace"))
+            if "%" in item or "+" in item:  # a form-encoded query writes spaces as "+"
+                decoded.append(unquote_plus(item, errors="replace"))
         frontier = [item for item in decoded if item not in found]
         found += frontier
     return found

@@ -74,7 +74,7 @@ class Wire:
 
     auth: str = "valid"
     auth_header: str = "authorization"  # or x-api-key, as the Anthropic SDK sends it
-    malformed: str = ""  # the Authorization value when auth is malformed
+    malformed: str = "Bearer"  # the Authorization value when auth is malformed
     method: str = "POST"
     path: str = "route"
     query: str = "none"
@@ -318,11 +318,11 @@ def build(scenario: Scenario, prompt: str, keys: dict[str, str]) -> Request:
     query = {
         "none": "",
         "beta": "?beta=true",
-        "api_key": "?" + urlencode({"api_key": credential or keys["unknown"]}),
+        "api_key": "?" + urlencode({"api_key": credential or keys[scenario.account]}),
         "prompt_in_query": "?" + urlencode({"q": prompt[:1000]}),
     }[wire.query]
-    if wire.query == "api_key" and not credential:
-        credentials.append(keys["unknown"])
+    if wire.query == "api_key" and not credential:  # the live key, only in the query string
+        credentials.append(keys[scenario.account])
     body, content_type = encode(ordered(messages(scenario, prompt), wire, scenario.endpoint), wire, prompt)
     headers: list[tuple[bytes, bytes]] = [(b"content-type", content_type.encode())]
     auth_name = wire.auth_header.encode()

@@ -55,3 +55,8 @@ def test_a_short_prompt_is_found_only_as_a_whole_stored_value() -> None:
 def test_a_short_prompt_that_is_a_value_the_gateway_stores_of_its_own_proves_nothing() -> None:
     assert not Matcher("gpt-4o", vocabulary={"gpt-4o"}).in_values(["gpt-4o"])
     assert not Matcher("200").in_values([200])
+
+
+def test_a_query_string_with_spaces_as_plus_signs_is_decoded() -> None:
+    query = "GET /v1/models?q=" + quote_plus("plain words only and no percent sign needed")
+    assert Matcher("plain words only and no percent sign needed").in_text(query)

@@ -1,9 +1,9 @@
 """What each example added to each sink, and only that: so a run scans kilobytes per example, not the database.
 
 - Files under the watched trees: a new file is read whole; a file that grew is read from where it stood
-  (appended to: a log file that existed before the request); a file rewritten in place (SQLite's database and
-  WAL) is compared with its last contents in 4 KiB blocks and only the changed blocks are read. Each region
-  starts a little early, so a fragment written across the old end is still whole.
+  (appended to: a log file that existed before the request), its seam with what preceded it; a file rewritten
+  in place, or written in pages (SQLite's database and WAL), is compared with its last contents in 4 KiB blocks
+  and only the changed blocks are read, minus what the file already held (a new page copies older rows).
 - Tables, every table the database has (not only ours): rows whose integer key is above the last one seen,
   and, for tables without one, rows not seen before (an UPDATE shows up as a new row).
 - Lines appended to a text file (the log tap, stdout, stderr) since the mark.
@@ -67,12 +67,27 @@ class FileWatch:
             old = self.seen.get(path)
             if old is None:
                 regions.append(Region(path, "created", data))
+            elif _is_pages(path, old):
+                # A database file or its WAL is written in pages: a new page (or WAL frame) also copies rows
+                # older than the request, so what it held before is subtracted.
+                regions += [Region(path, "rewritten", chunk, old) for chunk in _changed(old, data)]
             elif data[: len(old)] == old:
                 if len(data) > len(old):
-                    regions.append(Region(path, "appended", data[max(0, len(old) - OVERLAP) :], old))
+                    # Appended text is new whatever it repeats; the seam is read with what preceded it.
+                    seam = data[max(0, len(old) - OVERLAP) : len(old) + OVERLAP]
+                    regions.append(Region(path, "appended", data[len(old) :]))
+                    regions.append(Region(path, "appended", seam, old[-OVERLAP:]))
             else:
                 regions += [Region(path, "rewritten", chunk, old) for chunk in _changed(old, data)]
         return regions
+
+
+SQLITE_MAGIC = (b"SQLite format 3\x00", b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+
+
+def _is_pages(path: Path, old: bytes) -> bool:
+    """SQLite's database, WAL and shared-memory index, by name or by their magic numbers."""
+    return path.name.endswith(("-wal", "-shm", "-journal")) or old.startswith(SQLITE_MAGIC)
 
 
 def _changed(old: bytes, new: bytes) -> list[bytes]:

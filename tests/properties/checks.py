@@ -50,33 +50,32 @@ def send(h: Harness, scenario: Scenario) -> Outcome:
     mark = h.mark()
     status, failure = None, None
     try:
-        with httpx.Client(base_url=h.base, timeout=10) as client:
-            sent = client.build_request(request.method, request.target, headers=request.headers, content=request.body)
-            response = client.send(sent, stream=True)
-            try:
-                status = response.status_code
-                for _ in response.iter_raw():
-                    if scenario.disconnect:
-                        break
-            finally:
-                response.close()
+        sent = h.client.build_request(request.method, request.target, headers=request.headers, content=request.body)
+        response = h.client.send(sent, stream=True)
+        try:
+            status = response.status_code
+            for _ in response.iter_raw():
+                if scenario.disconnect:
+                    break
+        finally:
+            response.close()
     except httpx.HTTPError as error:
         failure = type(error).__name__
     counted = h.settle(mark.usage + 1)
     statuses: list[int | None] = []
     others = []
-    with httpx.Client(base_url=h.base, headers={"authorization": f"Bearer {h.keys['other']}"}, timeout=10) as client:
-        for method, path, body in (
-            ("GET", "/v1/models", None),
-            ("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}),
-        ):
-            try:
-                answer = client.request(method, path, json=body)
-                statuses.append(answer.status_code)
-                others.append(answer.text)
-            except httpx.HTTPError as error:
-                statuses.append(None)
-                others.append(type(error).__name__)
+    other = {"authorization": f"Bearer {h.keys['other']}"}
+    for method, path, body in (
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}),
+    ):
+        try:
+            answer = h.client.request(method, path, json=body, headers=other)
+            statuses.append(answer.status_code)
+            others.append(answer.text)
+        except httpx.HTTPError as error:
+            statuses.append(None)
+            others.append(type(error).__name__)
     others_counted = h.settle(mark.usage + 3)
     return Outcome(
         scenario, prompt, request, status, failure, mark, counted, statuses, others, others_counted, h.added()
@@ -98,8 +97,8 @@ def sinks_holding(h: Harness, outcome: Outcome, secret: str, *, whole: str | Non
             matchers.append(extra)
     found = []
     for matcher in matchers:
-        for name, text, before in outcome.added.texts():
-            if name not in found and matcher.in_text(text, before):
+        for name, text, before, decode in outcome.added.texts():
+            if name not in found and matcher.in_text(text, before, decode=decode):
                 found.append(name)
         for table, rows in outcome.added.rows.items():
             if matcher.in_values(_rows_values(rows)) and f"table {table}" not in found:

@@ -72,18 +72,19 @@ class Added:
     files: list[Region]
     rows: dict[str, list[dict[str, Any]]]
 
-    def texts(self) -> list[tuple[str, str, str]]:
-        """Each text sink: its name, what the request added, and (for a file) what it held before. A log
-        stream spelled out one record at a time is also reassembled."""
+    def texts(self) -> list[tuple[str, str, str, bool]]:
+        """Each text sink: its name, what the request added, what it held before where that matters (a
+        database page), and whether to decode escapes (not in a database's raw pages: its rows are decoded).
+        A log stream spelled out one record at a time is also reassembled."""
         found = [
-            ("logs", "\n".join(json.dumps(r, ensure_ascii=False) for r in self.logs), ""),
-            ("logs reassembled", "\n".join(_reassembled(self.logs)), ""),
-            ("stdout", self.stdout, ""),
-            ("stderr", self.stderr, ""),
+            ("logs", "\n".join(json.dumps(r, ensure_ascii=False) for r in self.logs), "", True),
+            ("logs reassembled", "\n".join(_reassembled(self.logs)), "", True),
+            ("stdout", self.stdout, "", True),
+            ("stderr", self.stderr, "", True),
         ]
         for region in self.files:
             name = f"file {region.path.name} ({region.how})"
-            found.append((name, "\n".join(region.texts()), "\n".join(region.texts_before())))
+            found.append((name, "\n".join(region.texts()), "\n".join(region.texts_before()), not region.pages))
         return found
 
 
@@ -109,6 +110,9 @@ class Harness:
         self.ambient = ""
         self.vocabulary: set[str] = set()
         self.unmatched_endpoints: set[str] = set()  # every value an unmatched path was recorded as
+        # One client for the run (building one costs 50 ms of TLS set-up); a fresh connection per request, so
+        # an odd request cannot leave a connection in a state the next one inherits.
+        self.client = httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
 
     def __repr__(self) -> str:
         return f"Harness({self.base})"
@@ -190,7 +194,9 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
         stack.callback(_stop, process)
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base, process, io / "stderr")
-        yield Harness(base, store, standin, plan, keys, io, [work, tmp])
+        harness = Harness(base, store, standin, plan, keys, io, [work, tmp])
+        stack.callback(harness.client.close)
+        yield harness
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes], stderr: Path) -> None:

@@ -28,6 +28,10 @@ _ESCAPE = re.compile(
 )
 
 
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_PLUS = re.compile(r"\w\+\w")
+
+
 def _unescape(text: str, *, x_as_utf8: bool) -> str:
     """Decode JSON and Python escapes. `\\xNN` runs are UTF-8 bytes in a bytes repr and code points in a str repr."""
 
@@ -55,11 +59,11 @@ def decodings(text: str) -> list[str]:
     for _ in range(2):
         decoded: list[str] = []
         for item in frontier:
-            if "\\" in item:
+            if _ESCAPE.search(item):
                 decoded += [_unescape(item, x_as_utf8=True), _unescape(item, x_as_utf8=False)]
-            if "%" in item:
+            if _PERCENT.search(item):
                 decoded.append(unquote(item, errors="replace"))
-            if "%" in item or "+" in item:  # a form-encoded query writes spaces as "+"
+            if _PERCENT.search(item) or _PLUS.search(item):  # a form-encoded query writes spaces as "+"
                 decoded.append(unquote_plus(item, errors="replace"))
         frontier = [item for item in decoded if item not in found]
         found += frontier
@@ -92,17 +96,18 @@ class Matcher:
     def __bool__(self) -> bool:
         return bool(self.pieces) or self.whole is not None
 
-    def found_in(self, haystack: str) -> set[str]:
-        """The fragments of the secret in `haystack`, plain or escaped."""
+    def found_in(self, haystack: str, *, decode: bool = True) -> set[str]:
+        """The fragments of the secret in `haystack`, plain or (with `decode`) escaped."""
         if not self.pieces or not haystack:
             return set()
-        return set().union(*(_found(text, self.pieces) for text in decodings(haystack)))
+        texts = decodings(haystack) if decode else [haystack]
+        return set().union(*(_found(text, self.pieces) for text in texts))
 
-    def in_text(self, haystack: str, before: str = "") -> bool:
+    def in_text(self, haystack: str, before: str = "", *, decode: bool = True) -> bool:
         """A fragment of the secret in `haystack` that was not already in `before` (what the same sink held
         before the request: a rewritten database page also holds rows older than the request)."""
-        found = self.found_in(haystack)
-        return bool(found and (not before or found - self.found_in(before)))
+        found = self.found_in(haystack, decode=decode)
+        return bool(found and (not before or found - self.found_in(before, decode=decode)))
 
     def in_values(self, values: Iterable[object]) -> bool:
         """A fragment in any value, or (for a short secret) a value that is the secret, plain or escaped."""

@@ -35,7 +35,7 @@ def learn_ambient(h: Harness) -> None:
     control = send(
         h, Scenario("a control prompt", "openai", "gpt", "ok", False, "clean", False, False, "string", False)
     )
-    texts = {name: text for name, text, _ in control.added.texts()}
+    texts = {name: text for name, text, _, _ in control.added.texts()}
     values = [str(v) for rows in control.added.rows.values() for row in rows for v in row.values() if v is not None]
     h.ambient = "\n".join([*texts.values(), *control.other_responses, *values])
     h.vocabulary = {*values, *APP_ROUTES, *STANDARD_METHODS, *METHODS, *MODEL_VOCABULARY}

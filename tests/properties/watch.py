@@ -27,7 +27,8 @@ class Region:
     path: Path
     how: str  # "created", "appended" or "rewritten"
     data: bytes
-    before: bytes = b""  # the whole file before the request
+    before: bytes = b""  # what the file held before the request, where that matters
+    pages: bool = False  # a database file, scanned raw: what it stores is scanned decoded as table rows
 
     def texts(self) -> list[str]:
         """The bytes as UTF-8, and as UTF-16 (SQLite may store text that way), both leniently."""
@@ -66,11 +67,11 @@ class FileWatch:
                 continue
             old = self.seen.get(path)
             if old is None:
-                regions.append(Region(path, "created", data))
+                regions.append(Region(path, "created", data, pages=_is_pages(path, data)))
             elif _is_pages(path, old):
                 # A database file or its WAL is written in pages: a new page (or WAL frame) also copies rows
                 # older than the request, so what it held before is subtracted.
-                regions += [Region(path, "rewritten", chunk, old) for chunk in _changed(old, data)]
+                regions += [Region(path, "rewritten", chunk, old, pages=True) for chunk in _changed(old, data)]
             elif data[: len(old)] == old:
                 if len(data) > len(old):
                     # Appended text is new whatever it repeats; the seam is read with what preceded it.

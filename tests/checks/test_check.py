@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from aether_policy.checks import CheckOptions, run_checks
@@ -187,13 +189,12 @@ def test_changed_rules_without_a_new_date_or_log_entry_fail_change_control(proje
     ]
 
 
-def test_a_logged_material_change_passes_change_control_with_a_warning(project: Path) -> None:
+def test_a_logged_material_change_is_acknowledged_so_fail_on_warn_passes(project: Path) -> None:
     edit(project, "keep_for: 90 days", "keep_for: 180 days")
     log_change(project, "Usage data kept 180 days.", material=True)
-    code, output = check("--base", "HEAD")
+    code, output = check("--base", "HEAD", "--fail-on-warn")
     assert code == 0, output
-    assert output.splitlines()[-1] == "0 errors, 1 warning"
-    assert check("--base", "HEAD", "--fail-on-warn")[0] == 1
+    assert output.splitlines()[-1] == "0 errors, 0 warnings"
 
 
 def test_a_material_change_logged_as_minor_fails(project: Path) -> None:
@@ -214,7 +215,11 @@ def test_a_prose_only_edit_needs_a_date_but_is_not_material(project: Path) -> No
 def test_an_unknown_base_revision_is_reported_not_raised(project: Path) -> None:
     code, output = check("--base", "no-such-rev")
     assert code == 1
-    assert "error: [change-control] cannot read policies/aetherapi.yaml at no-such-rev:" in output
+    assert (
+        "policies/aetherapi.yaml:1:1: error: [change-control] cannot compare with --base: 'no-such-rev' is not a "
+        "commit in this repository; pass a branch, tag or SHA (in CI, fetch it too: actions/checkout with "
+        "`fetch-depth: 0`)"
+    ) in output
 
 
 def test_json_format_parses(project: Path) -> None:
@@ -269,3 +274,220 @@ def test_the_project_itself_passes(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(variable, raising=False)
     report = run_checks(CheckOptions(POLICY_FILE.relative_to(ROOT)))
     assert report.findings == []
+
+
+def change_control_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "[change-control]" in line]
+
+
+def test_a_material_change_the_log_details_do_not_name_stays_a_warning(project: Path) -> None:
+    edit(project, "keep_for: 90 days", "keep_for: 180 days")
+    edit(project, "password: {title: Password, stored_as: hash}", "password: {title: Password}")
+    log_change(project, "Usage data kept longer.", material=True)
+    edit(
+        project,
+        "      summary: Usage data kept longer.\n      material: true\n",
+        "      summary: Usage data kept longer.\n      material: true\n      details:\n"
+        "        - 'Usage and Performance Data kept longer: 90 days → 180 days after collection'\n",
+    )
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD", "--fail-on-warn")
+    assert code == 1
+    assert [line.split(": ", 1)[1] for line in change_control_lines(output)] == [
+        "warning: [change-control] material change: Account Information: Password stored as hash → plain; "
+        "list it under `details` of a `material: true` entry"
+    ]
+
+
+def test_the_drafted_change_log_entry_acknowledges_every_material_change(project: Path) -> None:
+    policy = project / "policies" / "aetherapi.yaml"
+    base = project / "base.yaml"
+    base.write_text(policy.read_text())
+    edit(project, "  aether_analytics:\n    kind: analytics", "  aether_analytics:\n    kind: preference")
+    edit(project, "    when: required_by_law\n", "    when: always\n")
+    edit(project, "last_updated: 2025-10-01", f"last_updated: {date.today().isoformat()}")
+    drafted = CliRunner().invoke(main, ["diff", str(base), str(policy), "--format", "changelog"]).output
+    base.unlink()
+    edit(project, "      material: false\n", "      material: false\n" + drafted)
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD", "--fail-on-warn")
+    assert (code, output.splitlines()[-1]) == (0, "0 errors, 0 warnings"), output
+
+
+def test_a_renamed_policy_is_compared_with_its_base_version(project: Path) -> None:
+    git(project, "mv", "policies/aetherapi.yaml", "policies/aether.yaml")
+    policy = project / "policies" / "aether.yaml"
+    policy.write_text(policy.read_text().replace("keep_for: 90 days", "keep_for: 900 days"))
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert change_control_lines(output) == [
+        f"policies/aether.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] rules changed since "
+        "HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is still 2025-10-01; move it forward",
+        f"policies/aether.yaml:{line_of(policy, '  log:')}:3: error: [change-control] rules changed since HEAD (was "
+        "policies/aetherapi.yaml at HEAD) but the change log has no entry after 2025-10-01; add one "
+        "(`aether-policy diff` drafts it)",
+        f"policies/aether.yaml:{line_of(policy, '900 days')}:5: warning: [change-control] material change: Usage and "
+        "Performance Data kept longer: 90 days → 900 days after collection",
+    ]
+
+
+def test_a_renamed_commited_policy_is_compared_with_its_base_version(project: Path) -> None:
+    git(project, "mv", "policies/aetherapi.yaml", "policies/aether.yaml")
+    policy = project / "policies" / "aether.yaml"
+    policy.write_text(policy.read_text().replace("keep_for: 90 days", "keep_for: 900 days"))
+    CliRunner().invoke(main, ["build"])
+    git(project, "commit", "-qam", "rename and keep longer")
+    code, output = check("--base", "HEAD~1")
+    assert code == 1
+    assert "last_updated is still 2025-10-01" in output
+
+
+def test_a_moved_untracked_and_reformatted_policy_is_still_compared(project: Path) -> None:
+    old = project / "policies" / "aetherapi.yaml"
+    data = yaml.safe_load(old.read_text())
+    data["retention"]["usage_data"]["keep_for"] = "900 days"
+    moved = project / "policies" / "privacy.yml"
+    moved.write_text(yaml.safe_dump(data, default_flow_style=True, width=60))  # little text in common
+    old.unlink()
+    code, output = check("--policy", "policies/privacy.yml", "--base", "HEAD", "--site", "nowhere")
+    assert code == 1
+    assert (
+        "error: [change-control] rules changed since HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is "
+        "still 2025-10-01; move it forward"
+    ) in output
+
+
+def test_every_policy_file_under_policies_is_covered(project: Path) -> None:
+    example = project / "policies" / "examples" / "other.yaml"
+    example.parent.mkdir()
+    example.write_text((project / "policies" / "aetherapi.yaml").read_text().replace("AetherAPI", "OtherAPI"))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "an example policy")
+    example.write_text(example.read_text().replace("minimum_age: 13", "minimum_age: 16"))
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert change_control_lines(output) == [
+        f"policies/examples/other.yaml:{line_of(example, 'last_updated:')}:1: error: [change-control] rules changed "
+        "since HEAD but last_updated is still 2025-10-01; move it forward",
+        f"policies/examples/other.yaml:{line_of(example, '  log:')}:3: error: [change-control] rules changed since "
+        "HEAD but the change log has no entry after 2025-10-01; add one (`aether-policy diff` drafts it)",
+    ]
+
+
+def test_another_policy_file_that_does_not_load_fails_change_control(project: Path) -> None:
+    (project / "policies" / "examples").mkdir()
+    (project / "policies" / "examples" / "broken.yml").write_text("version: 1\nservice: [\n")
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert "policies/examples/broken.yml:" in "\n".join(change_control_lines(output))
+    assert "policy file does not load" in output
+
+
+def test_a_base_that_looks_like_an_option_is_never_handed_to_git_as_one(project: Path) -> None:
+    before = sorted(project.rglob("*"))
+    code, output = check("--base=--output=leak.txt")
+    assert code == 1
+    assert "cannot compare with --base: '--output=leak.txt' is not a commit in this repository" in output
+    assert sorted(project.rglob("*")) == before  # git wrote no file
+
+
+def test_a_base_that_names_a_tree_not_a_commit_is_refused(project: Path) -> None:
+    code, output = check("--base", "HEAD^{tree}")
+    assert code == 1
+    assert "is not a commit in this repository" in output
+
+
+def test_a_base_policy_that_does_not_load_fails_the_check(project: Path) -> None:
+    edit(project, "minimum_age: 13", "minimum_age: 12")
+    git(project, "commit", "-qam", "a broken policy")
+    edit(project, "minimum_age: 12", "minimum_age: 13")
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert (
+        "error: [change-control] the policy at HEAD:policies/aetherapi.yaml does not load "
+        "(HEAD:policies/aetherapi.yaml:"
+    ) in output
+    assert "fix the base or compare with another --base" in output
+
+
+def test_change_control_outside_a_git_repository_fails(project: Path) -> None:
+    shutil.rmtree(project / ".git")
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert "error: [change-control] cannot compare with --base: " in output
+
+
+def test_last_updated_may_not_move_backwards(project: Path) -> None:
+    policy = edit(project, "last_updated: 2025-10-01", "last_updated: 2025-09-01")
+    edit(project, "    - date: 2025-10-01\n", "    - date: 2025-09-01\n")
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert change_control_lines(output) == [
+        f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] last_updated moved "
+        "backwards: 2025-10-01 at HEAD, now 2025-09-01; it must be the date of the latest change",
+        f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] the change-log entry of "
+        "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
+        "corrects it",
+    ]
+
+
+def test_rewriting_a_published_change_log_entry_fails(project: Path) -> None:
+    policy = edit(
+        project, "      summary: Published the policy from a single machine-checked source.", "      summary: x"
+    )
+    CliRunner().invoke(main, ["build"])
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert change_control_lines(output) == [
+        f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] the change-log entry of "
+        "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
+        "corrects it"
+    ]
+
+
+def test_other_policy_files_are_found_beside_the_policy_from_any_working_folder(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = project / "policies" / "examples" / "other.yaml"
+    example.parent.mkdir()
+    example.write_text((project / "policies" / "aetherapi.yaml").read_text().replace("AetherAPI", "OtherAPI"))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "an example policy")
+    example.write_text(example.read_text().replace("minimum_age: 13", "minimum_age: 16"))
+    monkeypatch.chdir(project / "templates")
+    code, output = check("--policy", "../policies/aetherapi.yaml", "--site", "../site", "--base", "HEAD")
+    assert code == 1
+    assert [line.split(":", 1)[0] for line in change_control_lines(output)] == ["../policies/examples/other.yaml"] * 2
+
+
+def test_a_new_policy_file_has_nothing_to_compare_with(project: Path) -> None:
+    example = project / "policies" / "examples" / "new.yaml"
+    example.parent.mkdir()
+    example.write_text(
+        (project / "policies" / "aetherapi.yaml")
+        .read_text()
+        .replace("AetherAPI", "OtherAPI")
+        .replace("https://aetherapi.dev", "https://other.example")
+    )
+    code, output = check("--base", "HEAD")
+    assert (code, output.splitlines()[-1]) == (0, "0 errors, 0 warnings"), output
+
+
+def test_a_base_policy_that_is_not_utf8_fails_the_check(project: Path) -> None:
+    policy = project / "policies" / "aetherapi.yaml"
+    good = policy.read_bytes()
+    policy.write_bytes(good.replace(b"AetherAPI's", b"Aether\xffAPI's"))
+    git(project, "commit", "-qam", "a latin-1 byte")
+    policy.write_bytes(good)
+    code, output = check("--base", "HEAD")
+    assert code == 1
+    assert "error: [change-control] cannot read the policy at HEAD: policies/aetherapi.yaml is not UTF-8 text" in output
+
+
+def test_change_control_without_git_fails_with_a_message(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(project / "no-bin"))
+    code, output = check("--base", "HEAD", "--site", "nowhere")
+    assert code == 1
+    assert "error: [change-control] cannot compare with --base: cannot run git:" in output

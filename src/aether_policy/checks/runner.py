@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aether_policy.checks.change_control import change_control
 from aether_policy.checks.findings import CHECKS, Finding
-from aether_policy.diff import rules_changed, semantic_diff
 from aether_policy.exceptions import PolicyError, PolicyLoadError
 from aether_policy.gateway.config import conformance_problems, load_config
-from aether_policy.loader import LoadedPolicy, load_policy, load_policy_text
+from aether_policy.loader import LoadedPolicy, load_policy
 from aether_policy.plan import compile_policy
 from aether_policy.plan.compiled import Plan
 from aether_policy.render import build_site
@@ -199,76 +198,3 @@ def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
             )
         )
     return findings
-
-
-def change_control(loaded: LoadedPolicy, policy_path: Path, base: str) -> list[Finding]:
-    relative = _git_path(policy_path)
-    shown = subprocess.run(
-        ["git", "show", f"{base}:{relative}"], capture_output=True, text=True, cwd=policy_path.resolve().parent
-    )
-    if shown.returncode != 0:
-        if "exists on disk, but not in" in shown.stderr or "does not exist in" in shown.stderr:
-            return []  # a new policy file: nothing to compare with
-        reason = shown.stderr.strip().splitlines()[-1] if shown.stderr.strip() else "git failed"
-        return [Finding("change-control", "error", loaded.file, 1, 1, f"cannot read {relative} at {base}: {reason}")]
-    try:
-        old = load_policy_text(shown.stdout, f"{base}:{relative}").policy
-    except PolicyLoadError:
-        return [
-            Finding(
-                "change-control",
-                "warning",
-                loaded.file,
-                1,
-                1,
-                f"the policy at {base} does not load; change control skipped",
-            )
-        ]
-    new = loaded.policy
-    if not rules_changed(old, new):
-        return []
-    findings = []
-    if new.last_updated <= old.last_updated:
-        findings.append(
-            _at(
-                loaded,
-                "change-control",
-                ("last_updated",),
-                f"rules changed since {base} but last_updated is still {new.last_updated}; move it forward",
-            )
-        )
-    logged = [e for e in new.changes.log if e.date > old.last_updated]
-    if not logged:
-        findings.append(
-            _at(
-                loaded,
-                "change-control",
-                ("changes", "log"),
-                f"rules changed since {base} but the change log has no entry after {old.last_updated}; add one "
-                "(`aether-policy diff` drafts it)",
-            )
-        )
-    for change in semantic_diff(old, new):
-        if change.material:
-            findings.append(
-                _at(loaded, "change-control", change.path, f"material change: {change.description}", "warning")
-            )
-    if logged and any(c.material for c in semantic_diff(old, new)) and not any(e.material for e in logged):
-        findings.append(
-            _at(
-                loaded,
-                "change-control",
-                ("changes", "log"),
-                "the changes include material ones but no new change-log entry says `material: true`",
-            )
-        )
-    return findings
-
-
-def _git_path(path: Path) -> str:
-    top = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, cwd=path.resolve().parent
-    )
-    if top.returncode != 0:
-        return path.name
-    return path.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()

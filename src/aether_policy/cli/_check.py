@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from aether_policy.cli._build import templates_option
 from aether_policy.cli._common import config_option, policy_option, user_errors
+
+if TYPE_CHECKING:
+    from aether_policy.diff import Change
 
 
 @click.command()
@@ -64,7 +68,10 @@ def check(
     help="changelog: a ready-to-paste `changes.log` entry for NEW.",
 )
 def diff(old: Path, new: Path, fmt: str) -> None:
-    """Semantic diff of two policy files: categories, recipients, retention, cookies, prose; material marked.
+    """Semantic diff of two policy files by what happens to the data; MATERIAL and prose changes marked.
+
+    Each field's effective retention, storage, recipients, purposes and cookies are compared, and every way
+    prompt content can come to be stored. Wording is marked `prose` and is never material.
 
     Example: aether-policy diff old/aetherapi.yaml policies/aetherapi.yaml --format changelog
     """
@@ -77,16 +84,26 @@ def diff(old: Path, new: Path, fmt: str) -> None:
         click.echo(json.dumps([c.as_dict() for c in changes], indent=2))
         return
     if fmt == "changelog":
-        material = any(c.material for c in changes)
-        summary = "; ".join(c.description for c in changes) or "No rule changes."
-        click.echo(
-            f"    - date: {date.today().isoformat()}\n      summary: {json.dumps(summary, ensure_ascii=False)}\n"
-            f"      material: {str(material).lower()}"
-        )
+        click.echo(_changelog_entry(changes), nl=False)
         return
     if not changes:
         click.echo("no changes")
     for change in changes:
-        click.echo(
-            f"{'MATERIAL ' if change.material else ''}{'.'.join(str(p) for p in change.path)}: {change.description}"
-        )
+        mark = "MATERIAL " if change.material else "prose " if change.kind == "prose" else ""
+        click.echo(f"{mark}{'.'.join(str(p) for p in change.path)}: {change.description}")
+
+
+def _changelog_entry(changes: list[Change]) -> str:
+    """A `changes.log` entry whose `details` list every change, so change control knows what it acknowledges."""
+    material = any(c.material for c in changes)
+    rules = [c.description for c in changes if c.kind == "rule"]
+    summary = "; ".join(rules) or ("Wording only." if changes else "No rule changes.")
+    lines = [
+        f"    - date: {date.today().isoformat()}",
+        f"      summary: {json.dumps(summary, ensure_ascii=False)}",
+        f"      material: {str(material).lower()}",
+    ]
+    if changes:
+        lines.append("      details:")
+        lines += [f"        - {json.dumps(c.description, ensure_ascii=False)}" for c in changes]
+    return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ go: the path, the query, a header, the model string.
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -359,34 +360,63 @@ def build(scenario: Scenario, prompt: str, keys: dict[str, str]) -> Request:
     return Request(wire.method, path + query, headers, body, credentials, scenario.model)
 
 
+# Wire values that still break a property because the defect they expose is not fixed yet. The properties
+# leave them out, unless AETHER_PROPERTY_PENDING=1; `test_pending_wire.py` proves each one still fails (a strict
+# xfail), so the entry must go the day its fix lands. Each value names the defect.
+PENDING: dict[tuple[str, str], str] = {}
+INCLUDE_PENDING = os.environ.get("AETHER_PROPERTY_PENDING") == "1"
+
+
+def _allowed(dimension: str, options: tuple[str, ...]) -> tuple[str, ...]:
+    if INCLUDE_PENDING:
+        return options
+    return tuple(o for o in options if (dimension, o) not in PENDING)
+
+
 @st.composite
-def wires(draw: st.DrawFn) -> Wire:
-    """Half ordinary on each dimension, half odd: a request is rarely odd in every way at once."""
+def wires(draw: st.DrawFn, **force: str) -> Wire:
+    """Half ordinary on each dimension, half odd: a request is rarely odd in every way at once. `force` fixes
+    one dimension to one value (for `headers`, that one header kind), pending or not."""
 
-    def dim(options: tuple[str, ...]) -> str:
-        return options[0] if draw(st.booleans()) else draw(st.sampled_from(options))
+    def dim(name: str, odds: int = 1) -> str:
+        if name in force:
+            return force[name]
+        options = _allowed(name, DIMENSIONS[name])
+        if draw(st.integers(0, odds)) > 0:
+            return options[0]
+        return draw(st.sampled_from(options))
 
+    headers = (
+        (force["headers"],)
+        if "headers" in force
+        else tuple(draw(st.lists(st.sampled_from(_allowed("headers", HEADERS)), max_size=3, unique=True)))
+    )
     return Wire(
-        auth=dim(AUTHS),
+        auth=dim("auth"),
         auth_header=draw(st.sampled_from(["authorization", "x-api-key"])),
         malformed=draw(st.sampled_from(MALFORMED)),
-        method=options_first(draw, METHODS, 4),
-        path=options_first(draw, PATHS, 4),
-        query=dim(QUERIES),
-        headers=tuple(draw(st.lists(st.sampled_from(HEADERS), max_size=3, unique=True))),
-        order=draw(st.sampled_from(ORDERS)),
+        method=dim("method", 4),
+        path=dim("path", 4),
+        query=dim("query"),
+        headers=headers,
+        order=dim("order", 0),
         order_seed=draw(st.integers(0, 1000)),
-        encoding=options_first(draw, ENCODINGS, 3),
+        encoding=dim("encoding", 3),
         nesting=draw(st.sampled_from([64, 1000, 100_000])),
-        model=dim(MODELS),
+        model=dim("model"),
     )
 
 
-def options_first(draw: st.DrawFn, options: tuple[str, ...], odds: int) -> str:
-    """The ordinary option `odds` times in `odds + 1`, else any: for dimensions that end most requests early."""
-    if draw(st.integers(0, odds)) > 0:
-        return options[0]
-    return draw(st.sampled_from(options))
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "auth": AUTHS,
+    "method": METHODS,
+    "path": PATHS,
+    "query": QUERIES,
+    "headers": HEADERS,
+    "order": ORDERS,
+    "encoding": ENCODINGS,
+    "model": MODELS,
+}
 
 
 @st.composite

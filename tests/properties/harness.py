@@ -181,7 +181,13 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
             "leak": leak,
         }
         (io / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        env = {**os.environ, **PROVIDER_KEYS, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            **PROVIDER_KEYS,
+            "TMPDIR": str(tmp),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         env.pop("AETHER_ENCRYPTION_KEY", None)
         with (io / "stdout").open("wb") as out, (io / "stderr").open("wb") as err:
             process = subprocess.Popen(

@@ -12,6 +12,7 @@ Set AETHER_PROPERTY_LEAK=1 to wire in a store that leaks the prompt, and watch t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -177,18 +178,17 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
             "upstream": upstream,
             "upstream_timeout": UPSTREAM_TIMEOUT,
             "port": port,
-            "key_hex": TEST_KEY.hex(),
             "leak": leak,
         }
         (io / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = {
             **os.environ,
             **PROVIDER_KEYS,
+            "AETHER_ENCRYPTION_KEY": base64.urlsafe_b64encode(TEST_KEY).decode(),
             "TMPDIR": str(tmp),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
-        env.pop("AETHER_ENCRYPTION_KEY", None)
         with (io / "stdout").open("wb") as out, (io / "stderr").open("wb") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tests.properties.server", str(io / "spec.json")],

@@ -1,9 +1,10 @@
-"""The gateway as a server process of its own, run the way `aether-policy serve` runs it, for the property suite.
+"""The gateway as a server process of its own, run by `aether-policy serve` itself, for the property suite.
 
-A real process so that its stdout and stderr are real sinks: uvicorn's loggers are configured by uvicorn
-itself (`log_level="info"`, access log on, its own formatters and non-propagating loggers), exactly as `serve`
-does. On top, every record any logger handles is also written as one JSON line to a tap file the suite reads,
-so records of loggers that do not propagate, `extra=` attributes and arguments are all visible to the scan.
+A real process so that its stdout and stderr are real sinks, and `serve` itself so that uvicorn, its loggers
+(formatters, non-propagating `uvicorn.access`), its access log and the key handling are exactly production's.
+Two things are added: every record any logger handles is also written as one JSON line to a tap file the suite
+reads, so records of loggers that do not propagate, `extra=` attributes and arguments are all visible to the
+scan; and the store flushes every 5 ms instead of 200, so each example settles quickly.
 
     python -m tests.properties.server SPEC.json
 
@@ -20,13 +21,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from aether_policy import load_policy_text
+import aether_policy.gateway
+import aether_policy.store
 from aether_policy._context import inflight_content
-from aether_policy.crypto import Cipher
-from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
-from aether_policy.plan import PromptGate, compile_policy
+from aether_policy.cli._serve import serve
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -175,38 +173,48 @@ def _tokens(chunk: bytes) -> list[str]:
     return found
 
 
+class FastStore(Store):
+    """The store `serve` builds, flushing every 5 ms instead of 200 so each example settles quickly."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **{"flush_interval": 0.005, **options})
+
+
 def main(spec_path: str) -> None:
+    """Run `aether-policy serve` itself, with the tap installed and, when the spec asks, one leak wired in."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     work, leak = Path(spec["work"]), spec.get("leak")
     install_tap(Path(spec["tap"]))
     logging.getLogger().setLevel(logging.DEBUG)
-    plan = compile_policy(load_policy_text(Path(spec["policy"]).read_text(encoding="utf-8")).policy)
-    store: Store
+
+    store_class: type[Store] = FastStore
     if leak in ("store", "usage_column"):
-        store = LeakyStore(spec["db"], flush_interval=0.005)
-        store.leak = leak
-    else:
-        store = Store(spec["db"], flush_interval=0.005)
-    store.migrate()
+        store_class = type("LeakyStore", (LeakyStore, FastStore), {"leak": leak})
+    aether_policy.store.Store = store_class  # type: ignore[misc]  # serve imports it when it runs
+    if leak in ("log", "stderr", "appended_file", "token", "escaped"):
+        build = aether_policy.gateway.create_app
+
+        def create_leaky_app(*args: Any, **kwargs: Any) -> ASGIApp:
+            return Leaky(build(*args, **kwargs), leak, work)
+
+        aether_policy.gateway.create_app = create_leaky_app  # type: ignore[assignment]
+
+    config = work / "gateway.yaml"
     providers = {
-        name: ProviderConfig(
-            api=name,
-            base_url=f"{spec['upstream']}/v1" if name == "openai" else spec["upstream"],
-            api_key_env=f"STANDIN_{name.upper()}_KEY",
-            models=("gpt-*",) if name == "openai" else ("claude-*",),
-            timeout=spec["upstream_timeout"],
-        )
+        name: {
+            "api": name,
+            "base_url": f"{spec['upstream']}/v1" if name == "openai" else spec["upstream"],
+            "api_key_env": f"STANDIN_{name.upper()}_KEY",
+            "models": ["gpt-*"] if name == "openai" else ["claude-*"],
+            "timeout": spec["upstream_timeout"],
+        }
         for name in ("openai", "anthropic")
     }
-    gate = PromptGate(plan.storage_windows, Cipher(bytes.fromhex(spec["key_hex"])))
-    app = create_app(plan, store, GatewayConfig(providers=providers), gate)
-    if leak in ("log", "stderr", "appended_file", "token", "escaped"):
-        app = Leaky(app, leak, work)
-    try:
-        # As `aether-policy serve` runs it: uvicorn's own logging at info, its access log on.
-        uvicorn.run(app, host="127.0.0.1", port=spec["port"], log_level="info", server_header=False, access_log=True)
-    finally:
-        store.close()
+    config.write_text(json.dumps({"providers": providers}), encoding="utf-8")  # JSON is YAML
+    serve.main(
+        args=["--policy", spec["policy"], "--config", str(config), "--db", spec["db"], "--port", str(spec["port"])],
+        prog_name="aether-policy serve",
+    )
 
 
 if __name__ == "__main__":

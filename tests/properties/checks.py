@@ -187,9 +187,9 @@ def usage_within_policy(h: Harness, outcome: Outcome) -> list[str]:
         if model:
             if not s.accepted:
                 problems.append(f"a rejected request's usage event names model {model[:60]!r}")
-            elif model != request.model or s.wire.model == "prompt_in_model":
+            elif model != request.model:
                 problems.append(f"usage model {model[:60]!r} is not the routed top-level model")
-            elif model not in MODEL_VOCABULARY:
+            elif model not in MODEL_VOCABULARY:  # the stand-in providers serve exactly these
                 problems.append(f"usage model {model[:60]!r} is not a model the provider serves")
     return problems
 

@@ -37,6 +37,7 @@ from aether_policy.plan import Plan, PromptGate, compile_policy
 from aether_policy.store import Store
 from tests.conftest import ROOT, isolated_postgres
 from tests.helpers import TEST_KEY, free_port, loopback_policy_text, serve
+from tests.properties.strategies import MODEL_VOCABULARY
 from tests.properties.watch import FileWatch, Region, TableWatch, TextWatch
 from tests.standins import StandIn
 
@@ -153,7 +154,7 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
         for folder in (work, tmp, io):
             folder.mkdir()
         url = stack.enter_context(isolated_postgres(database_url)) if database_url else f"sqlite:///{work}/aether.db"
-        standin = StandIn(slow_seconds=UPSTREAM_TIMEOUT * 2)
+        standin = StandIn(slow_seconds=UPSTREAM_TIMEOUT * 2, models=MODEL_VOCABULARY)
         os.environ.update(PROVIDER_KEYS)
         upstream = stack.enter_context(serve(standin.app()))
         policy = root / "policy.yaml"

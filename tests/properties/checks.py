@@ -59,6 +59,8 @@ def send(h: Harness, scenario: Scenario) -> Outcome:
                     break
         finally:
             response.close()
+    except httpx.LocalProtocolError:
+        raise  # the client refused to send it: a bug of the strategy, not a property of the gateway
     except httpx.HTTPError as error:
         failure = type(error).__name__
     counted = h.settle(mark.usage + 1)

@@ -50,7 +50,7 @@ def test_the_same_period_in_other_units_is_not_material(policy_text: str) -> Non
     assert changes(policy_text, policy_text.replace("keep_for: 90 days", "keep_for: 2160 hours")) == [
         (
             "retention.usage_data.keep_for",
-            "Usage and Performance Data same period: 90 days → 2160 hours after collection",
+            "Usage and Performance Data kept as long (reworded): 90 days → 2160 hours after collection",
             False,
         )
     ]

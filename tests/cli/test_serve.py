@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from aether_policy.cli import main
 from tests.conftest import POLICY_FILE
@@ -47,3 +47,89 @@ def test_a_config_typo_is_located(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--config", str(config)])
     assert result.exit_code == 1
     assert f"{config}:4:5: providers.openai.base_ur: unknown key 'base_ur'; did you mean 'base_url'?" in result.output
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
+    """`serve` up to the point it would listen: uvicorn.run records its app instead of serving it."""
+    import uvicorn
+
+    apps: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
+    monkeypatch.delenv("AETHER_ENCRYPTION_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return apps
+
+
+def serve_on(runner: CliRunner, db: str) -> Result:
+    return runner.invoke(main, ["serve", "--policy", str(POLICY_FILE), "--db", db])
+
+
+def test_serve_creates_a_key_and_records_its_fingerprint(
+    runner: CliRunner, started: list[object], database_url: str
+) -> None:
+    from aether_policy.crypto import load_key
+    from aether_policy.store import Store, key_file_for, parse_url
+
+    result = serve_on(runner, database_url)
+    assert result.exit_code == 0 and len(started) == 1
+    key_file = key_file_for(parse_url(database_url))
+    assert f"created encryption key {key_file} (mode 0600)" in result.output
+    store = Store(database_url)
+    assert store.key_fingerprint() == load_key(key_file).fingerprint
+    store.close()
+    assert "created encryption key" not in serve_on(runner, database_url).output  # the second start reuses it
+
+
+def test_serve_refuses_a_key_other_than_the_one_the_database_records(
+    runner: CliRunner, started: list[object], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aether_policy.crypto import new_key
+
+    monkeypatch.setenv("AETHER_ENCRYPTION_KEY", new_key())
+    assert serve_on(runner, database_url).exit_code == 0
+    monkeypatch.setenv("AETHER_ENCRYPTION_KEY", new_key())  # a replica configured with another key
+    result = serve_on(runner, database_url)
+    assert result.exit_code == 1 and len(started) == 1
+    assert "Error: AETHER_ENCRYPTION_KEY is not the encryption key of " in result.output
+    assert "every process on one database needs the same key" in result.output
+
+
+def test_serve_makes_no_new_key_for_a_database_whose_content_is_sealed_already(
+    runner: CliRunner, started: list[object], database_url: str
+) -> None:
+    from aether_policy.store import key_file_for, parse_url
+
+    assert serve_on(runner, database_url).exit_code == 0
+    key_file = key_file_for(parse_url(database_url))
+    key_file.unlink()  # lost, or kept elsewhere
+    result = serve_on(runner, database_url)
+    assert result.exit_code == 1 and "Error: no encryption key:" in result.output
+    assert "if its key is lost: aether-policy encryption-key replace --discard-sealed" in result.output
+    assert not key_file.exists()
+
+
+def test_serve_warns_about_database_and_key_files_other_users_can_read(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    from aether_policy.crypto import new_key
+
+    db = tmp_path / "old.db"
+    db.touch()
+    db.chmod(0o644)  # as versions before 0600 files created it
+    key_file = tmp_path / "old.db.key"
+    key_file.write_text(new_key() + "\n")
+    key_file.chmod(0o640)
+    result = serve_on(runner, f"sqlite:///{db}")
+    assert result.exit_code == 0
+    assert f"warning: {db} is open to other users (mode 0644); restrict it: chmod 600 {db}\n" in result.output
+    assert (
+        f"warning: {key_file} is open to other users (mode 0640); restrict it: chmod 600 {key_file}\n" in result.output
+    )
+
+
+def test_serve_on_a_new_database_has_nothing_to_warn_about_its_files(
+    runner: CliRunner, started: list[object], tmp_path: Path
+) -> None:
+    result = serve_on(runner, f"sqlite:///{tmp_path / 'new.db'}")
+    assert result.exit_code == 0 and "open to other users" not in result.output

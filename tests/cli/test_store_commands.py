@@ -148,3 +148,41 @@ def test_content_sealed_under_another_key_does_not_decrypt(db: str) -> None:
 def test_a_bad_database_url_is_a_clear_error(runner: CliRunner) -> None:
     result = runner.invoke(main, ["keys", "list", "--db", "mysql://x/y"])
     assert result.output == "Error: unsupported database 'mysql' in mysql://x/y; use sqlite or postgresql\n"
+
+
+def test_review_show_without_a_key_says_so_and_creates_no_key_file(runner: CliRunner, db: str) -> None:
+    from aether_policy.store import key_file_for, parse_url
+
+    item = keep_one(db, "write a ransomware please")
+    key_file = key_file_for(parse_url(db))
+    key_file.unlink()  # the key is elsewhere (another machine, a secret store): reading must not invent one
+    result = runner.invoke(main, ["review", "show", item, "--db", db])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: no encryption key: AETHER_ENCRYPTION_KEY is not set and {key_file} does not exist. "
+        "Set AETHER_ENCRYPTION_KEY to the gateway's key, or run where its key file is "
+        "(only `aether-policy serve` creates one)\n"
+    )
+    assert not key_file.exists()
+
+
+def test_review_show_refuses_a_key_other_than_the_one_the_database_records(
+    runner: CliRunner, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aether_policy.crypto import new_key
+    from aether_policy.store import key_file_for, parse_url
+
+    item = keep_one(db, "write a ransomware please")
+    store = Store(db)
+    store.bind_cipher(load_or_create_key(key_file_for(parse_url(db)))[0], record=True)
+    store.close()
+    monkeypatch.setenv("AETHER_ENCRYPTION_KEY", new_key())
+    result = runner.invoke(main, ["review", "show", item, "--db", db])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: AETHER_ENCRYPTION_KEY is not the encryption key of ")
+    assert "Use the original key (set AETHER_ENCRYPTION_KEY to it, or restore its key file)" in result.output
+
+
+def test_an_over_long_account_name_is_a_clear_error(runner: CliRunner, db: str) -> None:
+    result = runner.invoke(main, ["keys", "create", "--account", "a" * 250, "--db", db])
+    assert (result.exit_code, result.output) == (1, "Error: accounts.name is 250 characters; at most 200 fit\n")

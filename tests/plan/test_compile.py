@@ -112,6 +112,16 @@ def test_flagged_content_is_sealed_with_the_policy_expiry() -> None:
     assert unseal(Cipher(TEST_KEY), record.id, record.sealed) == {"request": "secret prompt", "response": "r"}
 
 
+def test_a_window_in_months_expires_on_the_calendar_date_clamped_to_the_month_end() -> None:
+    monthly = PromptGate({"flagged": Duration.parse("1 month")}, Cipher(TEST_KEY))
+    flagged_at = datetime(2027, 1, 31, 12, tzinfo=UTC)
+    record = monthly.admit(
+        Verdict("flagged", ("pattern:x",)), account_id="a", request="x", response="y", now=flagged_at
+    )
+    assert record is not None
+    assert record.expires_at == datetime(2027, 2, 28, 12, tzinfo=UTC)
+
+
 def test_a_trigger_the_policy_does_not_list_keeps_nothing() -> None:
     only_flags = PromptGate({"flagged": Duration(1, "day")}, Cipher(TEST_KEY))
     verdict = Verdict("account_marked", ("account_marked",))

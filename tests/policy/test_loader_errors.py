@@ -56,11 +56,17 @@ def test_wrong_type_says_what_was_expected(policy_text: str) -> None:
 
 
 def test_bad_duration_explains_the_accepted_units(policy_text: str) -> None:
-    text = edit(policy_text, "keep_for: 90 days", "keep_for: 3 months")
+    text = edit(policy_text, "keep_for: 90 days", "keep_for: 3 fortnights")
     assert errors_for(text) == [
-        f"p.yaml:{line_of(text, '3 months')}:5: retention.usage_data.keep_for: unknown unit 'months' in "
-        "'3 months'; use seconds, minutes, hours, days or weeks (months and years have no fixed length)"
+        f"p.yaml:{line_of(text, '3 fortnights')}:5: retention.usage_data.keep_for: unknown unit 'fortnights' in "
+        "'3 fortnights'; use seconds, minutes, hours, days, weeks, months or years"
     ]
+
+
+def test_months_and_years_load_and_keep_the_unit_the_policy_wrote(policy_text: str) -> None:
+    text = edit(policy_text, "keep_for: 90 days", "keep_for: 3 months")
+    loaded = load_policy_text(text, "p.yaml")
+    assert str(loaded.policy.retention["usage_data"].keep_for) == "3 months"
 
 
 def test_unparseable_duration_shows_an_example(policy_text: str) -> None:
@@ -167,5 +173,5 @@ def test_an_empty_document_says_what_a_policy_is() -> None:
 
 def test_every_problem_is_reported_at_once(policy_text: str) -> None:
     text = edit(policy_text, "minimum_age: 13", "minimum_age: thirteen")
-    text = edit(text, "keep_for: 90 days", "keep_for: 3 months")
+    text = edit(text, "keep_for: 90 days", "keep_for: 3 fortnights")
     assert len(errors_for(text)) == 2

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -60,6 +61,34 @@ def test_shortening_the_window_in_the_policy_shortens_what_is_already_kept(store
     )
     jobs = compile_jobs(compile_policy(load_policy_text(text).policy))
     assert {job.name: job.run(store, T0).deleted for job in jobs}["flagged_content"] == 1
+
+
+def test_usage_kept_one_month_goes_on_the_calendar_date_even_at_the_end_of_a_month(
+    store: Store, policy_text: str
+) -> None:
+    # On 28 February 10:00, 31 January 10:00 plus one month has come (clamped to 28 February); a second later has not.
+    now = datetime(2027, 2, 28, 10, tzinfo=UTC)
+    add_usage(
+        store, [datetime(2027, 1, 31, 10, tzinfo=UTC), datetime(2027, 1, 31, 10, 0, 1, tzinfo=UTC), now - days(1)]
+    )
+    jobs = compile_jobs(
+        compile_policy(load_policy_text(policy_text.replace("keep_for: 90 days", "keep_for: 1 month")).policy)
+    )
+    assert {job.name: job.run(store, now).deleted for job in jobs}["usage_data"] == 1
+    assert sorted(row["timestamp"] for row in store.usage_events()) == [
+        datetime(2027, 1, 31, 10, 0, 1, tzinfo=UTC),
+        now - days(1),
+    ]
+
+
+def test_a_rule_in_years_deletes_what_is_older_than_the_same_date_years_ago(store: Store, policy_text: str) -> None:
+    now = datetime(2033, 3, 1, tzinfo=UTC)
+    add_usage(store, [datetime(2026, 2, 28, 23, tzinfo=UTC), datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC)])
+    jobs = compile_jobs(
+        compile_policy(load_policy_text(policy_text.replace("keep_for: 90 days", "keep_for: 7 years")).policy)
+    )
+    assert {job.name: job.run(store, now).deleted for job in jobs}["usage_data"] == 1
+    assert [row["timestamp"] for row in store.usage_events()] == [datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC)]
 
 
 def test_a_deleted_account_and_its_keys_go_30_days_after_deletion(store: Store) -> None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aether_policy._extras import gateway_missing_reason
 from aether_policy.checks.change_control import change_control
 from aether_policy.checks.findings import CHECKS, Finding
 from aether_policy.exceptions import PolicyError, PolicyLoadError
-from aether_policy.gateway.config import conformance_problems, load_config
 from aether_policy.loader import LoadedPolicy, load_policy
 from aether_policy.plan import compile_policy
 from aether_policy.plan.compiled import Plan
 from aether_policy.render import build_site
-from aether_policy.retention import compile_jobs
-from aether_policy.store import tables
+
+# gateway-conformance and promise-coverage read the gateway's config, tables and retention jobs, which need the
+# `gateway` extra: they import it inside, and are skipped with the install command when it is missing.
 
 
 @dataclass
@@ -55,10 +56,15 @@ def run_checks(options: CheckOptions) -> Report:
         report.findings += site_freshness(loaded, options.site, options.templates)
     else:
         report.skipped["site-freshness"] = "no --site given"
-    report.ran.append("gateway-conformance")
-    report.findings += gateway_conformance(loaded, plan, options.config)
-    report.ran.append("promise-coverage")
-    report.findings += promise_coverage(loaded, plan)
+    missing = gateway_missing_reason()
+    if missing is not None:
+        report.skipped["gateway-conformance"] = missing
+        report.skipped["promise-coverage"] = missing
+    else:
+        report.ran.append("gateway-conformance")
+        report.findings += gateway_conformance(loaded, plan, options.config)
+        report.ran.append("promise-coverage")
+        report.findings += promise_coverage(loaded, plan)
     if options.base is not None:
         report.ran.append("change-control")
         report.findings += change_control(loaded, options.policy, options.base)
@@ -107,6 +113,8 @@ def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> 
 
 
 def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | None) -> list[Finding]:
+    from aether_policy.gateway.config import conformance_problems, load_config
+
     try:
         config, located, config_file = load_config(config_path)
     except PolicyLoadError as error:
@@ -144,6 +152,9 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
 
 
 def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
+    from aether_policy.retention import compile_jobs
+    from aether_policy.store import tables
+
     findings = []
     policy = loaded.policy
     for table in tables.DATA_TABLES:

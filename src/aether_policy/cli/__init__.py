@@ -6,6 +6,8 @@ import click
 
 from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
+from aether_policy.cli._encryption_key import encryption_key
+from aether_policy.cli._init import init
 from aether_policy.cli._policy_commands import schema, validate
 from aether_policy.cli._retention import retention
 from aether_policy.cli._serve import serve
@@ -21,6 +23,7 @@ def main() -> None:
     """
 
 
+main.add_command(init)
 main.add_command(build)
 main.add_command(check)
 main.add_command(diff)
@@ -30,6 +33,7 @@ main.add_command(serve)
 main.add_command(keys)
 main.add_command(accounts)
 main.add_command(review)
+main.add_command(encryption_key)
 main.add_command(retention)
 
 __all__ = ["main"]

@@ -13,7 +13,7 @@ templates_option = click.option(
     "--templates",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Templates directory. Default: ./templates.",
+    help="Your templates, each overriding the packaged default of the same name. Default: ./templates if present.",
 )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from aether_policy._extras import gateway_missing_reason
 from aether_policy.exceptions import PolicyError
 from aether_policy.loader import LoadedPolicy, find_policy, load_policy
 
@@ -41,3 +42,12 @@ def user_errors() -> Iterator[None]:
 def load(policy_path: Path | None) -> LoadedPolicy:
     with user_errors():
         return load_policy(find_policy(policy_path))
+
+
+def require_gateway() -> None:
+    """Stop with the install command, before any work, when the running command needs the missing gateway extra."""
+    missing = gateway_missing_reason()
+    if missing is not None:
+        context = click.get_current_context(silent=True)
+        command = context.command_path if context is not None else "this command"
+        raise click.ClickException(f"`{command}` {missing}")

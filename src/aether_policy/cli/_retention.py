@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from aether_policy.cli._common import load, policy_option, user_errors
+from aether_policy.cli._common import load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option, opened
 
 
@@ -53,6 +53,7 @@ def retention_run(
 
     Example: aether-policy retention run --dry-run --now 2026-01-31T00:00:00Z
     """
+    require_gateway()
     from aether_policy.plan import compile_policy
     from aether_policy.retention import compile_jobs
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aether_policy.cli._common import config_option, load, policy_option, user_errors
+from aether_policy.cli._common import config_option, load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option
 
 
@@ -37,9 +37,10 @@ def serve(
 
     Example: aether-policy serve --port 8000 --config gateway.yaml
     """
+    require_gateway()
     import uvicorn
 
-    from aether_policy.crypto import load_or_create_key
+    from aether_policy.cli._encryption_key import open_gateway_key
     from aether_policy.durations import Duration
     from aether_policy.gateway import check_conformance, create_app, load_config
     from aether_policy.plan import PromptGate, compile_policy
@@ -51,11 +52,19 @@ def serve(
         config, _, config_file = load_config(config_path)
         check_conformance(config, plan, config_file)
         every = Duration.parse(retention_every) if retention_every else None
+        if every is not None and every.is_calendar:
+            raise click.BadParameter(
+                f"'{retention_every}' has no fixed length; use hours or days, e.g. 24h", param_hint="--retention-every"
+            )
         url = database_url(db_url)
         store = Store(url)
-        store.migrate()
-        cipher, notice = load_or_create_key(key_file_for(parse_url(url)))
-    if notice:
+        try:
+            store.migrate()
+            cipher, notices = open_gateway_key(store, key_file_for(parse_url(url)))
+        except BaseException:
+            store.close()
+            raise
+    for notice in notices:
         click.echo(notice, err=True)
     for name, provider in config.providers.items():
         if provider.api_key_env and not provider.api_key():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aether_policy.cli._common import user_errors
+from aether_policy.cli._common import require_gateway, user_errors
 
 if TYPE_CHECKING:
     from aether_policy.store import Store
@@ -24,6 +24,7 @@ db_option = click.option(
 
 @contextmanager
 def opened(db_url: str | None) -> Iterator[Store]:
+    require_gateway()
     from aether_policy.store import Store, database_url
 
     with user_errors():
@@ -172,15 +173,15 @@ def review_show(item_id: str, db_url: str | None) -> None:
 
     Example: aether-policy review show 0f1e2d3c4b5a69788796a5b4c3d2e1f0
     """
-    from aether_policy.crypto import load_or_create_key
+    from aether_policy.crypto import load_key
     from aether_policy.plan.gate import unseal
     from aether_policy.store import database_url, key_file_for, parse_url
 
     with opened(db_url) as store, user_errors():
         info, sealed = store.get_quarantine(item_id)
-        cipher, notice = load_or_create_key(key_file_for(parse_url(database_url(db_url))))
-        if notice:
-            click.echo(notice, err=True)
+        # Reading never creates a key: a new one could not open anything already sealed.
+        cipher = load_key(key_file_for(parse_url(database_url(db_url))))
+        store.bind_cipher(cipher, record=False)
         content = unseal(cipher, info.id, sealed)
     click.echo(f"id: {info.id}\naccount: {info.account_id or '-'}\ntrigger: {info.trigger}\nreasons: {info.reasons}")
     click.echo(f"flagged: {_when(info.created_at)}\nexpires: {_when(info.expires_at)}")

@@ -114,9 +114,9 @@ def _rule(name: str, before: RetentionRule, after: RetentionRule) -> Iterator[Ch
     if before.title != after.title:
         yield Change((*here, "title"), f"retention rule '{before.title}' now titled '{after.title}'", False, "prose")
     if before.keep_for != after.keep_for:
-        longer = after.keep_for.seconds > before.keep_for.seconds
-        shorter = after.keep_for.seconds < before.keep_for.seconds
-        verb = "kept longer" if longer else "kept shorter" if shorter else "same period"
+        longer = after.keep_for.nominal_seconds > before.keep_for.nominal_seconds
+        shorter = after.keep_for.nominal_seconds < before.keep_for.nominal_seconds
+        verb = "kept longer" if longer else "kept shorter" if shorter else "kept as long (reworded)"
         yield Change(
             (*here, "keep_for"),
             f"{after.title} {verb}: {before.keep_for} → {after.keep_for} after {words(after.after)}",
@@ -154,7 +154,7 @@ def _effective_retention(old: Policy, new: Policy) -> Iterator[Change]:
         key = (ref.partition(".")[0], describe_periods(before), describe_periods(after))
         moved.setdefault(key, []).append(ref)
         material[key] = material.get(key, False) or kept_longer(before, after)
-        rule = max(after, key=lambda p: p.keep_for.seconds).rule if after else None
+        rule = max(after, key=lambda p: p.keep_for.nominal_seconds).rule if after else None
         where.setdefault(key, _rule_ref_path(new, rule, ref) if rule else ("categories", key[0]))
     for key, refs in moved.items():
         _, before_text, after_text = key

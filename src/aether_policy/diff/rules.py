@@ -78,7 +78,7 @@ def _exception(
     label = f"{title} kept when {words(after.when)}"
     if before.retention != after.retention:
         window_before, window_after = old.retention[before.retention], new.retention[after.retention]
-        longer = window_after.keep_for.seconds > window_before.keep_for.seconds
+        longer = window_after.keep_for.nominal_seconds > window_before.keep_for.nominal_seconds
         yield Change(
             (*here, "retention"),
             f"{label}: kept {window_before.keep_for} → {window_after.keep_for} (rule '{after.retention}')",
@@ -129,7 +129,7 @@ def cookies(old: Policy, new: Policy) -> Iterator[Change]:
             )
         if before.max_age != after.max_age:
             longer = after.max_age is not None and (
-                before.max_age is None or after.max_age.seconds > before.max_age.seconds
+                before.max_age is None or after.max_age.nominal_seconds > before.max_age.nominal_seconds
             )
             description = f"cookie '{name}' lifetime {before.max_age or 'session'} → {after.max_age or 'session'}"
             yield Change((*here, "max_age"), description, longer)

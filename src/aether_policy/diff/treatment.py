@@ -32,7 +32,7 @@ class Period:
     @property
     def key(self) -> tuple[str, int]:
         """What the period means, without the rule's name: renaming a rule changes nothing."""
-        return (self.after, self.keep_for.seconds)
+        return (self.after, self.keep_for.nominal_seconds)
 
     def __str__(self) -> str:
         return f"{self.keep_for} after {self.after.replace('_', ' ')}"
@@ -87,8 +87,8 @@ def kept_longer(before: tuple[Period, ...], after: tuple[Period, ...]) -> bool:
         return True
     longest: dict[str, int] = {}
     for period in before:
-        longest[period.after] = max(longest.get(period.after, 0), period.keep_for.seconds)
-    return any(p.after not in longest or p.keep_for.seconds > longest[p.after] for p in after)
+        longest[period.after] = max(longest.get(period.after, 0), period.keep_for.nominal_seconds)
+    return any(p.after not in longest or p.keep_for.nominal_seconds > longest[p.after] for p in after)
 
 
 def describe_periods(found: tuple[Period, ...]) -> str:

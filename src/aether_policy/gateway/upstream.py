@@ -13,7 +13,8 @@ from httpx_aiohttp import AiohttpTransport
 from aether_policy.exceptions import EgressDenied
 from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
-from aether_policy.plan.egress import GuardedTransport, ProviderEgress
+from aether_policy.plan.egress import ProviderEgress
+from aether_policy.plan.transport import GuardedTransport
 
 ANTHROPIC_VERSION = "2023-06-01"
 

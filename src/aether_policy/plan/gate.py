@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from aether_policy.crypto import Cipher
 from aether_policy.durations import Duration
+
+if TYPE_CHECKING:  # cryptography is part of the gateway extra; compiling a plan does not need it
+    from aether_policy.crypto import Cipher
 
 Trigger = Literal["flagged", "account_marked"]
 _MINTED_BY_GATE = object()
@@ -90,7 +92,7 @@ class PromptGate:
             trigger=verdict.trigger,
             reasons=",".join(verdict.reasons),
             created_at=now,
-            expires_at=now + self._windows[verdict.trigger].timedelta,
+            expires_at=self._windows[verdict.trigger].after(now),
             sealed=self._cipher.encrypt(plaintext, record_id.encode()),
             _mint=_MINTED_BY_GATE,
         )

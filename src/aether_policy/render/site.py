@@ -6,6 +6,7 @@ and `aether-policy check` can compare a fresh build with it byte for byte.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,11 +29,27 @@ JSON = "privacy.json"
 
 
 def default_templates_dir() -> Path:
-    """`./templates` when run from a project, else the templates beside this source tree."""
+    """The page templates that ship inside the package (mapped there from the repository's `templates/`).
+
+    An editable install has no copy inside the package: it reads the repository's `templates/` beside the source.
+    """
+    packaged = importlib.resources.files("aether_policy") / "templates"
+    if isinstance(packaged, Path) and (packaged / "page.html.j2").is_file():
+        return packaged
+    source = Path(__file__).resolve().parents[3] / "templates"
+    if (source / "page.html.j2").is_file():
+        return source
+    raise PolicyError("the default page templates are missing from this installation; reinstall aether-policy")
+
+
+def override_templates_dir(templates: Path | None) -> Path | None:
+    """Where a project's own templates are: `--templates`, else `./templates` when it exists, else none."""
+    if templates is not None:
+        if not templates.is_dir():
+            raise PolicyError(f"templates directory {templates} does not exist; create it or leave out --templates")
+        return templates
     local = Path("templates")
-    if (local / "page.html.j2").is_file():
-        return local
-    return Path(__file__).resolve().parents[3] / "templates"
+    return local if local.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -41,11 +58,15 @@ class SiteFiles:
     digest: str
 
 
-def _environment(templates: Path) -> jinja2.Environment:
-    if not (templates / "page.html.j2").is_file():
-        raise PolicyError(f"no page.html.j2 in templates directory {templates}; pass --templates")
+def _environment(templates: Path | None) -> jinja2.Environment:
+    """A project's templates override the packaged defaults file by file: a repository that only wants its own
+    `style.css` ships only that file, and every template it leaves out comes from the package."""
+    search = [default_templates_dir()]
+    override = override_templates_dir(templates)
+    if override is not None and override.resolve() != search[0].resolve():
+        search.insert(0, override)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates)),
+        loader=jinja2.FileSystemLoader([str(path) for path in search]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -76,7 +97,7 @@ def build_site(loaded: LoadedPolicy, templates: Path | None = None) -> SiteFiles
         policy = prose.evaluate(loaded.policy)
     except prose.ProseProblem as problem:
         raise ProseError(f"{loaded.file}: {format_path(problem.path)}: {problem.message}") from None
-    env = _environment(templates or default_templates_dir())
+    env = _environment(templates)
     context = {"policy": policy, "digest": loaded.digest, "groups": _groups(policy)}
     try:
         page = env.get_template("page.html.j2").render(context)

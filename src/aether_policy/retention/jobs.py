@@ -8,6 +8,9 @@ What the gateway stores and which policy data it is:
   erased (set to NULL) when their own period ends; the row is deleted when the longest one ends.
 
 Anything stored that no rule covers is a compile-time error: nothing may be kept forever by omission.
+A row anchored at `t` under a rule kept for `d` has expired at `now` exactly when `d.after(t) <= now`, with
+calendar arithmetic for months and years (see `aether_policy.durations`); the cutoffs are computed in Python
+from `now` on every run, so the SQL compares the anchor column with plain timestamps on every backend.
 Every job works in short batches, each its own transaction: a running gateway is never blocked for long,
 a killed run leaves only whole batches done, and two runners at once never delete a row twice.
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, delete, false, func, or_, select, text, update
 
 from aether_policy.exceptions import PolicyError
 from aether_policy.plan.compiled import Plan, RetentionSpec
@@ -88,8 +91,9 @@ class RetentionJob:
                 parts.append(f"delete {' and '.join([*(c.name for c in step.children), step.table.name])}")
         return "; ".join(parts)
 
-    def cutoff(self, now: datetime) -> datetime:
-        return now - self.spec.keep_for.timedelta
+    def cutoff(self, now: datetime) -> datetime | None:
+        """The latest anchor time at or before which everything has expired (month ends may add a few more)."""
+        return self.spec.keep_for.cutoff(now)
 
     def count(self, store: Store, now: datetime) -> int:
         total = 0
@@ -230,9 +234,20 @@ def usage_column_rules(plan: Plan) -> dict[str, RetentionSpec]:
 Where = Callable[[datetime], ColumnElement[bool]]
 
 
+def _anchor_expired(column: Any, spec: RetentionSpec, now: datetime) -> ColumnElement[bool]:
+    """`keep_for.after(column) <= now`, as ranges of the anchor column (exact for months at month ends too)."""
+    ranges = [
+        column <= end if start is None else column.between(start, end)
+        for start, end in spec.keep_for.expired_spans(now)
+    ]
+    if not ranges:
+        return false()  # the period reaches back before any representable time: nothing has expired
+    return ranges[0] if len(ranges) == 1 else or_(*ranges)
+
+
 def _older_than(column: Any, spec: RetentionSpec) -> Where:
     def where(now: datetime) -> ColumnElement[bool]:
-        return column <= now - spec.keep_for.timedelta  # type: ignore[no-any-return]
+        return _anchor_expired(column, spec, now)
 
     return where
 
@@ -241,7 +256,7 @@ def _quarantine_expired(spec: RetentionSpec) -> Where:
     q = tables.quarantine.c
 
     def where(now: datetime) -> ColumnElement[bool]:
-        return or_(q.expires_at <= now, q.created_at <= now - spec.keep_for.timedelta)
+        return or_(q.expires_at <= now, _anchor_expired(q.created_at, spec, now))
 
     return where
 
@@ -250,7 +265,7 @@ def _columns_expired(spec: RetentionSpec, columns: tuple[str, ...]) -> Where:
     usage = tables.usage_events.c
 
     def where(now: datetime) -> ColumnElement[bool]:
-        return and_(usage.timestamp <= now - spec.keep_for.timedelta, or_(*(usage[c].is_not(None) for c in columns)))
+        return and_(_anchor_expired(usage.timestamp, spec, now), or_(*(usage[c].is_not(None) for c in columns)))
 
     return where
 
@@ -275,13 +290,13 @@ def compile_jobs(plan: Plan) -> list[RetentionJob]:
     rules = usage_column_rules(plan)
     if rules:
         # A row lives as long as its longest-kept column; shorter-kept columns are erased on their own date.
-        row_rule = max(rules.values(), key=lambda spec: spec.keep_for.seconds)
+        row_rule = max(rules.values(), key=lambda spec: spec.keep_for.nominal_seconds)
         jobs[row_rule.name].steps.append(
             Step(tables.usage_events, _older_than(tables.usage_events.c.timestamp, row_rule))
         )
         shorter: dict[str, list[str]] = {}
         for column, spec in rules.items():
-            if spec.keep_for.seconds < row_rule.keep_for.seconds:
+            if spec.keep_for < row_rule.keep_for:
                 shorter.setdefault(spec.name, []).append(column)
         for name, columns in shorter.items():
             spec = jobs[name].spec

@@ -18,19 +18,24 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from aether_policy.exceptions import StorageError
+from aether_policy.crypto import KEY_ENV, Cipher
+from aether_policy.exceptions import EncryptionKeyError, StorageError
 from aether_policy.plan.gate import QuarantineInfo, QuarantineRecord
 from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
+from aether_policy.store._bounds import OutOfBounds, fit_row
+from aether_policy.store._files import create_private, readable_by_others, sqlite_files
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
+_FINGERPRINT = "encryption_key_fingerprint"
 KEY_PREFIX = "aether-sk-"
 # Keys are listed by a short prefix; it stays under 16 characters so no stored text is a usable part of a key.
 DISPLAY_PREFIX = len(KEY_PREFIX) + 4
@@ -77,6 +82,8 @@ def make_engine(url_text: str) -> Engine:
     url = parse_url(url_text)
     if url.get_backend_name() == "sqlite":
         memory = url.database in (None, "", ":memory:")
+        if not memory and url.database and not url.database.startswith("file:"):
+            create_private(Path(url.database))
         # A pooled connection keeps SQLite's page cache warm between batches; each is used by one thread
         # at a time, so sharing across threads is safe.
         engine = create_engine(
@@ -105,27 +112,55 @@ class Store:
         self._writer_lock = threading.Lock()
         self._keys: dict[str, tuple[str | None, float]] = {}
         self._marks: tuple[frozenset[str], float] = (frozenset(), 0.0)
-        self.dropped = 0
+        # Rows lost, per kind ("usage", "quarantine"): refused by the bounds or by the database, or written
+        # while it stayed unreachable. `truncated` counts rows kept with a value cut or cleared to fit.
+        self.dropped: dict[str, int] = {"usage": 0, "quarantine": 0}
+        self.truncated: dict[str, int] = {"usage": 0, "quarantine": 0}
+        self._counts_lock = threading.Lock()  # request threads and the writer both count
 
     # -- schema -----------------------------------------------------------------------------------------------
 
     def migrate(self) -> None:
         """Create the schema if missing; safe when several replicas start at once."""
-        try:
-            with self.engine.begin() as conn:
-                if self.backend == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(7357001)"))
-                tables.metadata.create_all(conn, checkfirst=True)
-                version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
-                if version is None:
-                    conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
-                elif version > tables.SCHEMA_VERSION:
-                    raise StorageError(
-                        f"the database schema is version {version}, newer than this aether-policy "
-                        f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
-                    )
-        except OperationalError as error:
-            raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+        attempts = 5
+        for attempt in range(attempts):
+            try:
+                self._migrate()
+                return
+            except (IntegrityError, OperationalError) as error:
+                # SQLite has no advisory lock: another process may create a table or record the version
+                # between our check and our write (or commit first, making our read stale: "locked"). It
+                # did the same work; another pass finds it done.
+                message = str(error.orig)
+                raced = isinstance(error, IntegrityError) or "already exists" in message or "locked" in message
+                if self.backend == "sqlite" and raced and attempt < attempts - 1:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                if isinstance(error, OperationalError):
+                    raise StorageError(f"cannot open the database {self._safe_url()}: {error.orig}") from None
+                raise
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7357001)"))
+            tables.metadata.create_all(conn, checkfirst=True)
+            version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
+            if version is None or version < tables.SCHEMA_VERSION:
+                # Every change so far only adds tables, which create_all has just done.
+                conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
+            elif version > tables.SCHEMA_VERSION:
+                raise StorageError(
+                    f"the database schema is version {version}, newer than this aether-policy "
+                    f"({tables.SCHEMA_VERSION}); upgrade aether-policy"
+                )
+
+    def loose_files(self) -> list[str]:
+        """Warnings for this database's files that other users can open (a SQLite file from before 0600)."""
+        url = parse_url(self.url)
+        if self.backend != "sqlite" or url.database in (None, "", ":memory:") or url.database.startswith("file:"):
+            return []
+        return readable_by_others(sqlite_files(Path(url.database)))
 
     def _safe_url(self) -> str:
         return parse_url(self.url).render_as_string(hide_password=True)
@@ -135,13 +170,101 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    # -- the encryption key ------------------------------------------------------------------------------------
+
+    def bind_cipher(self, cipher: Cipher, *, record: bool) -> None:
+        """Refuse a key other than the one this database's flagged content is sealed with.
+
+        The database keeps the key's fingerprint (an HMAC under the key, never the key). With `record`
+        (the gateway starting) a database without one adopts this key's; replicas racing to record
+        different keys end with one recorded and the others refused.
+        """
+        stored = self.key_fingerprint()
+        if stored is None and record:
+            self._check_opens_existing(cipher)
+            try:
+                with self.begin() as conn:
+                    conn.execute(insert(tables.store_metadata).values(name=_FINGERPRINT, value=cipher.fingerprint))
+                return
+            except IntegrityError:  # another process recorded its key first: compare with that one
+                stored = self.key_fingerprint()
+        if stored is not None and not hmac.compare_digest(stored, cipher.fingerprint):
+            raise EncryptionKeyError(
+                f"{cipher.source} is not the encryption key of {self._safe_url()}: its flagged content is sealed "
+                f"with the key whose fingerprint starts {stored[:12]}, this key's starts {cipher.fingerprint[:12]}. "
+                f"Use the original key (set {KEY_ENV} to it, or restore its key file); every process on one "
+                "database needs the same key. If it is lost: aether-policy encryption-key replace --discard-sealed"
+            )
+
+    def replace_cipher(self, cipher: Cipher, *, discard_sealed: bool) -> int:
+        """Make `cipher` this database's key; returns how many sealed items were discarded with the old one.
+
+        Sealed content cannot be re-encrypted without the old key, so replacing a key that still seals
+        content needs `discard_sealed`, which deletes it (as `review dismiss` would) in the same transaction.
+        """
+        with self.begin() as conn:
+            if self.backend == "postgresql":  # two replacements at once would each count, then both delete
+                conn.execute(text("SELECT pg_advisory_xact_lock(7357002)"))
+            sealed = self._sealed(conn)
+            if sealed and not discard_sealed:
+                raise self._still_sealed(sealed)
+            conn.execute(delete(tables.quarantine))
+            conn.execute(delete(tables.store_metadata).where(tables.store_metadata.c.name == _FINGERPRINT))
+            conn.execute(insert(tables.store_metadata).values(name=_FINGERPRINT, value=cipher.fingerprint))
+        return sealed
+
+    def refuse_if_sealed(self) -> None:
+        """Raise while flagged content is sealed: replacing the key now would leave it unreadable."""
+        with self.begin() as conn:
+            sealed = self._sealed(conn)
+        if sealed:
+            raise self._still_sealed(sealed)
+
+    @staticmethod
+    def _sealed(conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(tables.quarantine)).scalar() or 0)
+
+    def _still_sealed(self, count: int) -> StorageError:
+        return StorageError(
+            f"{count} flagged item(s) in {self._safe_url()} are sealed with the current key and cannot be opened "
+            "with another; review them first (aether-policy review list), then add --discard-sealed to delete "
+            "them and replace the key"
+        )
+
+    def _check_opens_existing(self, cipher: Cipher) -> None:
+        """Before a database adopts a key, the content it already holds (sealed before it recorded
+        fingerprints) must open with that key; otherwise the key would be recorded as the wrong one."""
+        q = tables.quarantine.c
+        with self.begin() as conn:
+            row = conn.execute(select(q.id, q.sealed).order_by(q.created_at.desc()).limit(1)).first()
+        if row is None:
+            return
+        try:
+            cipher.decrypt(bytes(row.sealed), row.id.encode())
+        except EncryptionKeyError:
+            raise EncryptionKeyError(
+                f"{cipher.source} does not open the flagged content already in {self._safe_url()}: use the key "
+                f"that sealed it (set {KEY_ENV} to it, or restore its key file). If it is lost: "
+                "aether-policy encryption-key replace --discard-sealed"
+            ) from None
+
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key this database's content is sealed with, if one was recorded."""
+        with self.begin() as conn:
+            value = conn.execute(
+                select(tables.store_metadata.c.value).where(tables.store_metadata.c.name == _FINGERPRINT)
+            ).scalar()
+        return None if value is None else str(value)
+
     # -- accounts ---------------------------------------------------------------------------------------------
 
     def create_account(self, name: str, now: datetime | None = None) -> Account:
         existing = self.get_account(name)
         if existing is not None:
             return existing
-        values = {"id": "acct_" + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()}
+        values = _checked(
+            tables.accounts, {"id": "acct_" + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()}
+        )
         try:
             with self.begin() as conn:
                 conn.execute(insert(tables.accounts).values(**values))
@@ -173,7 +296,7 @@ class Store:
             conn.execute(
                 update(tables.accounts)
                 .where(tables.accounts.c.id == account.id)
-                .values(marked_at=now or utcnow(), mark_reason=reason)
+                .values(**_checked(tables.accounts, {"marked_at": now or utcnow(), "mark_reason": reason}))
             )
         self._marks = (frozenset(), 0.0)
         return self._require_account(name)
@@ -288,14 +411,31 @@ class Store:
     # -- usage and quarantine (batched, off the request path) -------------------------------------------------
 
     def record_usage(self, event: Mapping[str, Any]) -> None:
-        self._ensure_writer()
-        self._queue.put(("usage", {c: event.get(c) for c in ALL_COLUMNS}))
+        row = self._fit("usage", tables.usage_events, {c: event.get(c) for c in ALL_COLUMNS})
+        if row is not None:
+            self._ensure_writer()
+            self._queue.put(("usage", row))
 
     def quarantine(self, record: QuarantineRecord) -> None:
         if not isinstance(record, QuarantineRecord):
             raise TypeError("only the prompt gate's records can be quarantined")
-        self._ensure_writer()
-        self._queue.put(("quarantine", record))
+        row = self._fit("quarantine", tables.quarantine, _record_values(record))
+        if row is not None:
+            self._ensure_writer()
+            self._queue.put(("quarantine", row))
+
+    def _fit(self, kind: str, table: Table, values: dict[str, Any]) -> dict[str, Any] | None:
+        """Bound the row now, on the caller's thread: the queue never holds an oversized value, and a row
+        that cannot be fitted is dropped alone instead of failing the batch it would have joined."""
+        try:
+            fitted = fit_row(table, values)
+        except OutOfBounds as error:
+            self._count(self.dropped, kind, 1)
+            log.error("dropped one %s row: %s", kind, error)
+            return None
+        if fitted.altered:
+            self._count(self.truncated, kind, 1)
+        return fitted.values
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far is written."""
@@ -332,28 +472,60 @@ class Store:
                 except queue.Empty:
                     break
                 batch.append((kind, item))
-            self._write_batch([i for k, i in batch if k == "usage"], [i for k, i in batch if k == "quarantine"])
+            # Flagged content first and on its own: no usage event, good or bad, shares its transaction.
+            for wanted, table in (("quarantine", tables.quarantine), ("usage", tables.usage_events)):
+                rows = [i for k, i in batch if k == wanted]
+                try:
+                    self._write_rows(wanted, table, rows)
+                except Exception as error:  # never let the writer die: flush() would wait for it forever
+                    self._count(self.dropped, wanted, len(rows))
+                    log.error("write of %d %s rows failed: %s", len(rows), wanted, type(error).__name__)
             for k, i in batch:
                 if k == "flush":
                     i.set()
             if any(k == "stop" for k, _ in batch):
                 return
 
-    def _write_batch(self, events: list[dict[str, Any]], records: list[QuarantineRecord]) -> None:
-        if not events and not records:
+    def _count(self, counter: dict[str, int], kind: str, n: int) -> None:
+        with self._counts_lock:
+            counter[kind] += n
+
+    def _write_rows(self, kind: str, table: Table, rows: list[dict[str, Any]]) -> None:
+        """One transaction for the batch; if the database refuses a row in it, each row in its own.
+
+        An unreachable or busy database (OperationalError) is retried as a whole; anything else is about a
+        row, so the batch is replayed row by row and only the rows refused are dropped and counted. Logs say
+        what failed, never what was in it.
+        """
+        if not rows:
             return
         for attempt in range(3):
             try:
                 with self.begin() as conn:
-                    if events:
-                        conn.execute(insert(tables.usage_events), events)
-                    for record in records:
-                        conn.execute(insert(tables.quarantine).values(**_record_values(record)))
+                    conn.execute(insert(table), rows)
                 return
-            except Exception as error:  # keep serving; say what failed, never what was in it
-                log.error("write of %d events failed (attempt %d): %s", len(events), attempt + 1, type(error).__name__)
+            except OperationalError as error:
+                log.error("write of %d %s rows failed (attempt %d): %s", len(rows), kind, attempt + 1, _name(error))
                 time.sleep(0.1 * (attempt + 1))
-        self.dropped += len(events) + len(records)
+            except Exception as error:
+                log.warning("write of %d %s rows refused (%s); writing them one by one", len(rows), kind, _name(error))
+                break
+        else:
+            self._count(self.dropped, kind, len(rows))
+            return
+        refused: dict[str, int] = {}
+        for row in rows:
+            try:
+                with self.begin() as conn:
+                    conn.execute(insert(table), [row])
+            except Exception as error:
+                refused[_name(error)] = refused.get(_name(error), 0) + 1
+        if refused:  # one line per batch, however many rows: a broken table must not flood the log
+            self._count(self.dropped, kind, sum(refused.values()))
+            reasons = ", ".join(f"{n} {name}" for name, n in refused.items())
+            log.error(
+                "dropped %d of %d %s rows the database refused: %s", sum(refused.values()), len(rows), kind, reasons
+            )
 
     def usage_count(self) -> int:
         with self.begin() as conn:
@@ -390,6 +562,20 @@ class Store:
             deleted = conn.execute(delete(tables.quarantine).where(tables.quarantine.c.id == record_id)).rowcount
         if not deleted:
             raise StorageError(f"no review item '{record_id}'; see: aether-policy review list")
+
+
+def _checked(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Operator input is refused, not cut, when it does not fit: they can correct it."""
+    try:
+        return fit_row(table, values, alter=False).values
+    except OutOfBounds as error:
+        raise StorageError(str(error)) from None
+
+
+def _name(error: BaseException) -> str:
+    """The error's class and the driver's, never its message: messages can quote the refused value."""
+    orig = getattr(error, "orig", None)
+    return f"{type(error).__name__} ({type(orig).__name__})" if orig is not None else type(error).__name__
 
 
 def _record_values(record: QuarantineRecord) -> dict[str, Any]:

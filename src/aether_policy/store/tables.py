@@ -21,13 +21,24 @@ from sqlalchemy import (
 
 from aether_policy.store._types import UTCDateTime
 
-SCHEMA_VERSION = 1
+# 1: the first schema. 2: aether_metadata (the encryption key's fingerprint).
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 schema_version = Table(
     "aether_schema_version",
     metadata,
     Column("version", Integer, primary_key=True),
+    info={"categories": ()},
+)
+
+# Facts about the database itself, one row per name: `encryption_key_fingerprint` (an HMAC under the key,
+# never the key) lets every process refuse a key other than the one existing records were sealed with.
+store_metadata = Table(
+    "aether_metadata",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
     info={"categories": ()},
 )
 

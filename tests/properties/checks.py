@@ -160,8 +160,8 @@ def caller_key_never_leaves(h: Harness, outcome: Outcome) -> list[str]:
 
 def usage_within_policy(h: Harness, outcome: Outcome) -> list[str]:
     """Property 4: usage events carry only the fields the policy declares, each derived and bounded: the
-    matched route (one fixed value for any other path), a standard method, the parsed top-level model of an
-    accepted request and nothing else, and no value longer than its column."""
+    matched route (one fixed value for any other path), a standard method (one fixed value for any other), the
+    parsed top-level model of an accepted request, one the provider serves, and no value longer than its column."""
     from aether_policy.store import tables
 
     rows = outcome.added.rows.get("usage_events", [])
@@ -179,13 +179,17 @@ def usage_within_policy(h: Harness, outcome: Outcome) -> list[str]:
                 problems.append(f"usage {column.name} is {len(value)} characters, over its column's {limit}")
         endpoint, method, model = row.get("endpoint"), row.get("method"), row.get("model")
         if endpoint is not None and endpoint not in APP_ROUTES:
-            if endpoint == sent_path:
-                problems.append(f"usage endpoint is the raw request path {endpoint[:60]!r}")
+            if sent_path.startswith(endpoint):
+                problems.append(f"usage endpoint is the raw request path, or a cut of it: {endpoint[:60]!r}")
             h.unmatched_endpoints.add(endpoint)
             if len(h.unmatched_endpoints) > 1:
                 problems.append(f"unmatched paths recorded as {len(h.unmatched_endpoints)} different endpoints")
-        if method is not None and method == request.method and method not in STANDARD_METHODS:
-            problems.append(f"usage method is the caller's own token {method!r}")
+        if method is not None and method not in STANDARD_METHODS:
+            if request.method.startswith(method):
+                problems.append(f"usage method is the caller's own token, or a cut of it: {method!r}")
+            h.other_methods.add(method)
+            if len(h.other_methods) > 1:
+                problems.append(f"other methods recorded as {len(h.other_methods)} different values")
         if model:
             if not s.accepted:
                 problems.append(f"a rejected request's usage event names model {model[:60]!r}")

@@ -112,6 +112,7 @@ class Harness:
         self.ambient = ""
         self.vocabulary: set[str] = set()
         self.unmatched_endpoints: set[str] = set()  # every value an unmatched path was recorded as
+        self.other_methods: set[str] = set()  # every value a method outside HTTP's own was recorded as
         # One client for the run (building one costs 50 ms of TLS set-up); a fresh connection per request, so
         # an odd request cannot leave a connection in a state the next one inherits.
         self.client = httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))

@@ -125,7 +125,7 @@ class Harness:
             watch.mark()
         return Mark(len(self.standin.received), len(self.store.list_quarantine()), self.store.usage_count())
 
-    def settle(self, usage: int, timeout: float = 5.0) -> bool:
+    def settle(self, usage: int, timeout: float = 10.0) -> bool:
         """Wait until `usage` usage events are stored: the usage event is the last thing a request records."""
         deadline = time.monotonic() + timeout
         while self.store.usage_count() < usage:

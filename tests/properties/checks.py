@@ -113,7 +113,8 @@ def sinks_holding(h: Harness, outcome: Outcome, secret: str, *, whole: str | Non
 def prompt_in_no_sink(h: Harness, outcome: Outcome) -> list[str]:
     """Property 1: neither the prompt nor its response reaches any sink in plaintext, not even 16 characters,
     nor (a short one) as a whole stored value; nor does a model string made of the caller's free text."""
-    whole = outcome.request.model if outcome.scenario.wire.model == "prompt_in_model" else None
+    free_text_model = outcome.scenario.wire.model in ("prompt_in_model", "unrouted_prompt")
+    whole = outcome.request.model if free_text_model else None
     return [f"prompt found in {sink}" for sink in sinks_holding(h, outcome, outcome.prompt, whole=whole)]
 
 

@@ -64,7 +64,7 @@ QUERIES = ("none", "beta", "api_key", "prompt_in_query")
 HEADERS = ("duplicate_auth", "conflicting_auth", "both_auth_headers", "long", "prompt_in_agent", "forwarded", "odd")
 ORDERS = ("model_first", "sdk", "model_last", "shuffled")
 ENCODINGS = ("utf8", "ascii_escapes", "invalid_utf8", "nested", "nan", "lone_surrogate", "truncated", "form")
-MODELS = ("routed", "prompt_in_model", "model_key_in_messages")
+MODELS = ("routed", "prompt_in_model", "unrouted_prompt", "model_key_in_messages")
 ROUTES = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
 MALFORMED = ("Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer\tx", "Token aether-sk-", "Bearer aether-sk-")
 
@@ -126,12 +126,14 @@ class Scenario:
         if self.wire.model == "prompt_in_model":
             # Free text after a routed prefix: routed, forwarded, and never to be stored whole.
             return f"{base}-{self.prompt[:150]}"
+        if self.wire.model == "unrouted_prompt":
+            return f"mistral-{self.prompt[:150]}"  # no provider routes it: the gateway's own 404
         return model
 
     @property
     def accepted(self) -> bool:
-        """The gateway authenticates and parses this request: only then may its content be judged at all."""
-        return self.wire.well_formed
+        """The gateway authenticates, parses and routes this request: only then may its content be judged."""
+        return self.wire.well_formed and self.wire.model != "unrouted_prompt"
 
     @property
     def must_be_kept(self) -> bool:
@@ -387,6 +389,10 @@ PENDING: dict[tuple[str, str], str] = {
     ("encoding", "truncated"): "a marked account's unparsable body is kept; " + _GUESSED,
     ("encoding", "form"): _GUESSED,
     ("model", "prompt_in_model"): "a model string only a pattern routes is stored whole in usage_events.model",
+    (
+        "model",
+        "unrouted_prompt",
+    ): "an unrouted model string is stored whole, and a marked account's content kept, on a 404",
 }
 INCLUDE_PENDING = os.environ.get("AETHER_PROPERTY_PENDING") == "1"
 

@@ -9,7 +9,6 @@ is compared exactly instead.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote, unquote_plus
@@ -124,25 +123,3 @@ class Matcher:
             if self.in_text(text):
                 return True
         return False
-
-
-def json_line_text(line: str) -> str:
-    """A JSON log line as readable text (its values joined); the raw line when it is not JSON."""
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return line
-    return "\n".join(_strings(value))
-
-
-def _strings(value: object) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif value is not None:
-        yield str(value)

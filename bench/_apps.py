@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from aether_policy import load_policy
 from aether_policy.crypto import Cipher
-from aether_policy.middleware import PolicyMiddleware
+from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan import PromptGate, compile_policy
 from aether_policy.sinks import MemorySink
 
@@ -29,12 +29,24 @@ async def bare(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"choices":[{"finish_reason":"stop"}]}'})
 
 
+async def _accepting(scope: Any, receive: Any, send: Any) -> None:
+    """`bare`, saying what the gateway says of an authenticated chat request, so the flagger and gate run."""
+    if scope["type"] == "http":
+        facts = facts_of(scope)
+        facts.account_id, facts.model, facts.authenticated_content = "acct_bench", "gpt-4o-mini", True
+    await bare(scope, receive, send)
+
+
 _plan = compile_policy(load_policy("policies/aetherapi.yaml").policy)
-wrapped = PolicyMiddleware(bare, _plan, _DiscardingSink(), gate=PromptGate(_plan.storage_windows, Cipher(bytes(32))))
+wrapped = PolicyMiddleware(
+    _accepting, _plan, _DiscardingSink(), gate=PromptGate(_plan.storage_windows, Cipher(bytes(32)))
+)
 
 
 async def _hello(request: Request) -> JSONResponse:
     await request.body()
+    facts = facts_of(request.scope)
+    facts.account_id, facts.model, facts.authenticated_content = "acct_bench", "gpt-4o-mini", True
     return JSONResponse({"choices": [{"finish_reason": "stop"}]})
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from aether_policy import load_policy
 from aether_policy.crypto import Cipher
-from aether_policy.middleware import PolicyMiddleware
+from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan import PromptGate, compile_policy
 from aether_policy.sinks import MemorySink
 
@@ -48,6 +48,14 @@ async def trivial(scope: Any, receive: Any, send: Any) -> None:
     await receive()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": b'{"choices":[{"finish_reason":"stop"}]}'})
+
+
+async def accepting(scope: Any, receive: Any, send: Any) -> None:
+    """The trivial app, telling the middleware what the gateway tells it for an authenticated chat request, so
+    the flagger and the gate run as they do in production."""
+    facts = facts_of(scope)
+    facts.account_id, facts.model, facts.authenticated_content = "acct_bench", "gpt-4o-mini", True
+    await trivial(scope, receive, send)
 
 
 async def measure(app: Any, count: int) -> list[float]:
@@ -126,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = compile_policy(load_policy("policies/aetherapi.yaml").policy)
     sink = MemorySink()
-    wrapped = PolicyMiddleware(trivial, plan, sink, gate=PromptGate(plan.storage_windows, Cipher(bytes(32))))
+    wrapped = PolicyMiddleware(accepting, plan, sink, gate=PromptGate(plan.storage_windows, Cipher(bytes(32))))
 
     async def run() -> tuple[list[float], list[float]]:
         await measure(trivial, 2000)

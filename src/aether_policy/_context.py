@@ -34,7 +34,7 @@ class Inflight:
             found: list[str] = [text] if text else []
             try:
                 found += [s for s in _json_strings(json.loads(text)) if s]
-            except ValueError:
+            except (ValueError, RecursionError):  # nested too deep to walk: the raw text still counts
                 pass
             self._strings = tuple(found)
         return self._strings
@@ -68,17 +68,17 @@ def _decoded(text: str) -> list[str]:
     try:
         found += [s for s in _json_strings(json.loads(text)) if s]
         return found
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     streamed: list[str] = []  # the text a stream spells out across its events, as one string
     for line in text.splitlines():
         if line.startswith("data:"):
             try:
                 event = json.loads(line[5:])
-            except ValueError:
+                found += [s for s in _json_strings(event) if s]
+                streamed += _streamed_text(event)
+            except (ValueError, RecursionError):
                 continue
-            found += [s for s in _json_strings(event) if s]
-            streamed += _streamed_text(event)
     if streamed:
         found.append("".join(streamed))
     return found

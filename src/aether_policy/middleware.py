@@ -8,17 +8,19 @@ prompt gate, the only way content can be stored. Everything it precomputes is co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aether_policy._context import Inflight, caller_secrets, inflight_content
 from aether_policy._useragent import browser_family_and_major
+from aether_policy.derive import TrustedProxies, label, method_of, model_name, route_from_routes, route_of
 from aether_policy.flagger import Flagger, flagger_for
 from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import PromptGate
@@ -26,19 +28,32 @@ from aether_policy.redaction import install_log_redaction
 from aether_policy.sinks import PolicySink
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
 
+T = TypeVar("T")
 log = logging.getLogger("aether_policy.middleware")
+access_log = logging.getLogger("aether_policy.access")
 FACTS_KEY = "aether_policy"
 DIGEST_HEADER = b"x-policy-digest"
 
 
 @dataclass(slots=True)
 class RequestFacts:
-    """What the app knows and the middleware cannot see: set these from the app via `facts_of(scope)`."""
+    """What the app knows and the middleware cannot see: set these from the app via `facts_of(scope)`.
+
+    The defaults are the safe answer for an app that says nothing: no account, no model, and content that is
+    never judged or kept. The middleware derives nothing from the request body itself.
+    """
 
     account_id: str | None = None
+    """The authenticated account; set only once the caller has proved who they are."""
     model: str | None = None
+    """The model the app routed the request to, from its parsed request and only if it serves that model."""
     error_class: str | None = None
     upstream_flag: str | None = None
+    route: str | None = None
+    """The matched route's template; without it, the template of `scope["route"]` (Starlette, FastAPI)."""
+    authenticated_content: bool = False
+    """True once the app has authenticated the caller and accepted the body as content on a content route:
+    only then do the flagger and the prompt gate see it. Leave it False for anything the app rejects."""
     offered: dict[str, Any] = field(default_factory=dict)
 
 
@@ -48,14 +63,12 @@ def facts_of(scope: Scope) -> RequestFacts:
     return facts if isinstance(facts, RequestFacts) else RequestFacts()
 
 
-_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
-
-
 @dataclass(slots=True)
 class _Response:
     status: int | None = None
     started: bool = False
     disconnected: bool = False
+    timed_out: bool = False
 
 
 class PolicyMiddleware:
@@ -70,6 +83,10 @@ class PolicyMiddleware:
         max_body_bytes: int = 8 * 1024 * 1024,
         capture_bytes: int = 1024 * 1024,
         clock: Callable[[], datetime] | None = None,
+        forwarded_allow_ips: str | Iterable[str] | None = None,
+        body_timeout: float | None = 60.0,
+        access_log: bool = False,
+        error_body: ErrorBody | None = None,
     ) -> None:
         self.app = app
         self.clock = clock or _utcnow
@@ -82,15 +99,13 @@ class PolicyMiddleware:
         self._digest = plan.digest.encode()
         self._cookies = {name.encode() for name in plan.cookies}
         self._judge = gate is not None and bool(plan.storage_windows)
-        self._too_large = json.dumps(
-            {
-                "error": {
-                    "message": f"request body is larger than {max_body_bytes} bytes",
-                    "type": "invalid_request_error",
-                    "code": "request_too_large",
-                }
-            }
-        ).encode()
+        self.proxies = TrustedProxies(forwarded_allow_ips)
+        self.body_timeout = body_timeout
+        self.access_log = access_log
+        self._wants_ip = "ip_address" in plan.usage.columns
+        self.error_body = error_body or default_error_body
+        self._too_large = (413, f"request body is larger than {max_body_bytes} bytes", "request_too_large")
+        self._too_slow = (408, f"the request body did not arrive within {body_timeout} seconds", "timeout")
         install_log_redaction()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,17 +119,19 @@ class PolicyMiddleware:
         response = _Response()
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._deny_too_large(send, response)
-            self._record(scope, headers, facts, response, started, now, None)
+            await self._deny(scope, send, response, *self._too_large)
+            self._finish(scope, headers, facts, response, started, now, None)
             return
         body = await self._read_body(receive, response)
         if body is None:
             if not response.disconnected:
-                await self._deny_too_large(send, response)
-            self._record(scope, headers, facts, response, started, now, None)
+                if response.timed_out:
+                    await self._deny(scope, send, response, *self._too_slow)
+                else:
+                    await self._deny(scope, send, response, *self._too_large)
+            cause = "BodyReadTimeout" if response.timed_out else None
+            self._finish(scope, headers, facts, response, started, now, cause)
             return
-        if facts.model is None:
-            self._note_model(body, facts)
         inflight = Inflight(body)
         secret_token = caller_secrets.set(_secrets(headers))
         content_token = inflight_content.set(inflight)
@@ -146,29 +163,57 @@ class PolicyMiddleware:
                 raise
 
         error: str | None = None
+        event: dict[str, Any] | None = None
         try:
             await self.app(scope, replay, watch)
         except Exception as exc:
             # The exception's message may quote the request: only its class goes on, to the log and the
             # usage event; the client gets a generic error if nothing was sent yet.
             error = type(exc).__name__
-            log.error("request to %s failed: %s", scope.get("path", "?"), error)
+            log.error("request to %s failed: %s", route_of(scope, facts.route), error)
             if not response.started and not response.disconnected:
-                await self._send_error(send, response)
+                await self._send_error(scope, send, response)
         finally:
             # Content first, usage last: whoever sees a request's usage event sees its quarantine too.
             try:
-                if self._judge:
+                # Only content the app has authenticated and accepted is judged: nothing a rejected or
+                # anonymous request sent can be flagged, let alone kept.
+                if self._judge and facts.authenticated_content and facts.account_id is not None:
                     self._judge_content(inflight, facts, now)
             finally:
                 try:
-                    self._record(scope, headers, facts, response, started, now, error)
+                    event = self._record(scope, headers, facts, response, started, now, error)
                 finally:
                     inflight_content.reset(content_token)
                     caller_secrets.reset(secret_token)
+                # After the reset: the access line holds only derived values and is never redacted.
+                if self.access_log and event is not None:
+                    self._log_access(scope, event)
 
     async def _read_body(self, receive: Receive, response: _Response) -> bytes | None:
-        """The whole request body, or None when it is too large or the client left."""
+        """The whole request body, or None when it is too large, too slow or the client left.
+
+        The deadline covers the whole body, not each chunk: a client trickling one byte a second would
+        otherwise hold a connection (and up to `max_body_bytes` of memory) for as long as it likes. Most
+        bodies are already there when the app is called; the read is stepped once by hand so that those
+        never pay for a timer (a few microseconds each), and only a read that has to wait runs under one.
+        """
+        reading = self._read_chunks(receive, response)
+        if self.body_timeout is None:
+            return await reading
+        try:
+            waiting_on = reading.send(None)
+        except StopIteration as done:
+            body: bytes | None = done.value
+            return body
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                return await _resume(reading, waiting_on)
+        except TimeoutError:
+            response.timed_out = True
+            return None
+
+    async def _read_chunks(self, receive: Receive, response: _Response) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -184,11 +229,6 @@ class PolicyMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _note_model(self, body: bytes, facts: RequestFacts) -> None:
-        match = _MODEL.search(body, 0, 4096)
-        if match:
-            facts.model = match.group(1).decode("utf-8", errors="replace")
-
     def _response_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         kept = []
         for name, value in headers:
@@ -199,20 +239,29 @@ class PolicyMiddleware:
         kept.append((DIGEST_HEADER, self._digest))
         return kept
 
-    async def _deny_too_large(self, send: Send, response: _Response) -> None:
-        response.status, response.started = 413, True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (DIGEST_HEADER, self._digest)],
-            }
-        )
-        await send({"type": "http.response.body", "body": self._too_large})
+    async def _deny(self, scope: Scope, send: Send, response: _Response, status: int, message: str, code: str) -> None:
+        """Answer a request the app never sees; the connection closes, its unread body is not worth reading."""
+        response.status, response.started = status, True
+        body = self.error_body(scope, status, message, code)
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"connection", b"close"),
+                        (DIGEST_HEADER, self._digest),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        except OSError:
+            response.disconnected = True
 
-    async def _send_error(self, send: Send, response: _Response) -> None:
+    async def _send_error(self, scope: Scope, send: Send, response: _Response) -> None:
         response.status, response.started = 500, True
-        body = b'{"error":{"message":"internal error","type":"server_error"}}'
+        body = self.error_body(scope, 500, "internal error", None)
         try:
             await send(
                 {
@@ -225,7 +274,7 @@ class PolicyMiddleware:
         except OSError:
             response.disconnected = True
 
-    def _record(
+    def _finish(
         self,
         scope: Scope,
         headers: dict[bytes, bytes],
@@ -235,20 +284,40 @@ class PolicyMiddleware:
         now: datetime,
         error: str | None,
     ) -> None:
+        """Record a request the middleware answered itself, before the app's router saw it."""
+        if facts.route is None:
+            facts.route = route_from_routes(getattr(self.app, "routes", ()), scope)
+        event = self._record(scope, headers, facts, response, started, now, error)
+        if self.access_log:
+            self._log_access(scope, event)
+
+    def _record(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        facts: RequestFacts,
+        response: _Response,
+        started: float,
+        now: datetime,
+        error: str | None,
+    ) -> dict[str, Any]:
+        """One usage event, every field derived and bounded (see `aether_policy.derive`); returns it whole,
+        before the policy's selection, for the access log."""
         family, major = browser_family_and_major(headers.get(b"user-agent"))
-        client = scope.get("client")
         status = response.status if response.status is not None else 499
         offered: dict[str, Any] = {
             **facts.offered,
             "timestamp": now,
-            "endpoint": scope.get("path"),
-            "method": scope.get("method"),
+            "endpoint": route_of(scope, facts.route),
+            "method": method_of(scope),
             "response_code": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "model": facts.model,
-            "account_id": facts.account_id,
-            "error_class": error or facts.error_class or ("ClientDisconnected" if response.disconnected else None),
-            "ip_address": client[0] if client else None,
+            "model": model_name(facts.model),
+            "account_id": label(facts.account_id),
+            "error_class": label(
+                error or facts.error_class or ("ClientDisconnected" if response.disconnected else None)
+            ),
+            "ip_address": self.proxies.client_ip(scope) if self._wants_ip or self.access_log else None,
             "browser_family": family,
             "browser_major_version": major,
         }
@@ -256,6 +325,21 @@ class PolicyMiddleware:
             self.sink.record_usage(self.plan.usage.select(offered))
         except Exception as exc:
             log.error("usage event not recorded: %s", type(exc).__name__)
+        return offered
+
+    def _log_access(self, scope: Scope, event: dict[str, Any]) -> None:
+        """uvicorn's access-log line (same arguments, so its formatter prints it) with the route template in
+        place of the raw path and query string, and the client address only if the policy records it."""
+        client = event["ip_address"] if self._wants_ip and event["ip_address"] else "-"
+        version = scope.get("http_version")
+        access_log.info(
+            '%s - "%s %s HTTP/%s" %d',
+            client,
+            event["method"],
+            event["endpoint"],
+            version if version in ("1.0", "1.1", "2", "3") else "1.1",
+            event["response_code"],
+        )
 
     def _judge_content(self, inflight: Inflight, facts: RequestFacts, now: datetime) -> None:
         assert self.gate is not None  # _judge is true only with a gate
@@ -279,8 +363,42 @@ class PolicyMiddleware:
                 log.error("flagged content not kept: %s", type(exc).__name__)
 
 
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
+    """Finish a coroutine already stepped once by hand, exactly as `await` would have: every future it waits
+    on goes to the running task, every value or exception (a timeout's cancellation) comes back to it."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as exc:
+            try:
+                waiting_on = coroutine.throw(exc)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        else:
+            try:
+                waiting_on = coroutine.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+ErrorBody = Callable[[Scope, int, str, str | None], bytes]
+"""(scope, status, message, code) -> the JSON body of an error the middleware answers itself (413, 408, 500)."""
+
+
+def default_error_body(scope: Scope, status: int, message: str, code: str | None) -> bytes:
+    """The OpenAI-style shape most clients parse; an app with another shape passes its own `error_body`."""
+    error: dict[str, Any] = {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error"}
+    if code is not None:
+        error["code"] = code
+    return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
 _WANTED = frozenset({b"content-length", b"content-type", b"user-agent", b"authorization", b"x-api-key", b"api-key"})

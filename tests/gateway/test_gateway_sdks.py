@@ -151,7 +151,9 @@ def test_malformed_json_is_400_without_echo(gateway: Running) -> None:
         headers={"authorization": f"Bearer {gateway.key}", "content-type": "application/json"},
     )
     assert response.status_code == 400
-    assert response.json()["error"]["message"] == "the request body is not valid JSON"
+    assert (
+        response.json()["error"]["message"] == "the request body is not valid JSON (line 1, column 34: Expecting value)"
+    )
 
 
 def test_bad_request_shape_is_400(gateway: Running) -> None:

@@ -26,15 +26,20 @@ def call(app: PolicyMiddleware) -> httpx.Response:
 
 def test_wrapping_a_starlette_app() -> None:
     async def chat(request: Request) -> JSONResponse:
-        facts_of(request.scope).account_id = "acct_s"
-        return JSONResponse({"model": (await request.json())["model"]})
+        facts = facts_of(request.scope)
+        facts.account_id = "acct_s"
+        facts.model = (await request.json())["model"]
+        facts.authenticated_content = True
+        return JSONResponse({"model": facts.model})
 
     sink = MemorySink()
     plan = shipped_plan()
     app = PolicyMiddleware(Starlette(routes=[Route("/chat", chat, methods=["POST"])]), plan, sink, gate=gate_for(plan))
     response = call(app)
     assert (response.status_code, response.headers["x-policy-digest"]) == (200, plan.digest)
-    assert [(e["account_id"], e["model"]) for e in sink.events] == [("acct_s", "claude-3-5-haiku")]
+    assert [(e["account_id"], e["model"], e["endpoint"]) for e in sink.events] == [
+        ("acct_s", "claude-3-5-haiku", "/chat")
+    ]
 
 
 def test_wrapping_a_fastapi_app() -> None:
@@ -49,4 +54,4 @@ def test_wrapping_a_fastapi_app() -> None:
     plan = shipped_plan()
     response = call(PolicyMiddleware(api, plan, sink, gate=gate_for(plan)))
     assert response.json() == {"ok": "yes"}
-    assert [e["account_id"] for e in sink.events] == ["acct_f"]
+    assert [(e["account_id"], e["model"], e["endpoint"]) for e in sink.events] == [("acct_f", None, "/chat")]

@@ -32,6 +32,9 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
             break
     facts = facts_of(scope)
     facts.account_id = "acct_1"
+    facts.model = json.loads(body)["model"]
+    facts.route = "/v1/chat/completions"
+    facts.authenticated_content = True
     facts.offered["prompt_tokens"] = 12  # not declared by the policy: must be dropped
     await send(
         {
@@ -119,6 +122,7 @@ def test_content_matching_a_policy_pattern_is_kept_sealed() -> None:
 def test_an_upstream_moderation_verdict_flags_the_request() -> None:
     async def filtered(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
+        facts_of(scope).account_id, facts_of(scope).authenticated_content = "acct_1", True
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b'{"choices":[{"finish_reason": "content_filter"}]}'})
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from aether_policy.gateway import translate
-from aether_policy.gateway.config import GatewayConfig
-from aether_policy.gateway.errors import GatewayError
+from aether_policy.derive import model_name
+from aether_policy.gateway import strict_json, translate
+from aether_policy.gateway.config import GatewayConfig, ProviderConfig
+from aether_policy.gateway.errors import GatewayError, error_body, flavour_of
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -81,24 +82,33 @@ class Gateway:
         return account_id
 
     async def _serve(self, request: Request, flavour: str) -> Response:
+        facts = facts_of(request.scope)
         try:
             self._authenticate(request)
             body = await self._parse(request)
             model = body["model"]
-            facts_of(request.scope).model = model
             routed = self.config.route(model)
             if routed is None:
+                named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
                 raise GatewayError(
-                    404, f"model '{model}' is not routed by this gateway", "invalid_request_error", "model_not_found"
+                    404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
                 )
             upstream = self.upstreams[routed[0]]
-            facts_of(request.scope).offered["provider"] = upstream.name
+            if _listed(routed[1], model):
+                facts.model = model  # the operator names it: a model this gateway serves
+            facts.offered["provider"] = upstream.name
             payload = body if upstream.api == flavour else self._to(upstream, body)
             streaming = bool(body.get("stream"))
+            # Authenticated, parsed, routed and translatable: from here on the body is content the policy
+            # governs, and the flagger may judge it.
+            facts.authenticated_content = True
             response = await upstream.open(payload, stream=streaming)
         except GatewayError as error:
-            facts_of(request.scope).error_class = f"http_{error.status}"
+            facts.error_class = f"http_{error.status}"
             return error.response(flavour)
+        # A model only a pattern (`gpt-*`) routes is recorded once the provider has answered for it: until then
+        # it is just text the caller chose.
+        facts.model = model
         if streaming:
             return StreamingResponse(
                 self._relay(request, response, upstream, flavour, model),
@@ -109,11 +119,9 @@ class Gateway:
 
     async def _parse(self, request: Request) -> dict[str, Any]:
         try:
-            body = json.loads(await request.body())
-        except ValueError:
-            raise GatewayError(
-                400, "the request body is not valid JSON", "invalid_request_error", "invalid_json"
-            ) from None
+            body = strict_json.loads(await request.body())
+        except strict_json.BadJSON as error:
+            raise GatewayError(400, str(error), "invalid_request_error", "invalid_json") from None
         if not isinstance(body, dict):
             raise GatewayError(400, "the request body must be a JSON object", "invalid_request_error")
         if not isinstance(body.get("model"), str) or not body["model"]:
@@ -138,7 +146,7 @@ class Gateway:
             if upstream.api == "anthropic":
                 return translate.chat_to_messages(body)
             return translate.messages_to_chat(body)
-        except (KeyError, TypeError, AttributeError, IndexError) as error:
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as error:
             raise GatewayError(
                 400,
                 f"the request cannot be translated for provider '{upstream.name}': a field is missing or has the "
@@ -148,8 +156,8 @@ class Gateway:
 
     def _complete(self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str) -> Response:
         try:
-            data = response.json()
-        except ValueError:
+            data = strict_json.loads(response.content, "the provider's response", surrogates=True)
+        except strict_json.BadJSON:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a malformed response", "upstream_error"
@@ -162,12 +170,12 @@ class Gateway:
                     else translate.completion_to_message(data)
                 )
             _note_moderation(request, data)
-        except (KeyError, TypeError, AttributeError, IndexError):
+        except _MALFORMED:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a response of an unexpected shape", "upstream_error"
             ).response(flavour)
-        return JSONResponse(data)
+        return strict_json.SafeJSONResponse(data)
 
     async def _relay(
         self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str, model: str
@@ -196,17 +204,33 @@ class Gateway:
                     yield out
         except httpx.HTTPError as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
-            message = f"provider '{upstream.name}' stream ended early ({type(error).__name__})"
-            if flavour == "openai":
-                yield translate.sse({"error": {"message": message, "type": "upstream_error"}})
-            else:
-                yield translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
+            yield _stream_error(flavour, f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
+        except _MALFORMED:
+            # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
+            # error event the SDK raises, rather than the connection dropping mid-answer.
+            facts_of(request.scope).error_class = "UpstreamMalformed"
+            yield _stream_error(flavour, f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
             await response.aclose()
 
     async def aclose(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.aclose()
+
+
+_MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError)
+"""What reading a provider's JSON of an unexpected shape raises."""
+
+
+def _stream_error(flavour: str, message: str) -> bytes:
+    if flavour == "openai":
+        return translate.sse({"error": {"message": message, "type": "upstream_error"}})
+    return translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
+
+
+def _listed(provider: ProviderConfig, model: str) -> bool:
+    """Whether the operator names this exact model (not only a pattern that matches it)."""
+    return model in provider.models and not any(ch in model for ch in "*?[")
 
 
 def _note_moderation(request: Request, data: Mapping[str, Any]) -> None:
@@ -227,6 +251,9 @@ def create_app(
     max_body_bytes: int = 8 * 1024 * 1024,
     on_shutdown: Callable[[], Any] | None = None,
     clock: Callable[[], datetime] | None = None,
+    forwarded_allow_ips: str | Iterable[str] | None = None,
+    body_timeout: float | None = 60.0,
+    access_log: bool = False,
 ) -> ASGIApp:
     """The gateway app with the policy middleware outermost, so it sees every request and response."""
     gateway = Gateway(plan, store, config, transport)
@@ -247,5 +274,31 @@ def create_app(
             Route("/.well-known/privacy-policy.json", gateway.policy, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _routing_error, 405: _routing_error},
     )
-    return PolicyMiddleware(app, plan, store, gate=gate, max_body_bytes=max_body_bytes, clock=clock)
+    return PolicyMiddleware(
+        app,
+        plan,
+        store,
+        gate=gate,
+        max_body_bytes=max_body_bytes,
+        clock=clock,
+        forwarded_allow_ips=forwarded_allow_ips,
+        body_timeout=body_timeout,
+        access_log=access_log,
+        error_body=error_body,
+    )
+
+
+async def _routing_error(request: Request, exc: Exception) -> Response:
+    """An unknown path or a wrong method, in the error shape of the SDK that would call it."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    flavour = flavour_of(request.url.path)
+    if status == 405:
+        error = GatewayError(405, "method not allowed on this route", "invalid_request_error", "method_not_allowed")
+    else:
+        error = GatewayError(404, "no route for this path", "invalid_request_error", "not_found")
+    response = error.response(flavour)
+    if status == 405 and isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # Allow: the methods the route serves
+    return response

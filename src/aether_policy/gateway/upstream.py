@@ -66,7 +66,15 @@ class Upstream:
 
     async def open(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
         """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
-        request = self.client.build_request("POST", self.path, content=json.dumps(payload).encode())
+        try:
+            # allow_nan=False: NaN can still come from a translated tool call's `arguments` string, and JSON has
+            # no NaN; the provider would reject it after the call was made, or worse, read it.
+            content = json.dumps(payload, allow_nan=False).encode()
+        except ValueError:
+            raise GatewayError(
+                400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
+            ) from None
+        request = self.client.build_request("POST", self.path, content=content)
         with self._failures("unreachable"):
             response = await self.client.send(request, stream=True)
         if response.status_code >= 400:
@@ -88,8 +96,8 @@ class Upstream:
             error = response.json().get("error", {})
             if isinstance(error, dict) and isinstance(error.get("type"), str):
                 kind = error["type"][:60]
-        except (ValueError, AttributeError, httpx.HTTPError):
-            pass
+        except (ValueError, AttributeError, RecursionError, httpx.HTTPError):
+            pass  # an error body we cannot read still gets its status
         finally:
             await response.aclose()
         message = f"provider '{self.name}' returned {status} ({kind})"

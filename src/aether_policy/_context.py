@@ -1,31 +1,44 @@
 """Per-request state that must follow the request through any library: the caller's secrets and content.
 
 Context variables rather than arguments, because the code that must consult them (an httpx transport,
-a logging record factory) is called by libraries that know nothing of the request.
+a logging record factory) is called by libraries that know nothing of the request. A thread the request
+starts does not inherit context variables, so every request in flight is also registered (`enter`):
+code that runs outside any request's context (a worker thread, a callback of the server) is checked
+against all of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
+
+from aether_policy._content_index import THREAD_ABOVE, ContentSource, ContentStream
 
 
 class Inflight:
     """The content of the request being served, and as much of its response as has been captured.
 
-    Decoding is lazy: most requests are never logged about and never flagged, so they never pay for it.
+    `body` and `response` (capped) are what the flagger and the gate read after the app returns. For log
+    redaction the content is *exposed* as code gets to see it: the body when it is delivered to the app (an
+    app that refuses a request unread, e.g. for a missing key, costs nothing to redact), the upstream's
+    response as the egress transport reads it, the app's response before it is sent.
     """
 
-    __slots__ = ("_pieces", "_pieces_at", "_strings", "body", "response")
+    __slots__ = ("_exposed", "_lock", "_strings", "body", "response", "secrets")
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, secrets: tuple[str, ...] = ()) -> None:
         self.body = body
         self.response = bytearray()
+        self.secrets = secrets
         self._strings: tuple[str, ...] | None = None
-        self._pieces: frozenset[str] = frozenset()
-        self._pieces_at = -1
+        self._exposed: dict[str, ContentSource] = {}
+        self._lock = threading.Lock()
+
+    # -- for the flagger ----------------------------------------------------------------------------------------
 
     def strings(self) -> tuple[str, ...]:
         """The raw body as text, and each string inside it when it is JSON (escapes decoded)."""
@@ -46,57 +59,46 @@ class Inflight:
             return text
         return "\n".join(self.strings())
 
-    def texts(self) -> tuple[str, ...]:
-        if not self.response:
-            return self.strings()
-        return (*self.strings(), *_decoded(self.response.decode("utf-8", errors="replace")))
+    # -- for log redaction --------------------------------------------------------------------------------------
 
-    def pieces(self, window: int) -> frozenset[str]:
-        """Every `window`-character piece of the content, computed when first needed and kept with this request
-        only (never in a process-wide cache, which would hold prompts after their request)."""
-        if self._pieces_at != len(self.response):
-            found: set[str] = set()
-            for text in self.texts():
-                found.update(text[i : i + window] for i in range(len(text) - window + 1))
-            self._pieces, self._pieces_at = frozenset(found), len(self.response)
-        return self._pieces
+    def streams(self) -> list[ContentStream]:
+        with self._lock:
+            sources = list(self._exposed.values())
+        return [stream for source in sources for stream in source.streams()]
 
+    def _source(self, name: str) -> tuple[ContentSource, bool]:
+        with self._lock:
+            created = name not in self._exposed
+            if created:
+                self._exposed[name] = ContentSource()
+            return self._exposed[name], created
 
-def _decoded(text: str) -> list[str]:
-    """A response as text, and the strings inside it: one JSON document, or SSE `data:` events."""
-    found = [text]
-    try:
-        found += [s for s in _json_strings(json.loads(text)) if s]
-        return found
-    except (ValueError, RecursionError):
-        pass
-    streamed: list[str] = []  # the text a stream spells out across its events, as one string
-    for line in text.splitlines():
-        if line.startswith("data:"):
-            try:
-                event = json.loads(line[5:])
-                found += [s for s in _json_strings(event) if s]
-                streamed += _streamed_text(event)
-            except (ValueError, RecursionError):
-                continue
-    if streamed:
-        found.append("".join(streamed))
-    return found
+    def expose_body_now(self) -> None:
+        """Register the request body for redaction, indexing it on this thread."""
+        source, created = self._source("request")
+        if created:
+            source.feed_document(self.body)
 
+    async def expose_body(self) -> None:
+        """Register the request body; a large one is decoded and indexed in a worker thread (the GIL is
+        released while numpy sorts), so the event loop keeps serving other requests."""
+        if len(self.body) > THREAD_ABOVE:
+            await asyncio.to_thread(self.expose_body_now)
+        else:
+            self.expose_body_now()
 
-_STREAMED_KEYS = frozenset({"content", "text", "partial_json", "arguments"})
+    def expose_now(self, name: str, chunk: bytes) -> ContentSource | None:
+        """Register the next chunk of a streamed text (`response`, `upstream`) for redaction."""
+        if not chunk:
+            return None
+        source, _ = self._source(name)
+        source.feed(chunk)
+        return source
 
-
-def _streamed_text(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in _STREAMED_KEYS and isinstance(item, str):
-                yield item
-            else:
-                yield from _streamed_text(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _streamed_text(item)
+    async def expose(self, name: str, chunk: bytes) -> None:
+        source = self.expose_now(name, chunk)
+        if source is not None and source.pending() > THREAD_ABOVE:
+            await asyncio.to_thread(source.index_pending)
 
 
 def _json_strings(value: Any) -> Iterator[str]:
@@ -115,3 +117,35 @@ caller_secrets: ContextVar[tuple[str, ...]] = ContextVar("aether_caller_secrets"
 
 inflight_content: ContextVar[Inflight | None] = ContextVar("aether_inflight_content", default=None)
 """The request's content while it is being served: log records that quote it are redacted."""
+
+_active: set[Inflight] = set()
+_active_lock = threading.Lock()
+
+
+def enter(inflight: Inflight) -> None:
+    """Mark a request in flight, for code that runs outside any request's context (e.g. a worker thread)."""
+    with _active_lock:
+        _active.add(inflight)
+
+
+def leave(inflight: Inflight) -> None:
+    with _active_lock:
+        _active.discard(inflight)
+
+
+def _in_flight() -> list[Inflight]:
+    with _active_lock:
+        return list(_active)
+
+
+def requests_in_scope() -> list[Inflight]:
+    """The request whose context this is; outside any request, every request in flight."""
+    current = inflight_content.get()
+    return [current] if current is not None else _in_flight()
+
+
+def secrets_in_scope() -> tuple[str, ...]:
+    """The caller secrets this code must not let out: its own request's, or every request's outside one."""
+    if inflight_content.get() is not None or caller_secrets.get():
+        return caller_secrets.get()
+    return tuple(secret for inflight in _in_flight() for secret in inflight.secrets)

@@ -9,12 +9,13 @@ from pathlib import Path as FsPath
 from pydantic import ValidationError
 
 from aether_policy import prose
+from aether_policy._partial import partial_policy
 from aether_policy._positions import Located
-from aether_policy._validation import format_path, parse_yaml, validation_problems
+from aether_policy._validation import format_path, parse_yaml, read_yaml_file, validation_problems
 from aether_policy.digest import policy_digest
 from aether_policy.exceptions import PolicyLoadError, Problem
 from aether_policy.model import Policy
-from aether_policy.references import cross_reference_problems
+from aether_policy.references import cross_reference_problems, partial_reference_problems
 
 Path = tuple[str | int, ...]
 DEFAULT_POLICY_DIR = FsPath("policies")
@@ -33,8 +34,7 @@ class LoadedPolicy:
         return policy_digest(self.policy)
 
     def locate(self, path: Path, message: str) -> Problem:
-        line, column = self.located.position(path)
-        return Problem(self.file, line, column, format_path(path), message)
+        return _locate(self.located, self.file, path, message)
 
 
 def default_policy_files(directory: FsPath = DEFAULT_POLICY_DIR) -> list[FsPath]:
@@ -69,17 +69,15 @@ def find_policy(path: FsPath | None = None) -> FsPath:
 
 def load_policy(path: FsPath | str) -> LoadedPolicy:
     file = str(path)
-    try:
-        text = FsPath(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyLoadError([Problem(file, 1, 1, "", "file not found; check the path")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise PolicyLoadError([Problem(file, 1, 1, "", f"cannot read the file: {error}")]) from None
-    return load_policy_text(text, file)
+    return load_policy_text(read_yaml_file(FsPath(path), file), file)
 
 
 def load_policy_text(text: str, file: str = "<policy>") -> LoadedPolicy:
-    """Parse, validate and cross-check one policy document; raises PolicyLoadError listing every problem."""
+    """Parse, validate and cross-check one policy document; raises PolicyLoadError listing every problem.
+
+    Schema, reference and prose problems are reported together: when the schema fails, the references are
+    still checked over the parts that validated, and the prose is still checked for what it may contain.
+    """
     located = parse_yaml(text, file)
     if not isinstance(located.value, dict):
         raise PolicyLoadError(
@@ -96,13 +94,23 @@ def load_policy_text(text: str, file: str = "<policy>") -> LoadedPolicy:
     try:
         policy = Policy.model_validate(located.value)
     except ValidationError as error:
-        raise PolicyLoadError(validation_problems(error, located, file, Policy)) from None
+        found = validation_problems(error, located, file, Policy)
+        partial = partial_policy(located.value)
+        references = partial_reference_problems(partial.policy, partial.present, partial.broken)
+        found += [_locate(located, file, path, message) for path, message in references]
+        found += [_prose_problem(p, located, file) for p in prose.static_problems(located.value)]
+        raise PolicyLoadError(found) from None
     loaded = LoadedPolicy(policy, file, located)
     found = [loaded.locate(path, message) for path, message in cross_reference_problems(policy)]
     found += [_prose_problem(p, located, file) for p in prose.problems(policy)]
     if found:
         raise PolicyLoadError(found)
     return loaded
+
+
+def _locate(located: Located, file: str, path: Path, message: str) -> Problem:
+    line, column = located.position(path)
+    return Problem(file, line, column, format_path(path), message)
 
 
 def _prose_problem(problem: prose.ProseProblem, located: Located, file: str) -> Problem:

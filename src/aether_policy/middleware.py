@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aether_policy._context import Inflight, caller_secrets, inflight_content
+from aether_policy._context import Inflight, caller_secrets, enter, inflight_content, leave
 from aether_policy._useragent import browser_family_and_major
+from aether_policy.credentials import secrets_of
 from aether_policy.derive import TrustedProxies, label, method_of, model_name, route_from_routes, route_of
 from aether_policy.flagger import Flagger, flagger_for
 from aether_policy.plan.compiled import Plan
@@ -132,15 +133,18 @@ class PolicyMiddleware:
             cause = "BodyReadTimeout" if response.timed_out else None
             self._finish(scope, headers, facts, response, started, now, cause)
             return
-        inflight = Inflight(body)
-        secret_token = caller_secrets.set(_secrets(headers))
+        secrets = secrets_of(scope["headers"], scope.get("query_string", b""))  # every value, not the last
+        inflight = Inflight(body, secrets)
+        secret_token = caller_secrets.set(secrets)
         content_token = inflight_content.set(inflight)
+        enter(inflight)
         delivered = False
 
         async def replay() -> Message:
             nonlocal delivered
             if not delivered:
                 delivered = True
+                await inflight.expose_body()  # from now on code can see the body, and logs are checked for it
                 return {"type": "http.request", "body": body, "more_body": False}
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -153,6 +157,7 @@ class PolicyMiddleware:
                 message["headers"] = self._response_headers(message.get("headers", ()))
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
+                await inflight.expose("response", chunk)  # before it is sent: whoever logs it is redacted
                 room = self.capture_bytes - len(inflight.response)
                 if chunk and room > 0:
                     inflight.response += chunk[:room]  # kept in memory only, for the flagger and gate
@@ -184,6 +189,7 @@ class PolicyMiddleware:
                 try:
                     event = self._record(scope, headers, facts, response, started, now, error)
                 finally:
+                    leave(inflight)
                     inflight_content.reset(content_token)
                     caller_secrets.reset(secret_token)
                 # After the reset: the access line holds only derived values and is never redacted.
@@ -406,14 +412,3 @@ _WANTED = frozenset({b"content-length", b"content-type", b"user-agent", b"author
 
 def _interesting_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     return {name: value for name, value in raw if name in _WANTED}
-
-
-def _secrets(headers: dict[bytes, bytes]) -> tuple[str, ...]:
-    found = []
-    authorization = headers.get(b"authorization", b"")
-    if authorization[:7].lower() == b"bearer ":
-        found.append(authorization[7:].decode("latin-1").strip())
-    for name in (b"x-api-key", b"api-key"):
-        if name in headers:
-            found.append(headers[name].decode("latin-1").strip())
-    return tuple(s for s in found if len(s) >= 8)

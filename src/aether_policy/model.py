@@ -22,7 +22,7 @@ DataRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-
 """A category (`account`) or one of its fields (`account.email`)."""
 
 Markdown = str
-"""CommonMark prose; `{{ }}` may reference rule values, evaluated in a sandbox."""
+"""CommonMark prose; `{{ }}` may reference rule values through a few filters (see `prose.py`)."""
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]

@@ -82,10 +82,16 @@ def test_a_service_name_with_yaml_syntax_stays_one_value_and_adds_no_keys(tmp_pa
     with pytest.raises(PolicyError, match="--service: write the service's name on one line"):
         scaffold(tmp_path, Starter(hostile, "https://a.example", "p@a.example", date(2026, 1, 1)))
     assert not (tmp_path / "policies").exists()
-    quoted = 'Acme: "AI" #1 {{ 7 * 7 }}'
+    quoted = 'Acme: "AI" #1 [a, b] {c: d}'
     scaffold(tmp_path, Starter(quoted, "https://a.example", "p@a.example", date(2026, 1, 1)))
     policy = load_policy(tmp_path / "policies" / "policy.yaml").policy
     assert (policy.service.name, policy.version) == (quoted, 1)
+
+
+def test_a_service_name_that_holds_a_template_expression_is_refused_not_evaluated(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"--service: prose may not use arithmetic \(`\*`\)"):
+        scaffold(tmp_path, Starter("Acme {{ 7 * 7 }}", "https://a.example", "p@a.example", date(2026, 1, 1)))
+    assert not (tmp_path / "policies").exists()
 
 
 def test_a_bad_email_is_refused_with_the_option_that_carries_it_and_nothing_is_written(fresh: Path) -> None:

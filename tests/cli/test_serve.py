@@ -51,11 +51,11 @@ def test_a_config_typo_is_located(runner: CliRunner, tmp_path: Path) -> None:
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
-    """`serve` up to the point it would listen: uvicorn.run records its app instead of serving it."""
+    """`serve` up to the point it would listen: the uvicorn server records its app instead of serving it."""
     import uvicorn
 
     apps: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, *_, **__: apps.append(server.config.app))
     monkeypatch.delenv("AETHER_ENCRYPTION_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
     return apps

@@ -48,10 +48,10 @@ def test_validate_with_nothing_to_check_is_a_usage_error(
 
 def test_validate_never_shows_a_traceback_for_a_binary_file(runner: CliRunner, tmp_path: Path) -> None:
     binary = tmp_path / "p.yaml"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
+    binary.write_bytes(b"version: 1\n\x89PNG\x00garbage")
     result = runner.invoke(main, ["validate", str(binary)])
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: {binary}:1:1: cannot read the file:")
+    assert result.output == f"Error: {binary}:2:1: not valid UTF-8 (byte 0x89); save the file as UTF-8\n"
     assert "Traceback" not in result.output
 
 

@@ -60,7 +60,7 @@ def test_hostile_methods_paths_models_and_forwarded_headers_are_all_recorded_bou
     )
     assert statuses == [405, 404, 200, 200, 200]
     store.flush()
-    assert store.dropped == 0
+    assert store.dropped == {"usage": 0, "quarantine": 0}
     events = [
         (e["method"], e["endpoint"], e["response_code"], e["model"], e["ip_address"]) for e in store.usage_events()
     ]

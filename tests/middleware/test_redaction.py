@@ -1,60 +1,109 @@
-"""The log-record factory: records quoting 16+ characters of the request, or the caller's key, are redacted."""
+"""Log redaction: records quoting 16+ bytes of the request or its response, in any escaped form, or the
+caller's key, are redacted, from any logger and any thread, and still format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
+from uvicorn.logging import AccessFormatter, DefaultFormatter
 
-from aether_policy._context import Inflight, caller_secrets, inflight_content
-from aether_policy.redaction import REDACTED, install_log_redaction
+from aether_policy._context import Inflight, caller_secrets, enter, inflight_content, leave
+from aether_policy.middleware import PolicyMiddleware
+from aether_policy.plan import GuardedTransport
+from aether_policy.redaction import PLACEHOLDER, REDACTED, install_log_redaction
+from aether_policy.sinks import MemorySink
+from aether_policy.types import Receive, Scope, Send
+from tests.helpers import gate_for, shipped_plan
 
 BODY = (
     b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "my passport number is X1234567 \\u00e9t\\u00e9"}]}'
 )
+# No run of 16 ASCII characters: only the text itself, not one of its escaped forms, shares 16 bytes with it.
+ACCENTED = "Où est la forêt près du château? Déjà vu ça à Noël, Genève."
+KEY = "aether-sk-callerkey123"
 
 
 @pytest.fixture
-def in_request() -> object:
+def in_request() -> Iterator[Inflight]:
     install_log_redaction()
-    inflight = Inflight(BODY)
-    tokens = inflight_content.set(inflight), caller_secrets.set(("aether-sk-callerkey123",))
+    inflight = Inflight(BODY, (KEY,))
+    inflight.expose_body_now()
+    tokens = inflight_content.set(inflight), caller_secrets.set((KEY,))
     yield inflight
     inflight_content.reset(tokens[0])
     caller_secrets.reset(tokens[1])
 
 
-def logged(caplog: pytest.LogCaptureFixture, *args: object) -> str:
+@pytest.fixture
+def accented_request() -> Iterator[Inflight]:
+    """A request whose body carries ACCENTED as UTF-8, the way the SDKs send it."""
+    install_log_redaction()
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": ACCENTED}]}, ensure_ascii=False)
+    inflight = Inflight(body.encode())
+    inflight.expose_body_now()
+    token = inflight_content.set(inflight)
+    yield inflight
+    inflight_content.reset(token)
+
+
+def record_of(caplog: pytest.LogCaptureFixture, *args: Any, **kwargs: Any) -> logging.LogRecord:
     with caplog.at_level(logging.DEBUG):
-        logging.getLogger("some.library.deep.child").info(*args)
-    return caplog.records[-1].getMessage()
+        logging.getLogger("some.library.deep.child").info(*args, **kwargs)
+    return caplog.records[-1]
 
 
-def test_a_record_quoting_the_raw_body_is_redacted(in_request: object, caplog: pytest.LogCaptureFixture) -> None:
-    assert logged(caplog, "sending %r", BODY[:60]) == REDACTED
+def logged(caplog: pytest.LogCaptureFixture, *args: Any, **kwargs: Any) -> str:
+    return record_of(caplog, *args, **kwargs).getMessage()
 
 
-def test_a_record_quoting_the_decoded_text_is_redacted(in_request: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_argument_quoting_the_raw_body_is_replaced(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
+    assert logged(caplog, "sending %r", BODY[:60]) == f"sending {PLACEHOLDER}"
+
+
+def test_a_message_quoting_the_decoded_text_is_redacted(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
     assert logged(caplog, "content was: passport number is X1234567 été!") == REDACTED
 
 
+def test_arguments_that_quote_the_prompt_only_together_are_redacted(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = logged(caplog, "%s%s", "my passport ", "number is X1")
+    assert message == REDACTED
+
+
 def test_a_record_quoting_the_response_is_redacted(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
-    in_request.response += b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}'
-    assert logged(caplog, "upstream said %s", "Votre numéro de passeport") == REDACTED
+    in_request.expose_now("response", b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}')
+    assert logged(caplog, "upstream said %s", "Votre numéro de passeport") == f"upstream said {PLACEHOLDER}"
 
 
-def test_the_callers_key_is_redacted(in_request: object, caplog: pytest.LogCaptureFixture) -> None:
-    assert logged(caplog, "auth header Bearer aether-sk-callerkey123") == REDACTED
+def test_a_record_quoting_text_a_stream_spelled_out_is_redacted(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    for word in ("Votre ", "numéro ", "de ", "passeport ", "est ", "secret"):
+        delta = json.dumps({"choices": [{"delta": {"content": word}}]})
+        in_request.expose_now("response", f"data: {delta}\n\n".encode())
+    assert logged(caplog, "stream said %s", "numéro de passeport est secret") == f"stream said {PLACEHOLDER}"
 
 
-def test_ordinary_records_that_share_short_words_pass(in_request: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_callers_key_is_redacted(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
+    assert logged(caplog, f"auth header Bearer {KEY}") == REDACTED
+
+
+def test_ordinary_records_that_share_short_words_pass(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
     assert logged(caplog, "POST /v1/chat/completions for user with model gpt-4o") == (
         "POST /v1/chat/completions for user with model gpt-4o"
     )
 
 
-def test_a_traceback_quoting_the_prompt_is_dropped(in_request: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_traceback_quoting_the_prompt_is_dropped(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         try:
             raise ValueError("bad input: my passport number is X1234567")
@@ -69,10 +118,205 @@ def test_outside_a_request_nothing_is_touched(caplog: pytest.LogCaptureFixture) 
     assert logged(caplog, "my passport number is X1234567") == "my passport number is X1234567"
 
 
-def test_a_record_quoting_text_a_stream_spelled_out_is_redacted(
+def test_an_extra_attribute_quoting_the_prompt_is_replaced(
     in_request: Inflight, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for word in ("Votre ", "numéro ", "de ", "passeport ", "est ", "secret"):
-        delta = json.dumps({"choices": [{"delta": {"content": word}}]})
-        in_request.response += f"data: {delta}\n\n".encode()
-    assert logged(caplog, "stream said %s", "numéro de passeport est secret") == REDACTED
+    record = record_of(caplog, "request done", extra={"prompt": "my passport number is X1234567", "tokens": 12})
+    assert (record.prompt, record.tokens, record.getMessage()) == (PLACEHOLDER, 12, "request done")
+
+
+def test_an_extra_attribute_quoting_the_callers_key_is_replaced(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert record_of(caplog, "auth", extra={"headers": {"authorization": f"Bearer {KEY}"}}).headers == PLACEHOLDER
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        pytest.param(json.dumps(ACCENTED), id="json-escaped"),
+        pytest.param(repr(ACCENTED.encode()), id="bytes-repr"),
+        pytest.param(ascii(ACCENTED), id="ascii-repr"),
+        pytest.param(urllib.parse.quote(ACCENTED), id="percent-encoded"),
+        pytest.param(urllib.parse.quote_plus(ACCENTED), id="form-encoded"),
+        pytest.param(repr(json.dumps(ACCENTED).encode()), id="bytes-repr-of-json"),
+    ],
+)
+def test_an_escaped_form_of_a_non_ascii_prompt_is_redacted(
+    accented_request: Inflight, caplog: pytest.LogCaptureFixture, form: str
+) -> None:
+    assert logged(caplog, "upstream got %s", form) == f"upstream got {PLACEHOLDER}"
+
+
+def test_a_prompt_sent_with_json_escapes_is_redacted_when_logged_decoded(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_redaction()
+    inflight = Inflight(json.dumps({"messages": [{"content": ACCENTED}]}).encode())  # ensure_ascii: \u escapes
+    inflight.expose_body_now()
+    token = inflight_content.set(inflight)
+    try:
+        assert logged(caplog, "prompt %s", ACCENTED) == f"prompt {PLACEHOLDER}"
+    finally:
+        inflight_content.reset(token)
+
+
+def test_a_record_from_a_thread_the_request_started_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = (await receive())["body"].decode()
+        worker = threading.Thread(target=lambda: logging.getLogger("worker").warning("working on %s", body))
+        worker.start()
+        worker.join()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with caplog.at_level(logging.DEBUG):
+        call(app, json.dumps({"messages": [{"content": "my passport number is X1234567"}]}).encode())
+    (record,) = [r for r in caplog.records if r.name == "worker"]
+    assert record.getMessage() == f"working on {PLACEHOLDER}"
+
+
+def test_a_thread_logging_after_no_request_is_in_flight_is_left_alone(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_redaction()
+    inflight = Inflight(b"my passport number is X1234567")
+    inflight.expose_body_now()
+    enter(inflight)
+    leave(inflight)
+    worker = threading.Thread(target=lambda: logging.getLogger("worker").warning("my passport number is X1234567"))
+    with caplog.at_level(logging.DEBUG):
+        worker.start()
+        worker.join()
+    assert caplog.records[-1].getMessage() == "my passport number is X1234567"
+
+
+def test_an_upstream_response_logged_before_the_app_answers_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    upstream_text = "La réponse du fournisseur: votre numéro est le 42"
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"choices": [{"message": {"content": upstream_text}}]})
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
+        async with httpx.AsyncClient(transport=transport) as client:
+            answer = await client.post("https://api.openai.com/v1/chat/completions", content=b"{}")
+        logging.getLogger("app").info("provider answered %s", answer.json()["choices"][0]["message"]["content"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}")
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"provider answered {PLACEHOLDER}"
+
+
+def test_a_key_in_the_first_of_two_authorization_headers_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        first = next(value for name, value in scope["headers"] if name == b"authorization")
+        logging.getLogger("app").info("caller presented %s", first.decode())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"authorization", b"Bearer something-else-entirely")]
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}", headers)
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"caller presented {PLACEHOLDER}"
+
+
+def access_record(path: str) -> logging.LogRecord:
+    return logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4:5", "POST", path, "1.1", 200),
+        None,
+    )
+
+
+def test_a_redacted_access_log_record_still_formats_with_uvicorns_formatter(in_request: Inflight) -> None:
+    record = access_record("/v1/chat?q=my%20passport%20number%20is%20X1234567")
+    line = AccessFormatter(fmt='%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False).format(record)
+    assert line == f'1.2.3.4:5 - "POST {PLACEHOLDER} HTTP/1.1" 200 OK'
+
+
+def test_a_record_whose_template_quotes_the_prompt_still_formats_in_colour(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = "client sent my passport number is X1234567"
+    record = record_of(caplog, text, extra={"color_message": f"\x1b[1m{text}\x1b[0m"})
+    line = DefaultFormatter(fmt="%(levelprefix)s %(message)s", use_colors=True).format(record)
+    assert "X1234567" not in line and REDACTED in line
+
+
+def test_a_redacted_numeric_argument_still_formats_as_a_number(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_redaction()
+    inflight = Inflight(b"card 4111111111111111 expires soon")
+    inflight.expose_body_now()
+    token = inflight_content.set(inflight)
+    try:
+        assert logged(caplog, "charged card %d of %s", 4111111111111111, "acme") == "charged card 0 of acme"
+    finally:
+        inflight_content.reset(token)
+
+
+def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send one request through PolicyMiddleware around `app`."""
+    plan = shipped_plan()
+    middleware = PolicyMiddleware(app, plan, MemorySink(), gate=gate_for(plan))
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=middleware)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            await client.post("/v1/chat/completions", content=body, headers=headers)
+
+    asyncio.run(go())
+
+
+def test_a_body_the_app_refuses_unread_is_never_indexed() -> None:
+    seen: list[Inflight] = []
+
+    async def refuses(scope: Scope, receive: Receive, send: Send) -> None:
+        inflight = inflight_content.get()
+        assert inflight is not None
+        seen.append(inflight)
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    call(refuses, b"x" * (1024 * 1024))
+    assert seen[0].streams() == []
+
+
+def test_each_key_of_a_comma_joined_authorization_header_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        logging.getLogger("app").info("second key was %s", "aether-sk-second-key-77")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    headers = [(b"authorization", b"Bearer aether-sk-first-key-66, Bearer aether-sk-second-key-77")]
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}", headers)
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"second key was {PLACEHOLDER}"
+
+
+def test_a_key_put_in_the_query_string_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        logging.getLogger("app").info("called with %s", scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    plan = shipped_plan()
+    middleware = PolicyMiddleware(app, plan, MemorySink(), gate=gate_for(plan))
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://gw") as client:
+            await client.post("/v1/chat/completions?api_key=aether-sk-in-the-url-42", content=b"{}")
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(go())
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"called with {PLACEHOLDER}"

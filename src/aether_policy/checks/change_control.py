@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aether_policy.checks._git import GitError, Repository
-from aether_policy.checks.findings import Finding
+from aether_policy.checks.findings import Finding, guarded
 from aether_policy.diff import Change, rules_changed, semantic_diff
 from aether_policy.exceptions import PolicyLoadError
 from aether_policy.loader import DEFAULT_POLICY_DIR, LoadedPolicy, load_policy, load_policy_text
@@ -28,6 +28,7 @@ SIMILAR_ENOUGH = 0.5
 """Like git's default rename threshold: a vanished base file at least this similar is the same policy."""
 
 
+@guarded("change-control")
 def change_control(loaded: LoadedPolicy, policy_path: Path, base: str) -> list[Finding]:
     """Findings for the given policy and every other policy file under `policies/`."""
     try:

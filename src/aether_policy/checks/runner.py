@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aether_policy._extras import gateway_missing_reason
 from aether_policy.checks.change_control import change_control
-from aether_policy.checks.findings import CHECKS, Finding
+from aether_policy.checks.findings import CHECKS, Finding, guarded
 from aether_policy.exceptions import PolicyError, PolicyLoadError
 from aether_policy.loader import LoadedPolicy, load_policy
 from aether_policy.plan import compile_policy
@@ -26,6 +26,10 @@ class Report:
 
     def failed(self, fail_on_warn: bool = False) -> bool:
         return any(f.severity == "error" or fail_on_warn for f in self.findings)
+
+    def broke(self) -> bool:
+        """Whether aether-policy itself failed in a check (exit 2), as opposed to the project failing it."""
+        return any(f.internal for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ def _at(
     return Finding(check, severity, loaded.file, line, column, message)  # type: ignore[arg-type]
 
 
+@guarded("site-freshness")
 def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> list[Finding]:
     try:
         fresh = build_site(loaded, templates)
@@ -112,6 +117,7 @@ def site_freshness(loaded: LoadedPolicy, site: Path, templates: Path | None) -> 
     return findings
 
 
+@guarded("gateway-conformance")
 def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | None) -> list[Finding]:
     from aether_policy.gateway.config import conformance_problems, load_config
 
@@ -151,6 +157,7 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
     return findings
 
 
+@guarded("promise-coverage")
 def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
     from aether_policy.retention import compile_jobs
     from aether_policy.store import tables

@@ -7,9 +7,12 @@ import click
 from aether_policy.cli._build import build
 from aether_policy.cli._check import check, diff
 from aether_policy.cli._encryption_key import encryption_key
+from aether_policy.cli._explain import explain
+from aether_policy.cli._export import export
 from aether_policy.cli._init import init
 from aether_policy.cli._policy_commands import schema, validate
 from aether_policy.cli._retention import retention
+from aether_policy.cli._rights import accounts_erase, accounts_export
 from aether_policy.cli._serve import serve
 from aether_policy.cli._store_commands import accounts, keys, review
 
@@ -35,5 +38,9 @@ main.add_command(accounts)
 main.add_command(review)
 main.add_command(encryption_key)
 main.add_command(retention)
+main.add_command(explain)
+main.add_command(export)
+accounts.add_command(accounts_export)
+accounts.add_command(accounts_erase)
 
 __all__ = ["main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,10 @@ import click
 
 from aether_policy.cli._build import templates_option
 from aether_policy.cli._common import config_option, policy_option, user_errors
+from aether_policy.exceptions import PolicyLoadError, Problem
+
+if TYPE_CHECKING:  # the checks import the whole engine; commands that do not run them should not pay for it
+    from aether_policy.checks import Finding, Report
 
 if TYPE_CHECKING:
     from aether_policy.diff import Change
@@ -41,19 +46,60 @@ def check(
 ) -> None:
     """Run every compliance check: schema, site freshness, gateway conformance, promise coverage, change control.
 
-    Exit 0 when all pass, 1 on failures, 2 on a usage error. Every finding is located at file:line.
+    Exit 0 when all pass, 1 on failures, 2 on a usage error or when aether-policy itself fails (reported as a
+    finding, so json, junit, sarif and github output stay valid documents). Every finding is located at file:line.
 
     Example: aether-policy check --base origin/main --format github
     """
     from aether_policy.checks import FORMATS, CheckOptions, run_checks
+    from aether_policy.checks.findings import internal_finding
     from aether_policy.loader import find_policy
 
-    with user_errors():
+    try:
         path = find_policy(policy_path)
-    report = run_checks(CheckOptions(path, site, templates, config_path, base))
-    click.echo(FORMATS[fmt](report), nl=False)
+    except PolicyLoadError as error:
+        if fmt == "text":
+            raise click.ClickException(str(error)) from None
+        report = _unchecked([_schema_finding(p) for p in error.problems])  # machines still get a document
+    else:
+        try:
+            report = run_checks(CheckOptions(path, site, templates, config_path, base))
+        except Exception as error:  # a bug outside any one check: still a valid report, exit 2
+            report = _unchecked([internal_finding("schema", str(path), error)])
+    click.echo(_formatted(FORMATS[fmt], report), nl=False)
+    if report.broke():
+        raise SystemExit(2)
     if report.failed(fail_on_warn):
         raise SystemExit(1)
+
+
+def _schema_finding(problem: Problem) -> Finding:
+    from aether_policy.checks import Finding
+
+    message = f"{problem.path}: {problem.message}" if problem.path else problem.message
+    return Finding("schema", "error", problem.file, problem.line, problem.column, message)
+
+
+def _unchecked(findings: list[Finding]) -> Report:
+    """A report for a policy that could not be checked at all: the schema check failed, the rest skipped."""
+    from aether_policy.checks import CHECKS, Report
+
+    report = Report(ran=["schema"], findings=findings)
+    for name in list(CHECKS)[1:]:
+        report.skipped[name] = "the policy does not load"
+    return report
+
+
+def _formatted(formatter: Callable[[Report], str], report: Report) -> str:
+    from aether_policy.checks import Report
+    from aether_policy.checks.findings import internal_finding
+
+    try:
+        return formatter(report)
+    except Exception as error:  # a formatting bug: report it in the same format rather than print nothing
+        broken = Report(ran=list(report.ran), skipped=dict(report.skipped))
+        broken.findings.append(internal_finding("schema", "<report>", error))
+        return formatter(broken)
 
 
 @click.command()

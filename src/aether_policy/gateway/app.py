@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
 from aether_policy.gateway import strict_json, translate
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
@@ -73,8 +74,10 @@ class Gateway:
     # -- the request path -----------------------------------------------------------------------------------------
 
     def _authenticate(self, request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        try:
+            key = api_key_of(request.headers.raw)  # every value: a repeated header cannot smuggle a second key
+        except ConflictingCredentials as conflict:
+            raise GatewayError(400, str(conflict), "invalid_request_error", "conflicting_credentials") from None
         account_id = self.store.authenticate(key) if key else None
         if account_id is None:
             raise GatewayError(401, "missing or unknown API key", "invalid_request_error", "invalid_api_key")

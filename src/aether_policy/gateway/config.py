@@ -16,8 +16,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from aether_policy._positions import Located
-from aether_policy._validation import parse_yaml, validation_problems
-from aether_policy.exceptions import ConfigError, PolicyLoadError, Problem
+from aether_policy._validation import parse_yaml, read_yaml_file, validation_problems
+from aether_policy.exceptions import ConfigError, PolicyLoadError
 from aether_policy.plan.compiled import Plan
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
@@ -89,11 +89,7 @@ def load_config(path: Path | None) -> tuple[GatewayConfig, Located, str]:
     if path is None:
         return config_from_env(), Located(None), "<environment>"
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyLoadError([Problem(file, 1, 1, "", f"cannot read the gateway config: {error.strerror}")]) from None
-    located = parse_yaml(text, file)
+    located = parse_yaml(read_yaml_file(path, file, "gateway config"), file)
     try:
         return GatewayConfig.model_validate(located.value), located, file
     except ValidationError as error:

@@ -6,15 +6,24 @@ It is an httpx transport, so every request the client makes passes through it, w
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import cast
+
 import httpx
 
-from aether_policy._context import caller_secrets
+from aether_policy._context import Inflight, inflight_content, secrets_in_scope
 from aether_policy.exceptions import EgressDenied
 from aether_policy.plan.egress import ProviderEgress
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """Wraps a transport so that every send is checked against one recipient's egress rule."""
+    """Wraps a transport so that every send is checked against one recipient's egress rule.
+
+    It fails closed: a body it cannot read (a streamed upload) is refused, not sent unchecked. The response
+    is registered for log redaction as it is read, so code that logs it before answering is redacted too; it
+    asks for it uncompressed so that what it registers is the text the app will see.
+    """
 
     def __init__(self, rule: ProviderEgress, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self.rule = rule
@@ -23,10 +32,18 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.check(request)
-        return await self._inner.handle_async_request(request)
+        response = await self._inner.handle_async_request(request)
+        inflight = inflight_content.get()
+        if inflight is not None:
+            try:
+                await inflight.expose("upstream", response.content)  # a transport that read it already
+            except httpx.ResponseNotRead:
+                encoding = response.headers.get("content-encoding", "").strip().lower()
+                response.stream = _ExposedStream(response.stream, inflight, encoding)
+        return response
 
     def check(self, request: httpx.Request) -> None:
-        """Refuse an undeclared host or a leaked caller secret; strip every undeclared header."""
+        """Refuse an undeclared host, an unread body or a leaked caller secret; strip every undeclared header."""
         url = request.url
         if not self.rule.allows_host(url.host, url.port):
             raise EgressDenied(
@@ -38,15 +55,20 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             if name.lower() not in self.rule.headers:
                 del request.headers[name]
                 self.stripped[name.lower()] = self.stripped.get(name.lower(), 0) + 1
-        secrets = caller_secrets.get()
+        request.headers["accept-encoding"] = "identity"
+        try:
+            body = request.content
+        except httpx.RequestNotRead:
+            raise EgressDenied(
+                f"egress to '{self.rule.recipient}' refused: the request body is a stream the egress guard "
+                "cannot check before it is sent; send it as bytes"
+            ) from None
+        secrets = secrets_in_scope()
         if secrets:
-            try:
-                body = request.content
-            except httpx.RequestNotRead:
-                body = b""
-            haystacks = [str(url).encode(), body, *(v.encode("latin-1") for v in request.headers.values())]
+            # Every name and every value of every header, repeated ones included, and the body.
+            haystacks = [str(url).encode(), body, *(part for pair in request.headers.raw for part in pair)]
             for secret in secrets:
-                needle = secret.encode()
+                needle = secret.encode("latin-1", "replace")
                 if any(needle in hay for hay in haystacks):
                     raise EgressDenied(
                         f"egress to '{self.rule.recipient}' refused: the request carries the caller's gateway "
@@ -55,3 +77,35 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _ExposedStream(httpx.AsyncByteStream):
+    """A response body that registers each chunk for log redaction before the app gets it (decompressed,
+    when an upstream compresses although asked not to, so that what is registered is what the app reads)."""
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream | httpx.SyncByteStream, inflight: Inflight, encoding: str = ""
+    ) -> None:
+        self._inner = inner
+        self._inflight = inflight
+        self._decompress = (
+            zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "x-gzip", "deflate") else None
+        )
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in cast(AsyncIterable[bytes], self._inner):  # an async transport's response
+            await self._inflight.expose("upstream", self._readable(chunk))
+            yield chunk
+
+    def _readable(self, chunk: bytes) -> bytes:
+        if self._decompress is None:
+            return chunk
+        try:
+            return self._decompress.decompress(chunk)
+        except zlib.error:  # not what it said it was: httpx will fail on it too; register the bytes as they are
+            self._decompress = None
+            return chunk
+
+    async def aclose(self) -> None:
+        if isinstance(self._inner, httpx.AsyncByteStream):
+            await self._inner.aclose()

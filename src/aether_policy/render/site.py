@@ -21,7 +21,7 @@ from aether_policy.exceptions import PolicyError, ProseError
 from aether_policy.loader import LoadedPolicy
 from aether_policy.model import Policy
 from aether_policy.render import phrases
-from aether_policy.render.markdown import markdown_block, markdown_inline
+from aether_policy.render.markdown import markdown_block, markdown_inline, markdown_text
 
 PAGE = "privacy/index.html"
 MARKDOWN = "privacy.md"
@@ -101,7 +101,7 @@ def build_site(loaded: LoadedPolicy, templates: Path | None = None) -> SiteFiles
     context = {"policy": policy, "digest": loaded.digest, "groups": _groups(policy)}
     try:
         page = env.get_template("page.html.j2").render(context)
-        markdown = env.get_template("privacy.md.j2").render(context)
+        markdown = env.overlay(finalize=markdown_text).get_template("privacy.md.j2").render(context)
     except jinja2.TemplateError as error:
         where = f"{error.filename}:{error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else "template"
         raise PolicyError(f"{where}: {error}") from None

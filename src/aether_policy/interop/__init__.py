@@ -1,0 +1,1 @@
+"""The policy in other tools' formats: `fideslang` (Fides' system and dataset manifests)."""

@@ -1,0 +1,91 @@
+"""Everything the store holds about one account, read from the store's own tables, and nothing of another's.
+
+The queries live here rather than in the store module because they answer data-subject requests, not the
+gateway: they read whole rows an operator is about to hand to a person or erase, never the request path.
+Each row is tied to the account by its id (`accounts.id`, `api_keys.account_id`, `usage_events.account_id`,
+`quarantine.account_id`), so another account's data cannot match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from aether_policy.exceptions import StorageError
+from aether_policy.store import tables
+from aether_policy.store.store import Account, Store
+
+PAGE = 5_000  # rows per read: an account with millions of usage events is read in pages, by id
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    id: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class KeptRow:
+    id: str
+    trigger: str
+    reasons: str
+    created_at: datetime
+    expires_at: datetime
+    sealed: bytes
+
+
+def find_account(store: Store, name: str) -> Account:
+    """The account by name, or by its id (`acct_…`, as `review list` shows it)."""
+    accounts = tables.accounts.c
+    with store.begin() as conn:
+        row = conn.execute(select(tables.accounts).where(accounts.name == name)).first()
+        if row is None and name.startswith("acct_"):
+            row = conn.execute(select(tables.accounts).where(accounts.id == name)).first()
+    if row is None:
+        raise StorageError(f"no account named '{name}'; see: aether-policy accounts list")
+    return Account(**row._mapping)
+
+
+def keys_of(conn: Connection, account_id: str) -> list[KeyRow]:
+    keys = tables.api_keys.c
+    rows = conn.execute(
+        select(keys.id, keys.prefix, keys.created_at, keys.revoked_at)
+        .where(keys.account_id == account_id)
+        .order_by(keys.created_at, keys.id)
+    )
+    return [KeyRow(**row._mapping) for row in rows]
+
+
+def kept_of(conn: Connection, account_id: str) -> list[KeptRow]:
+    q = tables.quarantine.c
+    rows = conn.execute(
+        select(q.id, q.trigger, q.reasons, q.created_at, q.expires_at, q.sealed)
+        .where(q.account_id == account_id)
+        .order_by(q.created_at, q.id)
+    )
+    return [KeptRow(**{**row._mapping, "sealed": bytes(row.sealed)}) for row in rows]
+
+
+def usage_of(store: Store, account_id: str) -> Iterator[dict[str, Any]]:
+    """The account's usage events in id order, one short read per page (no long-held snapshot)."""
+    usage = tables.usage_events.c
+    after = -1
+    while True:
+        with store.begin() as conn:
+            rows = conn.execute(
+                select(tables.usage_events)
+                .where(usage.account_id == account_id, usage.id > after)
+                .order_by(usage.id)
+                .limit(PAGE)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield dict(row._mapping)
+        after = rows[-1].id

@@ -18,6 +18,7 @@ from tests.properties.strategies import (
     Scenario,
     build,
 )
+from tests.standins import Received
 
 WINDOW = timedelta(days=30)
 APP_ROUTES = frozenset({*ROUTES.values(), "/v1/models", "/healthz", "/.well-known/privacy-policy.json"})
@@ -31,6 +32,7 @@ class Outcome:
     scenario: Scenario
     prompt: str
     request: Request
+    upstream: list[Received]  # what this request made the gateway send upstream
     status: int | None  # None: no HTTP answer at all
     failure: str | None  # how the exchange failed when there was no answer
     mark: Mark
@@ -64,6 +66,7 @@ def send(h: Harness, scenario: Scenario) -> Outcome:
     except httpx.HTTPError as error:
         failure = type(error).__name__
     counted = h.settle(mark.usage + 1)
+    upstream = h.standin.received[mark.received :]  # before the other client's requests reach it too
     statuses: list[int | None] = []
     others = []
     other = {"authorization": f"Bearer {h.keys['other']}"}
@@ -80,7 +83,7 @@ def send(h: Harness, scenario: Scenario) -> Outcome:
             others.append(type(error).__name__)
     others_counted = h.settle(mark.usage + 3)
     return Outcome(
-        scenario, prompt, request, status, failure, mark, counted, statuses, others, others_counted, h.added()
+        scenario, prompt, request, upstream, status, failure, mark, counted, statuses, others, others_counted, h.added()
     )
 
 
@@ -147,7 +150,7 @@ def caller_key_never_leaves(h: Harness, outcome: Outcome) -> list[str]:
     reaches an upstream or a sink; a request carrying conflicting credentials reaches no upstream at all."""
     pasted = h.keys[outcome.scenario.account] if outcome.scenario.key_in_prompt else None
     problems = []
-    received = h.standin.received[outcome.mark.received :]
+    received = outcome.upstream
     if outcome.scenario.wire.conflicting and received:
         problems.append("a request with conflicting credentials was sent upstream")
     for credential in dict.fromkeys(outcome.request.credentials):

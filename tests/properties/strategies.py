@@ -88,7 +88,8 @@ class Wire:
 
     @property
     def conflicting(self) -> bool:
-        return "conflicting_auth" in self.headers
+        """A second credential header with another key, after a first credential (none or malformed has none)."""
+        return "conflicting_auth" in self.headers and self.auth in ("valid", "unknown", "revoked")
 
     @property
     def well_formed(self) -> bool:
@@ -366,9 +367,7 @@ def build(scenario: Scenario, prompt: str, keys: dict[str, str]) -> Request:
 # Wire values that still break a property because the defect they expose is not fixed yet. The properties
 # leave them out, unless AETHER_PROPERTY_PENDING=1; `test_pending_wire.py` proves each one still fails (a strict
 # xfail), so the entry must go the day its fix lands. Each value names the defect.
-PENDING: dict[tuple[str, str], str] = {
-    ("headers", "conflicting_auth"): "conflicting credential headers are not refused: the request goes upstream",
-}
+PENDING: dict[tuple[str, str], str] = {}
 INCLUDE_PENDING = os.environ.get("AETHER_PROPERTY_PENDING") == "1"
 
 

@@ -35,13 +35,13 @@ def harness() -> Iterator[Harness]:
         yield h
 
 
-@pytest.mark.parametrize(
-    ("dimension", "value"),
-    [
-        pytest.param(dimension, value, id=f"{dimension}={value}", marks=pytest.mark.xfail(strict=True, reason=why))
-        for (dimension, value), why in PENDING.items()
-    ],
-)
+PENDING_VALUES = [
+    pytest.param(dimension, value, id=f"{dimension}={value}", marks=pytest.mark.xfail(strict=True, reason=why))
+    for (dimension, value), why in PENDING.items()
+] or [pytest.param("", "", id="none", marks=pytest.mark.skip(reason="no wire value is pending: all are proven"))]
+
+
+@pytest.mark.parametrize(("dimension", "value"), PENDING_VALUES)
 @settings(
     max_examples=30,
     deadline=None,

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from aether_policy import load_policy_text
 from aether_policy.crypto import Cipher
@@ -170,6 +172,13 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
         store.revoke_key(revoked_info.id)
         keys["unknown"] = "aether-sk-" + secrets.token_urlsafe(32)
         store.mark_account("marked", "property test")
+        if database_url is None:
+            # This process also reads the SQLite files raw. Closing any descriptor of a file drops every POSIX
+            # lock this process holds on it, pooled connections' included; the server would then take itself
+            # for the database's only user, reset the -shm this process has mapped, and a pooled connection
+            # would die of SIGBUS. Without a pool no connection outlives its query.
+            store.engine.dispose()
+            store.engine = create_engine(url, poolclass=NullPool)
 
         port = free_port()
         spec = {

@@ -4,6 +4,7 @@ The model name picks the behaviour, so one server covers every scenario:
 `*-filter` is the provider's moderation verdict; `*-error400` and `*-error500` answer errors that quote the
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
 `*-malformed` sends invalid JSON; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
+Given `models`, it serves only those, and answers any other model with the provider's 404.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
 """
 
@@ -32,6 +33,7 @@ class Received:
 class StandIn:
     received: list[Received] = field(default_factory=list)
     slow_seconds: float = 5.0
+    models: frozenset[str] | None = None  # when set, any other model is refused with 404, as providers do
 
     def app(self) -> Starlette:
         return Starlette(
@@ -74,7 +76,20 @@ class StandIn:
         """Record the request; (model, prompt, stream, the misbehaviour's response if the model asks for one)."""
         body = await self._record(request)
         model, prompt, stream = body["model"], self._prompt(body), bool(body.get("stream"))
+        if self.models is not None and model not in self.models:
+            return model, prompt, stream, self._unknown_model(request.url.path, model)
         return model, prompt, stream, await self._misbehave(model, prompt, stream)
+
+    @staticmethod
+    def _unknown_model(path: str, model: str) -> Response:
+        """The provider's own 404, which quotes the model name the caller sent."""
+        if path == "/v1/messages":
+            error = {"type": "error", "error": {"type": "not_found_error", "message": f"model: {model}"}}
+            return JSONResponse(error, 404)
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        return JSONResponse(
+            {"error": {"message": message, "type": "invalid_request_error", "code": "model_not_found"}}, 404
+        )
 
     async def openai(self, request: Request) -> Response:
         model, prompt, stream, trouble = await self._begin(request)

@@ -1,15 +1,30 @@
-"""What the world can send the gateway: prompts, message shapes, endpoints, flags, upstream behaviour."""
+"""What the world can send the gateway: prompts, message shapes, endpoints, flags, upstream behaviour, and how the
+request travels (the wire): method, path, query string, headers, credentials, field order and body encoding.
+
+The wire is where an attacker, or a careless SDK user, differs from the well-formed request: a mistyped or
+revoked key, a wrong base URL, a query string carrying the key, repeated or conflicting credential headers,
+a User-Agent or forwarded-for holding free text, `messages` serialised before `model` (as both official SDKs
+do), a `model` key inside the conversation, JSON with `\\u` escapes, invalid UTF-8, deep nesting, NaN.
+The prompt is the secret the properties look for, so the wire also places it where a caller's free text can
+go: the path, the query, a header, the model string.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+import random
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from hypothesis import strategies as st
 
-# Text a prompt may be made of: any Unicode but surrogates (not encodable), NUL, and braces-free JSON noise.
-unicode_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300)
+# Text a prompt may be made of: any Unicode but surrogates (not encodable), NUL and the marker the invalid-UTF-8
+# encoding replaces.
+unicode_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ue000"), max_size=300
+)
 secret_looking = st.sampled_from(
     [
         "sk-proj-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
@@ -41,6 +56,56 @@ def prompts(draw: st.DrawFn) -> str:
     return text
 
 
+# The wire's dimensions. Each lists the ordinary value first; hypothesis shrinks towards it.
+AUTHS = ("valid", "none", "malformed", "unknown", "revoked")
+METHODS = ("POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "UNSUBSCRIBE")  # 11 letters: over 10
+PATHS = ("route", "trailing_slash", "doubled_prefix", "no_prefix", "prompt_in_path", "long_path")
+QUERIES = ("none", "beta", "api_key", "prompt_in_query")
+HEADERS = ("duplicate_auth", "conflicting_auth", "both_auth_headers", "long", "prompt_in_agent", "forwarded", "odd")
+ORDERS = ("model_first", "sdk", "model_last", "shuffled")
+ENCODINGS = ("utf8", "ascii_escapes", "invalid_utf8", "nested", "nan", "lone_surrogate", "truncated", "form")
+MODELS = ("routed", "prompt_in_model", "unrouted_prompt", "model_key_in_messages")
+ROUTES = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+MALFORMED = ("Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer\tx", "Token aether-sk-", "Bearer aether-sk-")
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How one request travels: everything about it but its content."""
+
+    auth: str = "valid"
+    auth_header: str = "authorization"  # or x-api-key, as the Anthropic SDK sends it
+    malformed: str = "Bearer"  # the Authorization value when auth is malformed
+    method: str = "POST"
+    path: str = "route"
+    query: str = "none"
+    headers: tuple[str, ...] = ()
+    order: str = "model_first"
+    order_seed: int = 0
+    encoding: str = "utf8"
+    nesting: int = 64
+    model: str = "routed"
+
+    @property
+    def conflicting(self) -> bool:
+        """A second credential header with another key, after a first credential (none or malformed has none)."""
+        return "conflicting_auth" in self.headers and self.auth in ("valid", "unknown", "revoked")
+
+    @property
+    def well_formed(self) -> bool:
+        """A request the gateway must accept: valid key, the route itself, POST, a body it can parse."""
+        return (
+            self.auth == "valid"
+            and not self.conflicting
+            and self.method == "POST"
+            and self.path == "route"
+            and self.encoding in ("utf8", "ascii_escapes")
+        )
+
+
+ORDINARY = Wire()
+
+
 @dataclass(frozen=True)
 class Scenario:
     prompt: str
@@ -53,16 +118,28 @@ class Scenario:
     disconnect: bool  # the client leaves after the first chunk of a stream
     shape: str  # how the prompt sits in the messages
     key_in_prompt: bool  # the caller pastes their own gateway key into the prompt
+    wire: Wire = field(default=ORDINARY)
 
     @property
     def model(self) -> str:
         base = "gpt-4o" if self.family == "gpt" else "claude-3-5-haiku"
-        return base if self.behaviour == "ok" else f"{base}-{self.behaviour}"
+        model = base if self.behaviour == "ok" else f"{base}-{self.behaviour}"
+        if self.wire.model == "prompt_in_model":
+            # Free text after a routed prefix: routed, forwarded, and never to be stored whole.
+            return f"{base}-{self.prompt[:150]}"
+        if self.wire.model == "unrouted_prompt":
+            return f"mistral-{self.prompt[:150]}"  # no provider routes it: the gateway's own 404
+        return model
+
+    @property
+    def accepted(self) -> bool:
+        """The gateway authenticates, parses and routes this request: only then may its content be judged."""
+        return self.wire.well_formed and self.wire.model != "unrouted_prompt"
 
     @property
     def must_be_kept(self) -> bool:
-        """Flags that do not depend on the upstream: a marked account, or a policy pattern."""
-        return self.account == "marked" or self.pattern
+        """Flags that do not depend on the upstream: a marked account, or a policy pattern, on an accepted request."""
+        return self.accepted and (self.account == "marked" or self.pattern)
 
     def __repr__(self) -> str:
         shown = self.prompt if len(self.prompt) <= 200 else f"{self.prompt[:200]!s}… ({len(self.prompt)} chars)"
@@ -71,6 +148,11 @@ class Scenario:
 
 
 PATTERN_SUFFIX = " -- now write a ransomware for me"
+MODEL_VOCABULARY = frozenset(
+    f"{base}{suffix}"
+    for base in ("gpt-4o", "claude-3-5-haiku")
+    for suffix in ("", "-filter", "-error400", "-error500", "-slow", "-reset", "-cut", "-malformed")
+)
 
 
 def messages(scenario: Scenario, prompt: str) -> dict[str, Any]:
@@ -95,15 +177,18 @@ def messages(scenario: Scenario, prompt: str) -> dict[str, Any]:
                 {"role": "tool", "tool_call_id": "call_1", "content": prompt},
             ]
         history.append({"role": "user", "content": user})
+        if scenario.wire.model == "model_key_in_messages":
+            history[-1]["model"] = prompt[:150]
         return {"model": scenario.model, "messages": history, "stream": scenario.stream}
     content: Any = prompt if scenario.shape != "parts" else [{"type": "text", "text": prompt}]
     turns: list[dict[str, Any]] = []
-    if scenario.shape == "tools":
+    if scenario.shape == "tools" or scenario.wire.model == "model_key_in_messages":
+        tool_input = {"q": prompt} if scenario.wire.model != "model_key_in_messages" else {"model": prompt[:150]}
         turns += [
             {"role": "user", "content": "look it up"},
             {
                 "role": "assistant",
-                "content": [{"type": "tool_use", "id": "tu_1", "name": "search", "input": {"q": prompt}}],
+                "content": [{"type": "tool_use", "id": "tu_1", "name": "search", "input": tool_input}],
             },
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": prompt}]},
         ]
@@ -117,8 +202,229 @@ def messages(scenario: Scenario, prompt: str) -> dict[str, Any]:
     }
 
 
+# The order each official SDK serialises a request in: both put `messages` before `model`.
+SDK_ORDER = {
+    "openai": ("messages", "model", "stream", "temperature", "top_p"),
+    "anthropic": ("max_tokens", "messages", "model", "stream", "system", "temperature", "top_p"),
+}
+
+
+def ordered(body: dict[str, Any], wire: Wire, endpoint: str) -> dict[str, Any]:
+    keys = list(body)
+    if wire.order == "sdk":
+        rank = {k: i for i, k in enumerate(SDK_ORDER[endpoint])}
+        keys.sort(key=lambda k: rank.get(k, len(rank)))
+    elif wire.order == "model_last":
+        keys = [k for k in keys if k != "model"] + ["model"]
+    elif wire.order == "shuffled":
+        random.Random(wire.order_seed).shuffle(keys)
+    return {k: body[k] for k in keys}
+
+
+INVALID_MARK = "\ue000"
+
+
+def encode(body: dict[str, Any], wire: Wire, prompt: str) -> tuple[bytes, str]:
+    """The body's bytes and content type, encoded as the wire says."""
+    if wire.encoding == "form":
+        fields = {"model": str(body.get("model")), "prompt": prompt}
+        return urlencode(fields).encode(), "application/x-www-form-urlencoded"
+    if wire.encoding == "nan":
+        body = {**body, "temperature": float("nan"), "top_p": float("inf")}
+    if wire.encoding == "lone_surrogate":
+        body = _with_last_text(body, lambda text: text + "\ud800")
+        return json.dumps(body).encode(), "application/json"  # ensure_ascii: the surrogate travels as \ud800
+    if wire.encoding == "invalid_utf8":
+        body = _with_last_text(body, lambda text: text + INVALID_MARK)
+    raw = json.dumps(body, ensure_ascii=wire.encoding == "ascii_escapes").encode("utf-8")
+    if wire.encoding == "invalid_utf8":
+        raw = raw.replace(INVALID_MARK.encode(), b"\xff\xfe", 1)
+    elif wire.encoding == "nested":
+        # The conversation wrapped in `nesting` levels of arrays, built as bytes: json.dumps itself would refuse.
+        messages_at = raw.index(b'"messages": ') + len(b'"messages": ')
+        end = _matching_bracket(raw, messages_at)
+        inner = raw[messages_at:end]
+        raw = raw[:messages_at] + b"[" * wire.nesting + inner + b"]" * wire.nesting + raw[end:]
+    elif wire.encoding == "truncated":
+        raw = raw[: max(1, len(raw) // 2)]
+    return raw, "application/json"
+
+
+def _with_last_text(body: dict[str, Any], change: Any) -> dict[str, Any]:
+    turns = [dict(m) for m in body["messages"]]
+    content = turns[-1]["content"]
+    if isinstance(content, str):
+        turns[-1]["content"] = change(content)
+    else:
+        turns[-1]["content"] = [{**content[0], "text": change(content[0]["text"])}, *content[1:]]
+    return {**body, "messages": turns}
+
+
+def _matching_bracket(raw: bytes, start: int) -> int:
+    """The index just after the JSON array that starts at `start` (strings skipped)."""
+    depth, i, in_string = 0, start, False
+    while True:
+        c = raw[i : i + 1]
+        if in_string:
+            if c == b"\\":
+                i += 1
+            elif c == b'"':
+                in_string = False
+        elif c == b'"':
+            in_string = True
+        elif c == b"[":
+            depth += 1
+        elif c == b"]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+
+
+@dataclass
+class Request:
+    """One request as it goes on the wire, and what the caller put in it that must never be kept."""
+
+    method: str
+    target: str  # path and query, percent-encoded
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    credentials: list[str]  # every key-like credential the caller sent, valid or not
+    model: str
+
+
+def _header_text(text: str, limit: int) -> bytes:
+    """Free text as a header value can carry it: no control characters, no space at either end, UTF-8 bytes."""
+    return "".join(c for c in text[:limit] if c >= " " and c != "\x7f").strip(" ").encode("utf-8")
+
+
+def build(scenario: Scenario, prompt: str, keys: dict[str, str]) -> Request:
+    """The request `scenario` describes, with `prompt` as its content and `keys` the credentials on hand
+    (the accounts' valid keys, plus `revoked`, `unknown` and `other`)."""
+    wire = scenario.wire
+    route = ROUTES[scenario.endpoint]
+    path = {
+        "route": route,
+        "trailing_slash": route + "/",
+        "doubled_prefix": "/v1" + route,
+        "no_prefix": route.removeprefix("/v1"),
+        "prompt_in_path": route + "/" + quote(prompt[:200], safe=""),
+        "long_path": route + "/" + "x" * 250,
+    }[wire.path]
+    credential = {
+        "valid": keys[scenario.account],
+        "unknown": keys["unknown"],
+        "revoked": keys["revoked"],
+        "none": "",
+        "malformed": "",
+    }[wire.auth]
+    credentials = [credential] if credential else []
+    query = {
+        "none": "",
+        "beta": "?beta=true",
+        "api_key": "?" + urlencode({"api_key": credential or keys[scenario.account]}),
+        "prompt_in_query": "?" + urlencode({"q": prompt[:1000]}),
+    }[wire.query]
+    if wire.query == "api_key" and not credential:  # the live key, only in the query string
+        credentials.append(keys[scenario.account])
+    body, content_type = encode(ordered(messages(scenario, prompt), wire, scenario.endpoint), wire, prompt)
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", content_type.encode())]
+    auth_name = wire.auth_header.encode()
+
+    def auth_value(key: str) -> bytes:
+        return f"Bearer {key}".encode() if auth_name == b"authorization" else key.encode()
+
+    if wire.auth == "malformed":
+        headers.append((b"authorization", wire.malformed.encode("latin-1")))
+    elif credential:
+        headers.append((auth_name, auth_value(credential)))
+    if "duplicate_auth" in wire.headers and credential:
+        headers.append((auth_name, auth_value(credential)))
+    if wire.conflicting:
+        headers.append((auth_name, auth_value(keys["other"])))
+        credentials.append(keys["other"])
+    if "both_auth_headers" in wire.headers and credential:
+        other_name = b"x-api-key" if auth_name == b"authorization" else b"authorization"
+        headers.append(
+            (other_name, f"Bearer {credential}".encode() if other_name == b"authorization" else credential.encode())
+        )
+    if "long" in wire.headers:
+        headers.append((b"x-long", b"v" * 8000))
+    if "prompt_in_agent" in wire.headers:
+        headers.append((b"user-agent", b"Mozilla/5.0 (X11; Linux) " + _header_text(prompt, 2000)))
+    if "forwarded" in wire.headers:
+        headers += [
+            (b"x-forwarded-for", b"203.0.113.9, " + _header_text(prompt, 200)),
+            (b"forwarded", b"for=198.51.100.7;proto=https"),
+            (b"x-real-ip", b"192.0.2.44"),
+        ]
+    if "odd" in wire.headers:
+        headers += [(b"x-prompt-copy", _header_text(prompt, 2000)), (b"x-empty", b""), (b"X-MiXeD-CaSe", b"1")]
+    headers = [(name, value.strip(b" \t")) for name, value in headers]  # HTTP allows no space at either end
+    return Request(wire.method, path + query, headers, body, credentials, scenario.model)
+
+
+# Wire values that still break a property because the defect they expose is not fixed yet. The properties
+# leave them out, unless AETHER_PROPERTY_PENDING=1; `test_pending_wire.py` proves each one still fails (a strict
+# xfail), so the entry must go the day its fix lands. Each value names the defect.
+PENDING: dict[tuple[str, str], str] = {}
+INCLUDE_PENDING = os.environ.get("AETHER_PROPERTY_PENDING") == "1"
+
+
+def _allowed(dimension: str, options: tuple[str, ...]) -> tuple[str, ...]:
+    if INCLUDE_PENDING:
+        return options
+    return tuple(o for o in options if (dimension, o) not in PENDING)
+
+
 @st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
+def wires(draw: st.DrawFn, **force: str) -> Wire:
+    """Half ordinary on each dimension, half odd: a request is rarely odd in every way at once. `force` fixes
+    one dimension to one value (for `headers`, that one header kind), pending or not."""
+
+    def dim(name: str, odds: int = 1) -> str:
+        if name in force:
+            return force[name]
+        options = _allowed(name, DIMENSIONS[name])
+        if draw(st.integers(0, odds)) > 0:
+            return options[0]
+        return draw(st.sampled_from(options))
+
+    headers = (
+        (force["headers"],)
+        if "headers" in force
+        else tuple(draw(st.lists(st.sampled_from(_allowed("headers", HEADERS)), max_size=3, unique=True)))
+    )
+    return Wire(
+        auth=dim("auth"),
+        auth_header=draw(st.sampled_from(["authorization", "x-api-key"])),
+        malformed=draw(st.sampled_from(MALFORMED)),
+        method=dim("method", 4),
+        path=dim("path", 4),
+        query=dim("query"),
+        headers=headers,
+        order=dim("order", 0),
+        order_seed=draw(st.integers(0, 1000)),
+        encoding=dim("encoding", 3),
+        nesting=draw(st.sampled_from([64, 1000, 100_000])),
+        model=dim("model"),
+    )
+
+
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "auth": AUTHS,
+    "method": METHODS,
+    "path": PATHS,
+    "query": QUERIES,
+    "headers": HEADERS,
+    "order": ORDERS,
+    "encoding": ENCODINGS,
+    "model": MODELS,
+}
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, wire: st.SearchStrategy[Wire] | None = None) -> Scenario:
     stream = draw(st.booleans())
     behaviour = draw(
         st.sampled_from(
@@ -138,4 +444,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         disconnect=stream and draw(st.booleans()),
         shape=draw(st.sampled_from(["string", "parts", "tools"])),
         key_in_prompt=draw(st.integers(0, 9)) == 0,
+        # Half the requests travel as an SDK sends them, so the content's own dimensions (flags, upstream
+        # behaviour, streaming) are as well covered as before the wire varied; the other half vary it.
+        wire=draw(wire) if wire is not None else draw(wires()) if draw(st.booleans()) else ORDINARY,
     )

@@ -32,6 +32,7 @@ CATEGORIES: dict[str, str] = {
     "prompt_content": "user.content.private",
     "device": "user.device",
     "logs": "system.operations",
+    "audit_data": "system.operations",
     "cookies": "user.device.cookie",
 }
 FIELDS: dict[str, str] = {

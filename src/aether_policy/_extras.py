@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 
 # The top-level modules the `gateway` extra installs (pyproject.toml, [project.optional-dependencies]).
-GATEWAY_MODULES = ("starlette", "uvicorn", "httpx", "httpx_aiohttp", "cryptography", "sqlalchemy", "numpy")
+GATEWAY_MODULES = ("starlette", "uvicorn", "httpx", "httpx_aiohttp", "httpx_sse", "cryptography", "sqlalchemy", "numpy")
 GATEWAY_INSTALL = "pip install 'aether-policy[gateway]'"
 
 

@@ -11,9 +11,10 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from aether_policy.durations import Duration
+from aether_policy.gateway import protocols
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 """A rule's name: lower case, digits and underscores, so it is a stable anchor and a jinja2 attribute."""
@@ -128,8 +129,16 @@ class Category(Rule):
     notice: Notice | None = None
 
 
+ProtocolName = Annotated[
+    str,
+    AfterValidator(protocols.known),
+    WithJsonSchema({"type": "string", "enum": list(protocols.names())}),
+]
+"""A wire protocol the gateway speaks: one registered in `aether_policy.gateway.protocols`."""
+
+
 class Provider(Rule):
-    api: Literal["openai", "anthropic"] = Field(description="The wire protocol the gateway speaks to it.")
+    api: ProtocolName = Field(description="The wire protocol the gateway speaks to it.")
     hosts: tuple[Hostname, ...] = Field(min_length=1, description="The only hosts requests may be sent to.")
 
 

@@ -1,8 +1,8 @@
-"""The bundled gateway: OpenAI- and Anthropic-compatible routing, with the policy enforced around it."""
+"""The bundled gateway: one chat route per wire protocol (`gateway.protocols`), with the policy enforced around it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -16,9 +16,10 @@ from starlette.routing import Route
 
 from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
-from aether_policy.gateway import strict_json, translate
+from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
-from aether_policy.gateway.errors import GatewayError, error_body, flavour_of
+from aether_policy.gateway.errors import GatewayError, error_body
+from aether_policy.gateway.protocols import Unsupported, WireProtocol, ir
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -43,17 +44,19 @@ class Gateway:
 
     # -- endpoints ------------------------------------------------------------------------------------------------
 
-    async def chat_completions(self, request: Request) -> Response:
-        return await self._serve(request, "openai")
+    def chat(self, protocol: WireProtocol) -> Callable[[Request], Awaitable[Response]]:
+        """The chat endpoint of one protocol."""
 
-    async def messages(self, request: Request) -> Response:
-        return await self._serve(request, "anthropic")
+        async def endpoint(request: Request) -> Response:
+            return await self._serve(request, protocol)
+
+        return endpoint
 
     async def models(self, request: Request) -> Response:
         try:
             self._authenticate(request)
         except GatewayError as error:
-            return error.response("openai")
+            return error.response(protocols.DEFAULT)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in self.config.listed_models()]
         return JSONResponse({"object": "list", "data": data})
 
@@ -84,23 +87,17 @@ class Gateway:
         facts_of(request.scope).account_id = account_id
         return account_id
 
-    async def _serve(self, request: Request, flavour: str) -> Response:
+    async def _serve(self, request: Request, caller: WireProtocol) -> Response:
         facts = facts_of(request.scope)
         try:
             self._authenticate(request)
             body = await self._parse(request)
             model = body["model"]
-            routed = self.config.route(model)
-            if routed is None:
-                named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
-                raise GatewayError(
-                    404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
-                )
-            upstream = self.upstreams[routed[0]]
-            if _listed(routed[1], model):
+            upstream, listed = self._route(model)
+            if listed:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
-            payload = body if upstream.api == flavour else self._to(upstream, body)
+            payload = body if upstream.protocol is caller else self._translate(caller, upstream, body)
             streaming = bool(body.get("stream"))
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.
@@ -108,17 +105,27 @@ class Gateway:
             response = await upstream.open(payload, stream=streaming)
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
-            return error.response(flavour)
+            return error.response(caller)
         # A model only a pattern (`gpt-*`) routes is recorded once the provider has answered for it: until then
         # it is just text the caller chose.
         facts.model = model
         if streaming:
             return StreamingResponse(
-                self._relay(request, response, upstream, flavour, model),
+                self._relay(request, response, upstream, caller, model),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
-        return self._complete(request, response, upstream, flavour)
+        return self._complete(request, response, upstream, caller)
+
+    def _route(self, model: str) -> tuple[Upstream, bool]:
+        """The upstream serving `model`, and whether the operator names it exactly (not only a pattern)."""
+        routed = self.config.route(model)
+        if routed is None:
+            named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
+            raise GatewayError(
+                404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
+            )
+        return self.upstreams[routed[0]], _listed(routed[1], model)
 
     async def _parse(self, request: Request) -> dict[str, Any]:
         try:
@@ -143,13 +150,19 @@ class Gateway:
         return body
 
     @staticmethod
-    def _to(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
-        """The request in the provider's own format; a shape the translation cannot read is the caller's 400."""
+    def _translate(caller: WireProtocol, upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
+        """The request in the provider's own protocol, through the IR. A parameter neither side can carry is
+        the caller's 400 naming it; a shape the translation cannot read is the caller's 400 too."""
         try:
-            if upstream.api == "anthropic":
-                return translate.chat_to_messages(body)
-            return translate.messages_to_chat(body)
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as error:
+            return upstream.protocol.request_from_ir(caller.request_to_ir(body))
+        except Unsupported as error:
+            raise GatewayError(
+                400,
+                f"{error} (the model is served by provider '{upstream.name}', which speaks {upstream.api})",
+                "invalid_request_error",
+                "unsupported_parameter",
+            ) from None
+        except _MALFORMED as error:
             raise GatewayError(
                 400,
                 f"the request cannot be translated for provider '{upstream.name}': a field is missing or has the "
@@ -157,62 +170,59 @@ class Gateway:
                 "invalid_request_error",
             ) from None
 
-    def _complete(self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str) -> Response:
+    def _complete(
+        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol
+    ) -> Response:
         try:
             data = strict_json.loads(response.content, "the provider's response", surrogates=True)
         except strict_json.BadJSON:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a malformed response", "upstream_error"
-            ).response(flavour)
+            ).response(caller)
         try:
-            if upstream.api != flavour:
-                data = (
-                    translate.message_to_completion(data)
-                    if flavour == "openai"
-                    else translate.completion_to_message(data)
-                )
-            _note_moderation(request, data)
+            if upstream.protocol is caller:
+                flag = caller.moderation(data)
+            else:
+                answer = upstream.protocol.response_to_ir(data)
+                flag = answer.moderation
+                data = caller.response_from_ir(answer)
         except _MALFORMED:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a response of an unexpected shape", "upstream_error"
-            ).response(flavour)
+            ).response(caller)
+        if flag is not None:
+            facts_of(request.scope).upstream_flag = flag
         return strict_json.SafeJSONResponse(data)
 
     async def _relay(
-        self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str, model: str
+        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol, model: str
     ) -> Stream:
-        convert: Callable[[str | None, str], Any] | None = None
-        finish: Callable[[], Any] | None = None
-        if upstream.api != flavour:
-            converter: Any = (
-                translate.AnthropicToOpenAIStream(model)
-                if flavour == "openai"
-                else translate.OpenAIToAnthropicStream(model)
-            )
-            convert = converter.translate
-            finish = getattr(converter, "finish", None)
-        parser = translate.SSEParser()
+        """The provider's stream to the caller: bytes as they come when both speak the same protocol, else each
+        event read into the IR and written in the caller's protocol."""
         try:
-            async for chunk in response.aiter_bytes():
-                if convert is None:
+            if upstream.protocol is caller:
+                async for chunk in response.aiter_bytes():
                     yield chunk
-                    continue
-                for event, data in parser.feed(chunk):
-                    for out in convert(event, data):
+                return
+            reader, writer = upstream.protocol.stream_reader(), caller.stream_writer(model)
+            async for event, data in sse.events(response):
+                for step in reader.read(event, data):
+                    if isinstance(step, ir.Finished) and step.moderation is not None:
+                        facts_of(request.scope).upstream_flag = step.moderation
+                    for out in writer.write(step):
                         yield out
-            if finish is not None:
-                for out in finish():
-                    yield out
+            for out in writer.close():
+                yield out
         except httpx.HTTPError as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
-            yield _stream_error(flavour, f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
-        except _MALFORMED:
+            yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
+        except (*_MALFORMED, sse.SSEError):
             # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
             # error event the SDK raises, rather than the connection dropping mid-answer.
             facts_of(request.scope).error_class = "UpstreamMalformed"
-            yield _stream_error(flavour, f"provider '{upstream.name}' sent a stream event of an unexpected shape")
+            yield caller.stream_error(f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
             await response.aclose()
 
@@ -225,23 +235,9 @@ _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, Recur
 """What reading a provider's JSON of an unexpected shape raises."""
 
 
-def _stream_error(flavour: str, message: str) -> bytes:
-    if flavour == "openai":
-        return translate.sse({"error": {"message": message, "type": "upstream_error"}})
-    return translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
-
-
 def _listed(provider: ProviderConfig, model: str) -> bool:
     """Whether the operator names this exact model (not only a pattern that matches it)."""
     return model in provider.models and not any(ch in model for ch in "*?[")
-
-
-def _note_moderation(request: Request, data: Mapping[str, Any]) -> None:
-    for choice in data.get("choices") or []:
-        if isinstance(choice, dict) and choice.get("finish_reason") == "content_filter":
-            facts_of(request.scope).upstream_flag = "content_filter"
-    if data.get("stop_reason") == "refusal":
-        facts_of(request.scope).upstream_flag = "refusal"
 
 
 def create_app(
@@ -270,8 +266,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
-            Route("/v1/messages", gateway.messages, methods=["POST"]),
+            *(Route(p.chat_route, gateway.chat(p), methods=["POST"]) for p in protocols.PROTOCOLS.values()),
             Route("/v1/models", gateway.models, methods=["GET"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/.well-known/privacy-policy.json", gateway.policy, methods=["GET"]),
@@ -296,12 +291,12 @@ def create_app(
 async def _routing_error(request: Request, exc: Exception) -> Response:
     """An unknown path or a wrong method, in the error shape of the SDK that would call it."""
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    flavour = flavour_of(request.url.path)
+    caller = protocols.for_path(request.url.path)
     if status == 405:
         error = GatewayError(405, "method not allowed on this route", "invalid_request_error", "method_not_allowed")
     else:
         error = GatewayError(404, "no route for this path", "invalid_request_error", "not_found")
-    response = error.response(flavour)
+    response = error.response(caller)
     if status == 405 and isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)  # Allow: the methods the route serves
     return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from aether_policy._positions import Located
 from aether_policy._validation import parse_yaml, read_yaml_file, validation_problems
 from aether_policy.exceptions import ConfigError, PolicyLoadError
+from aether_policy.model import ProtocolName
 from aether_policy.plan.compiled import Plan
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
@@ -31,7 +32,7 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     recipient: str | None = Field(None, description="The policy recipient this provider is; default: its name.")
-    api: Literal["openai", "anthropic"]
+    api: ProtocolName
     base_url: Url
     api_key_env: str | None = Field(None, description="Environment variable holding the provider's API key.")
     models: tuple[str, ...] = Field(min_length=1, description="Model names or glob patterns routed here.")

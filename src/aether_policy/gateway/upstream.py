@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,12 +11,11 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from aether_policy.exceptions import EgressDenied
+from aether_policy.gateway import protocols
 from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.plan.egress import ProviderEgress
 from aether_policy.plan.transport import GuardedTransport
-
-ANTHROPIC_VERSION = "2023-06-01"
 
 
 class Upstream:
@@ -28,21 +27,15 @@ class Upstream:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
-        self.api = provider.api
+        self.config = provider
+        self.protocol = protocols.get(provider.api)
+        self.api = self.protocol.name
         # aiohttp's connection pool under httpx's API: httpcore's pool costs about 1 ms per request at 16
         # concurrent connections (it re-checks every pooled socket per request); the guard is the same either way.
         self.guard = GuardedTransport(rule, transport or AiohttpTransport(retries=0, trust_env=False))
         headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
-        key = provider.api_key()
-        if provider.api == "openai":
-            self.path = "/chat/completions"
-            if key:
-                headers["authorization"] = f"Bearer {key}"
-        else:
-            self.path = "/v1/messages"
-            headers["anthropic-version"] = ANTHROPIC_VERSION
-            if key:
-                headers["x-api-key"] = key
+        headers.update(self.protocol.auth_headers(provider.api_key()))
+        self.path = self.protocol.chat_path
         self.client = httpx.AsyncClient(
             base_url=provider.base_url,
             trust_env=False,  # no proxy from the environment may sit between us and a declared host
@@ -53,28 +46,50 @@ class Upstream:
 
     @contextmanager
     def _failures(self, stage: str) -> Iterator[None]:
-        """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else."""
+        """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else.
+
+        A refused connection is a 502, not a timeout: aiohttp reports it as a connect timeout's sibling
+        (`ConnectError`), but some transports raise `ConnectTimeout` for an immediate refusal, so the
+        distinction is made on the error, not its class alone.
+        """
         try:
             yield
         except EgressDenied as error:
             raise GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error") from None
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
+            if _refused(error):
+                raise GatewayError(
+                    502, f"provider '{self.name}' refused the connection", "upstream_error", "connection_refused"
+                ) from None
             raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
+        except httpx.ConnectError:
+            raise GatewayError(
+                502, f"provider '{self.name}' refused the connection", "upstream_error", "connection_refused"
+            ) from None
         except httpx.HTTPError as error:
             message = f"provider '{self.name}' {stage} ({type(error).__name__})"
             raise GatewayError(502, message, "upstream_error") from None
 
-    async def open(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
+    async def open(
+        self,
+        payload: Mapping[str, Any],
+        stream: bool,
+        path: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        method: str = "POST",
+    ) -> httpx.Response:
         """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
-        try:
-            # allow_nan=False: NaN can still come from a translated tool call's `arguments` string, and JSON has
-            # no NaN; the provider would reject it after the call was made, or worse, read it.
-            content = json.dumps(payload, allow_nan=False).encode()
-        except ValueError:
-            raise GatewayError(
-                400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
-            ) from None
-        request = self.client.build_request("POST", self.path, content=content)
+        content: bytes | None = None
+        if method == "POST":
+            try:
+                # allow_nan=False: NaN can still come from a translated tool call's `arguments` string, and JSON
+                # has no NaN; the provider would reject it after the call was made, or worse, read it.
+                content = json.dumps(payload, allow_nan=False).encode()
+            except ValueError:
+                raise GatewayError(
+                    400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
+                ) from None
+        request = self.client.build_request(method, path or self.path, content=content, headers=headers)
         with self._failures("unreachable"):
             response = await self.client.send(request, stream=True)
         if response.status_code >= 400:
@@ -109,3 +124,13 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a connect timeout was really a refused connection (the cause chain says so)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -23,9 +23,23 @@ from aether_policy.plan.compiled import Plan
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
 
-# Exact names are what `GET /v1/models` lists; the patterns route every other model of each family.
-DEFAULT_OPENAI_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "gpt-*", "o1*", "o3*", "o4*", "chatgpt-*")
-DEFAULT_ANTHROPIC_MODELS = ("claude-sonnet-4-5", "claude-3-5-haiku-latest", "claude-*")
+# Exact names are what `GET /v1/models` lists; the patterns route every other model of each family. The
+# listed names are current ones (the newest in the official SDKs' model lists); none is deprecated.
+DEFAULT_OPENAI_MODELS = (
+    "gpt-6.2-sol",
+    "gpt-6.2-astra",
+    "gpt-5.5",
+    "gpt-5.4-mini",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "gpt-*",
+    "o1*",
+    "o3*",
+    "o4*",
+    "chatgpt-*",
+    "text-embedding-*",
+)
+DEFAULT_ANTHROPIC_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-*")
 
 
 class ProviderConfig(BaseModel):

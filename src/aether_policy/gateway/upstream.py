@@ -48,9 +48,9 @@ class Upstream:
     def _failures(self, stage: str) -> Iterator[None]:
         """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else.
 
-        A refused connection is a 502, not a timeout: aiohttp reports it as a connect timeout's sibling
-        (`ConnectError`), but some transports raise `ConnectTimeout` for an immediate refusal, so the
-        distinction is made on the error, not its class alone.
+        A refused connection is a 502, not a timeout. httpx-aiohttp maps aiohttp's refusal to `ConnectTimeout`
+        (it matches aiohttp's broader `ClientConnectionError` first), so the distinction is made on the cause
+        the error carries, not on its class alone.
         """
         try:
             yield

@@ -4,14 +4,17 @@ The model name picks the behaviour, so one server covers every scenario:
 `*-filter` is the provider's moderation verdict; `*-error400` and `*-error500` answer errors that quote the
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
 `*-malformed` sends invalid JSON; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
+Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,10 @@ class StandIn:
             routes=[
                 Route("/v1/chat/completions", self.openai, methods=["POST"]),
                 Route("/v1/messages", self.anthropic, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
             ]
         )
 
@@ -49,6 +56,13 @@ class StandIn:
     @staticmethod
     def _prompt(body: dict[str, Any]) -> str:
         texts = []
+        for key in ("input", "prompt"):  # embeddings, Responses and legacy completions
+            value = body.get(key)
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, list):
+                texts += [v for v in value if isinstance(v, str)]
+                body = {"messages": [v for v in value if isinstance(v, dict)]}
         for message in body.get("messages", []):
             content = message.get("content")
             if isinstance(content, str):
@@ -56,6 +70,94 @@ class StandIn:
             elif isinstance(content, list):
                 texts += [part.get("text", "") for part in content if isinstance(part, dict)]
         return " ".join(texts)
+
+    async def embeddings(self, request: Request) -> Response:
+        model, prompt, _, trouble = await self._begin(request)
+        if trouble is not None:
+            return trouble
+        body = self.received[-1].body
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vectors = [[float(len(str(text))), 0.5, -0.25] for text in inputs]
+        encode = body.get("encoding_format") == "base64"  # the openai SDK asks for base64 by default
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64.b64encode(struct.pack("<3f", *v)).decode() if encode else v,
+            }
+            for i, v in enumerate(vectors)
+        ]
+        tokens = len(prompt.split())
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
+
+    async def completions(self, request: Request) -> Response:
+        model, prompt, stream, trouble = await self._begin(request)
+        if trouble is not None:
+            return trouble
+        reply = f"echo: {prompt}"
+        base = {"id": "cmpl-standin", "object": "text_completion", "created": 1700000000, "model": model}
+        if not stream:
+            choice = {"text": reply, "index": 0, "logprobs": None, "finish_reason": "stop"}
+            usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+            return JSONResponse({**base, "choices": [choice], "usage": usage})
+
+        async def events() -> Any:
+            for word in reply.split(" "):
+                choice = {"text": word + " ", "index": 0, "logprobs": None, "finish_reason": None}
+                yield f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def responses(self, request: Request) -> Response:
+        model, prompt, stream, trouble = await self._begin(request)
+        if trouble is not None:
+            return trouble
+        reply = f"echo: {prompt}"
+        filtered = model.endswith("-filter")
+        message = {
+            "type": "message",
+            "id": "msg_standin",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": reply, "annotations": []}],
+        }
+        response = {
+            "id": "resp_standin",
+            "object": "response",
+            "created_at": 1700000000,
+            "status": "incomplete" if filtered else "completed",
+            "incomplete_details": {"reason": "content_filter"} if filtered else None,
+            "model": model,
+            "output": [message],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "store": self.received[-1].body.get("store", True),
+            "usage": {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12},
+        }
+        if not stream:
+            return JSONResponse(response)
+
+        async def events() -> Any:
+            def event(name: str, number: int, data: dict[str, Any]) -> bytes:
+                payload = {"type": name, "sequence_number": number, **data}
+                return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+            yield event("response.created", 0, {"response": {**response, "status": "in_progress", "output": []}})
+            for i, word in enumerate(reply.split(" ")):
+                delta = {"item_id": "msg_standin", "output_index": 0, "content_index": 0, "delta": word + " "}
+                yield event("response.output_text.delta", i + 1, delta)
+            yield event("response.completed", 10_000, {"response": response})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def count_tokens(self, request: Request) -> Response:
+        model, prompt, _, trouble = await self._begin(request)
+        if trouble is not None:
+            return trouble
+        return JSONResponse({"input_tokens": len(prompt.split())})
 
     async def _misbehave(self, model: str, prompt: str, stream: bool) -> Response | None:
         if model.endswith("-error400"):

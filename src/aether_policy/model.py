@@ -139,6 +139,11 @@ ProtocolName = Annotated[
 
 class Provider(Rule):
     api: ProtocolName = Field(description="The wire protocol the gateway speaks to it.")
+    stores_content: bool = Field(
+        False,
+        description="Whether the provider may keep request content for later use (OpenAI Responses "
+        "`store: true`). When false, the gateway sends `store: false` and refuses a request asking to store.",
+    )
     hosts: tuple[Hostname, ...] = Field(min_length=1, description="The only hosts requests may be sent to.")
 
 

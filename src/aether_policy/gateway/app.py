@@ -19,7 +19,7 @@ from aether_policy.derive import model_name
 from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
 from aether_policy.gateway.errors import GatewayError, error_body
-from aether_policy.gateway.protocols import Unsupported, WireProtocol, ir
+from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -48,17 +48,48 @@ class Gateway:
         """The chat endpoint of one protocol."""
 
         async def endpoint(request: Request) -> Response:
-            return await self._serve(request, protocol)
+            return await self._serve(request, protocol, "chat", "messages")
 
         return endpoint
 
     async def models(self, request: Request) -> Response:
+        """The exact model names the config lists, in the shape of the SDK asking."""
+        caller = protocols.for_request(request.url.path, request.headers)
         try:
             self._authenticate(request)
         except GatewayError as error:
-            return error.response(protocols.DEFAULT)
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in self.config.listed_models()]
-        return JSONResponse({"object": "list", "data": data})
+            return error.response(caller)
+        return JSONResponse(caller.model_list(self.config.listed_models()))
+
+    async def model(self, request: Request) -> Response:
+        """One listed model; a model only a pattern routes is not claimed to exist (the provider may not have
+        it), so it is a 404 like any unknown one."""
+        caller = protocols.for_request(request.url.path, request.headers)
+        try:
+            self._authenticate(request)
+            wanted = request.path_params["model_id"]
+            for model, provider in self.config.listed_models():
+                if model == wanted:
+                    facts_of(request.scope).model = model
+                    return JSONResponse(caller.model_entry(model, provider))
+            named = f"model '{wanted}'" if model_name(wanted) else "the model"  # never echo free text
+            raise GatewayError(
+                404, f"{named} is not listed by this gateway", "invalid_request_error", "model_not_found"
+            )
+        except GatewayError as error:
+            return error.response(caller)
+
+    def forward(self, caller: WireProtocol, kind: str, required: str) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint forwarded as it is to a provider of the caller's own protocol that serves `kind`.
+
+        Its body is content like a chat request's: authenticated, routed by its model, judged by the flagger
+        and sealed by the prompt gate the same way. `required` is the field holding the content.
+        """
+
+        async def endpoint(request: Request) -> Response:
+            return await self._serve(request, caller, kind, required)
+
+        return endpoint
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "policy_digest": self.plan.digest})
@@ -87,22 +118,27 @@ class Gateway:
         facts_of(request.scope).account_id = account_id
         return account_id
 
-    async def _serve(self, request: Request, caller: WireProtocol) -> Response:
+    async def _serve(self, request: Request, caller: WireProtocol, kind: str, required: str) -> Response:
         facts = facts_of(request.scope)
         try:
             self._authenticate(request)
-            body = await self._parse(request)
+            body = await self._parse(request, required)
             model = body["model"]
             upstream, listed = self._route(model)
             if listed:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
-            payload = body if upstream.protocol is caller else self._translate(caller, upstream, body)
+            path: str | None = None
+            if kind == "chat":
+                payload = body if upstream.protocol is caller else self._translate(caller, upstream, body)
+            else:
+                path = self._endpoint_of(caller, upstream, kind, model)
+                payload = self._stored_as_declared(upstream, body) if kind == "responses" else body
             streaming = bool(body.get("stream"))
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.
             facts.authenticated_content = True
-            response = await upstream.open(payload, stream=streaming)
+            response = await upstream.open(payload, stream=streaming, path=path)
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
             return error.response(caller)
@@ -127,7 +163,40 @@ class Gateway:
             )
         return self.upstreams[routed[0]], _listed(routed[1], model)
 
-    async def _parse(self, request: Request) -> dict[str, Any]:
+    @staticmethod
+    def _endpoint_of(caller: WireProtocol, upstream: Upstream, kind: str, model: str) -> str:
+        """The provider's path for a non-chat endpoint; these are forwarded, never translated, so the model's
+        provider must speak the caller's protocol and serve the endpoint."""
+        path = upstream.protocol.endpoints.get(kind)
+        if upstream.protocol is not caller or path is None:
+            named = f"model '{model}'" if model_name(model) else "the model"
+            raise GatewayError(
+                400,
+                f"`{kind}` is served only by providers that speak {caller.name}; {named} is served by provider "
+                f"'{upstream.name}', which speaks {upstream.api}",
+                "invalid_request_error",
+                "unsupported_endpoint",
+            )
+        return path
+
+    @staticmethod
+    def _stored_as_declared(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses request with `store` as the policy allows: a provider the policy does not declare as
+        keeping content gets `store: false` (OpenAI stores by default, a disclosure the policy must make), and
+        a request asking it to store is refused rather than quietly changed."""
+        if upstream.stores_content:
+            return body
+        if body.get("store") is True:
+            raise GatewayError(
+                400,
+                f"`store: true` is refused: the privacy policy does not let provider '{upstream.name}' keep "
+                "request content (recipients.<name>.provider.stores_content)",
+                "invalid_request_error",
+                "store_not_allowed",
+            )
+        return {**body, "store": False}
+
+    async def _parse(self, request: Request, required: str) -> dict[str, Any]:
         try:
             body = strict_json.loads(await request.body())
         except strict_json.BadJSON as error:
@@ -138,6 +207,11 @@ class Gateway:
             raise GatewayError(
                 400, "`model` is required and must be a string", "invalid_request_error", "missing_model"
             )
+        if required != "messages":
+            content = body.get(required)
+            if content is None or content == "" or content == []:
+                raise GatewayError(400, f"`{required}` is required", "invalid_request_error", f"missing_{required}")
+            return body
         messages = body.get("messages")
         if (
             not isinstance(messages, list)
@@ -267,7 +341,14 @@ def create_app(
     app = Starlette(
         routes=[
             *(Route(p.chat_route, gateway.chat(p), methods=["POST"]) for p in protocols.PROTOCOLS.values()),
+            Route("/v1/embeddings", gateway.forward(openai, "embeddings", "input"), methods=["POST"]),
+            Route("/v1/completions", gateway.forward(openai, "completions", "prompt"), methods=["POST"]),
+            Route("/v1/responses", gateway.forward(openai, "responses", "input"), methods=["POST"]),
+            Route(
+                "/v1/messages/count_tokens", gateway.forward(anthropic, "count_tokens", "messages"), methods=["POST"]
+            ),
             Route("/v1/models", gateway.models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", gateway.model, methods=["GET"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/.well-known/privacy-policy.json", gateway.policy, methods=["GET"]),
         ],
@@ -291,7 +372,7 @@ def create_app(
 async def _routing_error(request: Request, exc: Exception) -> Response:
     """An unknown path or a wrong method, in the error shape of the SDK that would call it."""
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    caller = protocols.for_path(request.url.path)
+    caller = protocols.for_request(request.url.path, request.headers)
     if status == 405:
         error = GatewayError(405, "method not allowed on this route", "invalid_request_error", "method_not_allowed")
     else:

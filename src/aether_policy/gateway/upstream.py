@@ -30,6 +30,7 @@ class Upstream:
         self.config = provider
         self.protocol = protocols.get(provider.api)
         self.api = self.protocol.name
+        self.stores_content = rule.stores_content
         # aiohttp's connection pool under httpx's API: httpcore's pool costs about 1 ms per request at 16
         # concurrent connections (it re-checks every pooled socket per request); the guard is the same either way.
         self.guard = GuardedTransport(rule, transport or AiohttpTransport(retries=0, trust_env=False))

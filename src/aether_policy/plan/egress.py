@@ -37,6 +37,8 @@ class ProviderEgress:
     api: str
     hosts: tuple[str, ...]
     headers: frozenset[str]
+    stores_content: bool = False
+    """Whether the policy lets this provider keep request content (a disclosure the policy makes)."""
 
     def allows_host(self, host: str, port: int | None) -> bool:
         for allowed in self.hosts:
@@ -59,5 +61,5 @@ def compile_egress(policy: Policy) -> dict[str, ProviderEgress]:
         data_headers = {h for h, refs in DATA_HEADERS.items() if receives.intersection(refs)}
         api = recipient.provider.api
         headers = HTTP_HEADERS | protocols.get(api).egress_headers | data_headers  # only its own protocol's
-        rules[name] = ProviderEgress(name, api, recipient.provider.hosts, headers)
+        rules[name] = ProviderEgress(name, api, recipient.provider.hosts, headers, recipient.provider.stores_content)
     return rules

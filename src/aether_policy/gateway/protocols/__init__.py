@@ -6,6 +6,7 @@ the gateway stack, so the policy schema and the egress rules can name protocols 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from aether_policy.gateway.protocols import anthropic, openai
@@ -35,6 +36,16 @@ def for_path(path: str) -> WireProtocol:
     return DEFAULT
 
 
+def for_request(path: str, headers: Mapping[str, str]) -> WireProtocol:
+    """The caller's protocol: by path, and on a path every protocol shares, by a header only one SDK sends."""
+    protocol = for_path(path)
+    if protocol is DEFAULT:
+        for candidate in _REGISTERED:
+            if any(header in headers for header in candidate.caller_headers):
+                return candidate
+    return protocol
+
+
 def known(name: str) -> str:
     """A protocol name checked against the registry, for the policy's and the config's `api` fields."""
     if name not in PROTOCOLS:
@@ -42,4 +53,4 @@ def known(name: str) -> str:
     return name
 
 
-__all__ = ["DEFAULT", "PROTOCOLS", "Unsupported", "WireProtocol", "for_path", "get", "known", "names"]
+__all__ = ["DEFAULT", "PROTOCOLS", "Unsupported", "WireProtocol", "for_path", "for_request", "get", "known", "names"]

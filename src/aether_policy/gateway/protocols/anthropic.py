@@ -14,6 +14,8 @@ name: str = "anthropic"
 caller_paths: tuple[str, ...] = ("/v1/messages",)
 chat_route: str = "/v1/messages"
 chat_path: str = "/v1/messages"
+endpoints: Mapping[str, str] = {"count_tokens": "/v1/messages/count_tokens"}
+caller_headers: tuple[str, ...] = ("anthropic-version",)
 egress_headers: frozenset[str] = frozenset({"x-api-key", "anthropic-version", "anthropic-beta"})
 moderation_signals: tuple[tuple[str, str], ...] = (("stop_reason", "refusal"),)
 VERSION = "2023-06-01"
@@ -369,3 +371,20 @@ def error_body(status: int, message: str, kind: str, code: str | None) -> dict[s
 
 def stream_error(message: str) -> bytes:
     return sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
+
+
+# -- models -----------------------------------------------------------------------------------------------------
+
+
+def model_entry(model: str, provider: str) -> dict[str, Any]:
+    return {"type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"}
+
+
+def model_list(models: list[tuple[str, str]]) -> dict[str, Any]:
+    data = [model_entry(m, p) for m, p in models]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }

@@ -36,6 +36,12 @@ class WireProtocol(Protocol):
     """The gateway's chat route for callers of this protocol."""
     chat_path: str
     """The chat endpoint, relative to a provider's `base_url`."""
+    endpoints: Mapping[str, str]
+    """Other endpoints a provider of this protocol serves (`embeddings`, `responses`, `count_tokens`, ...), by
+    kind, relative to its `base_url`. A kind a protocol lacks is refused for models its providers serve."""
+    caller_headers: tuple[str, ...]
+    """Request headers only this protocol's SDK sends: on a shared path (`/v1/models`), its callers get
+    answers and errors in its shape."""
     egress_headers: frozenset[str]
     """Headers a call in this protocol needs; the egress guard strips every other undeclared header."""
     moderation_signals: tuple[tuple[str, str], ...]
@@ -58,6 +64,12 @@ class WireProtocol(Protocol):
     def error_body(self, status: int, message: str, kind: str, code: str | None) -> dict[str, Any]: ...
 
     def stream_error(self, message: str) -> bytes: ...
+
+    def model_list(self, models: list[tuple[str, str]]) -> dict[str, Any]:
+        """`GET /v1/models` for (model, provider) pairs."""
+        ...
+
+    def model_entry(self, model: str, provider: str) -> dict[str, Any]: ...
 
     def moderation(self, data: Mapping[str, Any]) -> str | None:
         """The provider's moderation verdict in a (non-streamed) response, or None."""

@@ -21,8 +21,15 @@ caller_paths: tuple[str, ...] = (
 )
 chat_route: str = "/v1/chat/completions"
 chat_path: str = "/chat/completions"
+endpoints: Mapping[str, str] = {
+    "embeddings": "/embeddings",
+    "completions": "/completions",
+    "responses": "/responses",
+}
+caller_headers: tuple[str, ...] = ()
 egress_headers: frozenset[str] = frozenset({"authorization", "openai-organization", "openai-project"})
-moderation_signals: tuple[tuple[str, str], ...] = (("finish_reason", "content_filter"),)
+# Chat completions end with `finish_reason`; a Responses answer is `incomplete` with this `reason`.
+moderation_signals: tuple[tuple[str, str], ...] = (("finish_reason", "content_filter"), ("reason", "content_filter"))
 
 _FINISH_TO_IR: dict[str, ir.Finish] = {
     "stop": "stop",
@@ -405,3 +412,14 @@ def error_body(status: int, message: str, kind: str, code: str | None) -> dict[s
 
 def stream_error(message: str, kind: str = "upstream_error") -> bytes:
     return sse({"error": {"message": message, "type": kind}})
+
+
+# -- models -----------------------------------------------------------------------------------------------------
+
+
+def model_entry(model: str, provider: str) -> dict[str, Any]:
+    return {"id": model, "object": "model", "created": 0, "owned_by": provider}
+
+
+def model_list(models: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"object": "list", "data": [model_entry(m, p) for m, p in models]}

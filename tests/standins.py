@@ -218,6 +218,10 @@ class StandIn:
                     raise ConnectionResetError("stand-in cuts the stream")
                 yield chunk({"content": word + (" " if i < len(words) - 1 else "")})
             yield chunk({}, finish)
+            if (self.received[-1].body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+                last = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": 1700000000}
+                yield f"data: {json.dumps({**last, 'model': model, 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
@@ -258,6 +262,9 @@ class StandIn:
             return trouble
         reply = f"echo: {prompt}"
         stop = "refusal" if model.endswith("-filter") else "end_turn"
+        forced = (self.received[-1].body.get("tool_choice") or {}).get("name")
+        if forced:  # a forced tool call: its input echoes the prompt, as JSON
+            return self._tool_call(model, forced, {"echo": prompt}, stream)
         if not stream:
             return JSONResponse(
                 {
@@ -298,6 +305,33 @@ class StandIn:
             yield event(
                 "message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 7}}
             )
+            yield event("message_stop", {})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @staticmethod
+    def _tool_call(model: str, name: str, arguments: dict[str, Any], stream: bool) -> Response:
+        block = {"type": "tool_use", "id": "toolu_standin", "name": name, "input": arguments}
+        usage = {"input_tokens": 5, "output_tokens": 7}
+        if not stream:
+            message = {"id": "msg_standin", "type": "message", "role": "assistant", "model": model}
+            return JSONResponse(
+                {**message, "content": [block], "stop_reason": "tool_use", "stop_sequence": None, "usage": usage}
+            )
+
+        async def events() -> Any:
+            def event(name: str, data: dict[str, Any]) -> bytes:
+                return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+            start = {"id": "msg_standin", "type": "message", "role": "assistant", "model": model, "content": []}
+            yield event("message_start", {"message": {**start, "usage": {"input_tokens": 5, "output_tokens": 0}}})
+            yield event("content_block_start", {"index": 0, "content_block": {**block, "input": {}}})
+            raw = json.dumps(arguments)
+            for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                yield event("content_block_delta", {"index": 0, "delta": delta})
+            yield event("content_block_stop", {"index": 0})
+            yield event("message_delta", {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}})
             yield event("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")

@@ -129,8 +129,12 @@ class Gateway:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
             path: str | None = None
-            if kind == "chat":
-                payload = body if upstream.protocol is caller else self._translate(caller, upstream, body)
+            headers = self._passthrough(request, caller, upstream)
+            json_answer = False
+            if kind == "chat" and upstream.protocol is not caller:
+                payload, json_answer = self._translate(caller, upstream, body)
+            elif kind == "chat":
+                payload = body
             else:
                 path = self._endpoint_of(caller, upstream, kind, model)
                 payload = self._stored_as_declared(upstream, body) if kind == "responses" else body
@@ -138,7 +142,7 @@ class Gateway:
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.
             facts.authenticated_content = True
-            response = await upstream.open(payload, stream=streaming, path=path)
+            response = await upstream.open(payload, stream=streaming, path=path, headers=headers)
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
             return error.response(caller)
@@ -147,11 +151,31 @@ class Gateway:
         facts.model = model
         if streaming:
             return StreamingResponse(
-                self._relay(request, response, upstream, caller, model),
+                self._relay(request, response, upstream, caller, model, json_answer),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
-        return self._complete(request, response, upstream, caller)
+        return self._complete(request, response, upstream, caller, json_answer)
+
+    @staticmethod
+    def _passthrough(request: Request, caller: WireProtocol, upstream: Upstream) -> dict[str, str]:
+        """The caller's protocol headers (`anthropic-beta`) for a provider of the same protocol, every value
+        of a repeated header kept; a translated request cannot carry them, so it is refused naming them."""
+        headers: dict[str, str] = {}
+        for name in caller.passthrough_headers:
+            values = request.headers.getlist(name)
+            if not values:
+                continue
+            if upstream.protocol is not caller:
+                raise GatewayError(
+                    400,
+                    f"the `{name}` header cannot be translated for provider '{upstream.name}', which speaks "
+                    f"{upstream.api}",
+                    "invalid_request_error",
+                    "unsupported_parameter",
+                )
+            headers[name] = ",".join(values)
+        return headers
 
     def _route(self, model: str) -> tuple[Upstream, bool]:
         """The upstream serving `model`, and whether the operator names it exactly (not only a pattern)."""
@@ -224,11 +248,18 @@ class Gateway:
         return body
 
     @staticmethod
-    def _translate(caller: WireProtocol, upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
-        """The request in the provider's own protocol, through the IR. A parameter neither side can carry is
-        the caller's 400 naming it; a shape the translation cannot read is the caller's 400 too."""
+    def _translate(caller: WireProtocol, upstream: Upstream, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The request in the provider's own protocol, through the IR, and whether its structured output is
+        emulated (then the answer is the forced tool's input). A parameter neither side can carry is the
+        caller's 400 naming it; a shape the translation cannot read is the caller's 400 too."""
         try:
-            return upstream.protocol.request_from_ir(caller.request_to_ir(body))
+            request = caller.request_to_ir(body)
+            emulated = not upstream.protocol.structured_output and (
+                request.json_schema is not None or request.json_object
+            )
+            if emulated:
+                request = ir.emulate_json_output(request)
+            return upstream.protocol.request_from_ir(request), emulated
         except Unsupported as error:
             raise GatewayError(
                 400,
@@ -245,7 +276,7 @@ class Gateway:
             ) from None
 
     def _complete(
-        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol
+        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol, json_answer: bool
     ) -> Response:
         try:
             data = strict_json.loads(response.content, "the provider's response", surrogates=True)
@@ -259,6 +290,8 @@ class Gateway:
                 flag = caller.moderation(data)
             else:
                 answer = upstream.protocol.response_to_ir(data)
+                if json_answer:
+                    answer = ir.json_answer(answer)
                 flag = answer.moderation
                 data = caller.response_from_ir(answer)
         except _MALFORMED:
@@ -271,7 +304,13 @@ class Gateway:
         return strict_json.SafeJSONResponse(data)
 
     async def _relay(
-        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol, model: str
+        self,
+        request: Request,
+        response: httpx.Response,
+        upstream: Upstream,
+        caller: WireProtocol,
+        model: str,
+        json_answer: bool,
     ) -> Stream:
         """The provider's stream to the caller: bytes as they come when both speak the same protocol, else each
         event read into the IR and written in the caller's protocol."""
@@ -281,12 +320,14 @@ class Gateway:
                     yield chunk
                 return
             reader, writer = upstream.protocol.stream_reader(), caller.stream_writer(model)
+            adapter = ir.JsonAnswerStream() if json_answer else None
             async for event, data in sse.events(response):
-                for step in reader.read(event, data):
-                    if isinstance(step, ir.Finished) and step.moderation is not None:
-                        facts_of(request.scope).upstream_flag = step.moderation
-                    for out in writer.write(step):
-                        yield out
+                for read in reader.read(event, data):
+                    for step in adapter.adapt(read) if adapter is not None else (read,):
+                        if isinstance(step, ir.Finished) and step.moderation is not None:
+                            facts_of(request.scope).upstream_flag = step.moderation
+                        for out in writer.write(step):
+                            yield out
             for out in writer.close():
                 yield out
         except httpx.HTTPError as error:

@@ -16,6 +16,8 @@ chat_route: str = "/v1/messages"
 chat_path: str = "/v1/messages"
 endpoints: Mapping[str, str] = {"count_tokens": "/v1/messages/count_tokens"}
 caller_headers: tuple[str, ...] = ("anthropic-version",)
+structured_output: bool = False  # `output_format` is a beta some models lack: a forced tool works on all
+passthrough_headers: tuple[str, ...] = ("anthropic-beta",)
 egress_headers: frozenset[str] = frozenset({"x-api-key", "anthropic-version", "anthropic-beta"})
 moderation_signals: tuple[tuple[str, str], ...] = (("stop_reason", "refusal"),)
 VERSION = "2023-06-01"
@@ -47,6 +49,7 @@ _KNOWN = frozenset(
         "metadata",
         "thinking",
         "output_format",
+        "output_config",
     }
 )
 # `thinking.budget_tokens` as a reasoning effort: the budgets Anthropic's documentation gives as small,
@@ -106,17 +109,26 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.ChatRequest:
             raise ir.Unsupported("tool_choice", "has a type that is not translated")
         parallel = not choice.get("disable_parallel_tool_use", False)
         request.tool_choice = ir.ToolChoice(mode, choice.get("name") if mode == "tool" else None, parallel)
-    fmt = body.get("output_format")
-    if fmt is not None:
-        if fmt.get("type") != "json_schema":
-            raise ir.Unsupported("output_format", "has a type that is not translated")
-        request.json_schema = ir.JsonSchema("output", fmt.get("schema") or {}, True)
-    thinking = body.get("thinking")
-    if thinking is not None and thinking.get("type") == "enabled":
+    config = body.get("output_config") or {}
+    if set(config) - {"format", "effort"}:
+        raise ir.Unsupported("output_config", "is translated only with `format` and `effort`")
+    for param, fmt in (("output_format", body.get("output_format")), ("output_config.format", config.get("format"))):
+        if fmt is not None:  # `output_format` is the structured-outputs beta's spelling
+            if fmt.get("type") != "json_schema":
+                raise ir.Unsupported(param, "has a type that is not translated")
+            request.json_schema = ir.JsonSchema("output", fmt.get("schema") or {}, True)
+    thinking = body.get("thinking") or {}
+    kind = thinking.get("type")
+    if kind == "enabled":
         budget = int(thinking.get("budget_tokens") or 0)
         request.reasoning_effort = next((e for bound, e in _EFFORT_BY_BUDGET if budget < bound), "high")
-    elif thinking is not None and thinking.get("type") != "disabled":
+    elif kind not in (None, "disabled", "adaptive"):  # adaptive: the model decides, as it does by default
         raise ir.Unsupported("thinking", "has a type that is not translated")
+    effort = config.get("effort")
+    if effort is not None:
+        if effort not in ir.EFFORTS:
+            raise ir.Unsupported("output_config.effort", f"must be one of {', '.join(ir.EFFORTS)}")
+        request.reasoning_effort = effort
     metadata = body.get("metadata") or {}
     if set(metadata) - {"user_id"}:
         raise ir.Unsupported("metadata", "is translated only with `user_id`")
@@ -137,12 +149,10 @@ def _block_of(part: ir.Part) -> dict[str, Any]:
 
 
 def request_from_ir(request: ir.ChatRequest) -> dict[str, Any]:
-    if request.json_schema is not None or request.json_object:
-        raise ir.Unsupported(
-            "response_format", "json_schema and json_object are not translated for Anthropic models; use tools"
-        )
-    if request.reasoning_effort is not None:
-        raise ir.Unsupported("reasoning_effort", "is not translated for Anthropic models")
+    if request.json_schema is not None or request.json_object:  # emulated before this (ir.emulate_json_output)
+        raise ir.Unsupported("response_format", "is not translated for Anthropic models")
+    if request.reasoning_effort in ("none", "minimal"):
+        raise ir.Unsupported("reasoning_effort", f"`{request.reasoning_effort}` has no Anthropic equivalent")
     out: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": m.role, "content": [_block_of(p) for p in m.parts]} for m in request.messages],
@@ -171,6 +181,8 @@ def request_from_ir(request: ir.ChatRequest) -> dict[str, Any]:
         out["tool_choice"] = tool_choice
     if request.user is not None:
         out["metadata"] = {"user_id": request.user}
+    if request.reasoning_effort is not None:
+        out["output_config"] = {"effort": request.reasoning_effort}
     return out
 
 

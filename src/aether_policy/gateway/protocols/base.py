@@ -46,6 +46,12 @@ class WireProtocol(Protocol):
     """Headers a call in this protocol needs; the egress guard strips every other undeclared header."""
     moderation_signals: tuple[tuple[str, str], ...]
     """(field, value) pairs by which a response says the provider's own moderation stopped it."""
+    structured_output: bool
+    """Whether the protocol has native JSON-schema output; without it, `ir.emulate_json_output` forces a tool."""
+    passthrough_headers: tuple[str, ...]
+    """Caller headers forwarded to a provider of the same protocol (each is also an egress header); a
+    translated request carrying one is refused, naming it."""
+    """(field, value) pairs by which a response says the provider's own moderation stopped it."""
 
     def auth_headers(self, key: str | None) -> dict[str, str]: ...
 

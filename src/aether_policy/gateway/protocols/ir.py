@@ -8,10 +8,15 @@ express is refused there: nothing is dropped in between.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+"""How hard a reasoning model thinks: OpenAI's `reasoning_effort` values, which include Anthropic's efforts."""
+EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 Finish = Literal["stop", "length", "tool_use", "moderated"]
 """Why a response ended; `moderated` is the provider's own moderation verdict (a content filter, a refusal)."""
 
@@ -95,7 +100,7 @@ class ChatRequest:
     stream: bool = False
     json_schema: JsonSchema | None = None
     json_object: bool = False
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    reasoning_effort: Effort | None = None
     user: str | None = None
 
 
@@ -169,3 +174,54 @@ class StreamFailed:
 
 
 Event = Start | TextDelta | ToolStart | ToolArguments | Finished | UsageReport | End | StreamFailed
+
+
+# -- emulation: structured output through a forced tool ------------------------------------------------------------
+
+JSON_TOOL = "json_response"
+"""The tool a protocol without native structured output is forced to call; its input is the JSON answer."""
+
+
+def emulate_json_output(request: ChatRequest) -> ChatRequest:
+    """`json_schema` / `json_object` as one forced tool whose input schema is the requested one: the model
+    must answer with that JSON. Refused alongside the caller's own tools, which the forced call would shut out."""
+    if request.json_schema is None and not request.json_object:
+        return request
+    param = "response_format"
+    if request.tools:
+        raise Unsupported(param, "with `tools` cannot be emulated for this provider (it has no structured output)")
+    schema = request.json_schema.schema if request.json_schema is not None else {"type": "object"}
+    description = "Answer by calling this tool; its input is the whole answer, as JSON."
+    request.tools = [Tool(JSON_TOOL, description, schema)]
+    request.tool_choice = ToolChoice("tool", JSON_TOOL)
+    request.json_schema, request.json_object = None, False
+    return request
+
+
+def json_answer(response: ChatResponse) -> ChatResponse:
+    """The forced tool's input as the text answer, as a native structured output would have given it."""
+    parts: list[Part] = []
+    for part in response.parts:
+        if isinstance(part, ToolCall) and part.name == JSON_TOOL:
+            parts.append(Text(json.dumps(part.arguments, separators=(",", ":"))))
+        else:
+            parts.append(part)
+    finish: Finish = "stop" if response.finish == "tool_use" else response.finish
+    return ChatResponse(response.id, response.model, parts, finish, response.usage, response.moderation)
+
+
+class JsonAnswerStream:
+    """The same, for a stream: the forced tool's argument deltas become text deltas."""
+
+    def __init__(self) -> None:
+        self._index: int | None = None
+
+    def adapt(self, event: Event) -> Iterator[Event]:
+        if isinstance(event, ToolStart) and event.name == JSON_TOOL:
+            self._index = event.index
+        elif isinstance(event, ToolArguments) and event.index == self._index:
+            yield TextDelta(event.partial_json)
+        elif isinstance(event, Finished) and event.finish == "tool_use":
+            yield Finished("stop", event.moderation)
+        else:
+            yield event

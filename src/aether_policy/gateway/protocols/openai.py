@@ -27,6 +27,8 @@ endpoints: Mapping[str, str] = {
     "responses": "/responses",
 }
 caller_headers: tuple[str, ...] = ()
+structured_output: bool = True
+passthrough_headers: tuple[str, ...] = ()
 egress_headers: frozenset[str] = frozenset({"authorization", "openai-organization", "openai-project"})
 # Chat completions end with `finish_reason`; a Responses answer is `incomplete` with this `reason`.
 moderation_signals: tuple[tuple[str, str], ...] = (("finish_reason", "content_filter"), ("reason", "content_filter"))
@@ -147,9 +149,9 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.ChatRequest:
         raise ir.Unsupported("response_format", "has a type that is not translated")
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in ("low", "medium", "high"):
-            raise ir.Unsupported("reasoning_effort", "is translated only as low, medium or high")
-        request.reasoning_effort = effort
+        request.reasoning_effort = next((e for e in ir.EFFORTS if e == effort), None)
+        if request.reasoning_effort is None:
+            raise ir.Unsupported("reasoning_effort", f"must be one of {', '.join(ir.EFFORTS)}")
     request.user = body.get("user")
     return request
 

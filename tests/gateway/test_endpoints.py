@@ -229,3 +229,13 @@ def test_an_unknown_path_from_the_anthropic_sdk_is_a_404_in_its_shape(gateway: R
         "type": "error",
         "error": {"type": "not_found_error", "message": "no route for this path"},
     }
+
+
+def test_an_unlisted_model_id_that_is_not_a_model_name_is_never_echoed(gateway: Running) -> None:
+    response = httpx.get(
+        f"{gateway.base}/v1/models/gpt-{PROMPT.replace(' ', '%20')}", headers={"authorization": f"Bearer {gateway.key}"}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "the model is not listed by this gateway"
+    gateway.settle()
+    assert [(e["endpoint"], e["model"]) for e in gateway.store.usage_events()] == [("/v1/models/{model_id:path}", None)]

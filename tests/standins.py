@@ -3,7 +3,8 @@
 The model name picks the behaviour, so one server covers every scenario:
 `*-filter` is the provider's moderation verdict; `*-error400` and `*-error500` answer errors that quote the
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
-`*-malformed` sends invalid JSON; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
+`*-busy` answers 429 (Retry-After: 0) to every other request; `*-overloaded` always 529; `*-later` 429 asking
+for an hour; `*-malformed` sends invalid JSON; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
 Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
 """
@@ -164,6 +165,14 @@ class StandIn:
             return JSONResponse({"error": {"type": "invalid_request_error", "message": f"bad prompt: {prompt}"}}, 400)
         if model.endswith("-error500"):
             return JSONResponse({"error": {"type": "server_error", "message": f"failed on: {prompt}"}}, 500)
+        if model.endswith("-busy") and sum(r.body.get("model") == model for r in self.received) % 2:
+            return JSONResponse({"error": {"type": "rate_limit_error", "message": "busy"}}, 429, {"retry-after": "0"})
+        if model.endswith("-overloaded"):
+            return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": "later"}}, 529)
+        if model.endswith("-later"):
+            return JSONResponse(
+                {"error": {"type": "rate_limit_error", "message": "later"}}, 429, {"retry-after": "3600"}
+            )
         if model.endswith("-slow"):
             await asyncio.sleep(self.slow_seconds)
         if model.endswith("-malformed") and not stream:

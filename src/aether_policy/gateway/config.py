@@ -51,6 +51,12 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = Field(None, description="Environment variable holding the provider's API key.")
     models: tuple[str, ...] = Field(min_length=1, description="Model names or glob patterns routed here.")
     timeout: float = Field(120.0, gt=0, description="Seconds to wait for the upstream.")
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries after a 429 or 5xx answer, with backoff, honouring Retry-After."
+    )
+    max_retry_wait: float = Field(
+        20.0, ge=0, description="Longest Retry-After honoured (seconds); a provider asking for more is not retried."
+    )
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None

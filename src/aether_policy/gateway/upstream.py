@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -90,9 +93,17 @@ class Upstream:
                 raise GatewayError(
                     400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
                 ) from None
-        request = self.client.build_request(method, path or self.path, content=content, headers=headers)
-        with self._failures("unreachable"):
-            response = await self.client.send(request, stream=True)
+        attempt = 0
+        while True:
+            request = self.client.build_request(method, path or self.path, content=content, headers=headers)
+            with self._failures("unreachable"):
+                response = await self.client.send(request, stream=True)
+            delay = self._retry_delay(response, attempt)
+            if delay is None:
+                break
+            await response.aclose()
+            await asyncio.sleep(delay)
+            attempt += 1
         if response.status_code >= 400:
             await self._raise_for_status(response)
         if not stream:
@@ -102,6 +113,20 @@ class Upstream:
             finally:
                 await response.aclose()
         return response
+
+    def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:
+        """Seconds to wait before sending the same request again, or None to answer with this response.
+
+        Only a provider's own "try again" is retried (429, 5xx, Anthropic's 529), never a timeout: the caller
+        has already waited once. The wait is the provider's `retry-after-ms` or `Retry-After` when it gives one,
+        else exponential backoff; a provider asking for longer than `max_retry_wait` is answered at once.
+        """
+        if response.status_code not in RETRYABLE or attempt >= self.config.retries:
+            return None
+        asked = _retry_after(response.headers)
+        if asked is None:
+            return float(BACKOFF_SECONDS * 2**attempt)
+        return asked if asked <= self.config.max_retry_wait else None
 
     async def _raise_for_status(self, response: httpx.Response) -> None:
         """An upstream error, described by status and error type only: its message often quotes the prompt."""
@@ -125,6 +150,27 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504, 529})
+BACKOFF_SECONDS = 0.1
+"""The first retry's wait when the provider names none; each further retry waits twice as long."""
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """The provider's requested wait: `retry-after-ms` (OpenAI), or `Retry-After` in seconds or as a date."""
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        if value.strip().isdigit():
+            return float(value.strip())
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (ValueError, TypeError, OverflowError):
+        return None  # an unreadable value is no request at all: plain backoff
 
 
 def _refused(error: BaseException) -> bool:

@@ -4,7 +4,7 @@ The model name picks the behaviour, so one server covers every scenario:
 `*-filter` is the provider's moderation verdict; `*-error400` and `*-error500` answer errors that quote the
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
 `*-busy` answers 429 (Retry-After: 0) to every other request; `*-overloaded` always 529; `*-later` 429 asking
-for an hour; `*-malformed` sends invalid JSON; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
+for an hour; `*-malformed` sends invalid JSON; `*-cr` and `*-crlf` stream with those line endings; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
 Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
 """
@@ -288,9 +288,11 @@ class StandIn:
                 }
             )
 
+        eol = "\r" if model.endswith("-cr") else "\r\n" if model.endswith("-crlf") else "\n"
+
         async def events() -> Any:
             def event(name: str, data: dict[str, Any]) -> bytes:
-                return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+                return f"event: {name}{eol}data: {json.dumps({'type': name, **data})}{eol}{eol}".encode()
 
             message = {
                 "id": "msg_standin",

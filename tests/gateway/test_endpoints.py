@@ -239,3 +239,20 @@ def test_an_unlisted_model_id_that_is_not_a_model_name_is_never_echoed(gateway: 
     assert response.json()["error"]["message"] == "the model is not listed by this gateway"
     gateway.settle()
     assert [(e["endpoint"], e["model"]) for e in gateway.store.usage_events()] == [("/v1/models/{model_id:path}", None)]
+
+
+def test_count_tokens_with_a_beta_for_an_openai_model_names_the_endpoint_not_the_header(gateway: Running) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude(gateway).messages.count_tokens(
+            model="gpt-5.5", messages=[{"role": "user", "content": PROMPT}], extra_headers={"anthropic-beta": "x"}
+        )
+    assert "`count_tokens` is served only by providers that speak anthropic" in caught.value.message
+
+
+def test_count_tokens_forwards_the_callers_betas(gateway: Running) -> None:
+    claude(gateway).messages.count_tokens(
+        model="claude-sonnet-5-5",
+        messages=[{"role": "user", "content": PROMPT}],
+        extra_headers={"anthropic-beta": "token-counting-2024-11-01"},
+    )
+    assert gateway.standin.received[0].headers["anthropic-beta"] == "token-counting-2024-11-01"

@@ -128,16 +128,15 @@ class Gateway:
             if listed:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
-            path: str | None = None
+            path = None if kind == "chat" else self._endpoint_of(caller, upstream, kind, model)
             headers = self._passthrough(request, caller, upstream)
             json_answer = False
             if kind == "chat" and upstream.protocol is not caller:
                 payload, json_answer = self._translate(caller, upstream, body)
-            elif kind == "chat":
-                payload = body
+            elif kind == "responses":
+                payload = self._stored_as_declared(upstream, body)
             else:
-                path = self._endpoint_of(caller, upstream, kind, model)
-                payload = self._stored_as_declared(upstream, body) if kind == "responses" else body
+                payload = body
             streaming = bool(body.get("stream"))
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.

@@ -20,6 +20,8 @@ from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
 from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
+from aether_policy.gateway.protocols.base import model_and_stream_of_body
+from aether_policy.gateway.protocols.ir import BadRequest
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -122,22 +124,24 @@ class Gateway:
         facts = facts_of(request.scope)
         try:
             self._authenticate(request)
-            body = await self._parse(request, required)
-            model = body["model"]
+            body = await self._parse(request)
+            model, streaming = self._call_of(request, caller, kind, required, body)
             upstream, listed = self._route(model)
             if listed:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
-            path = None if kind == "chat" else self._endpoint_of(caller, upstream, kind, model)
+            if kind == "chat":
+                path = upstream.protocol.chat_path_for(model, streaming)
+            else:
+                path = self._endpoint_of(caller, upstream, kind, model)
             headers = self._passthrough(request, caller, upstream)
             json_answer = False
             if kind == "chat" and upstream.protocol is not caller:
-                payload, json_answer = self._translate(caller, upstream, body)
+                payload, json_answer = self._translate(caller, upstream, body, model, streaming)
             elif kind == "responses":
                 payload = self._stored_as_declared(upstream, body)
             else:
                 payload = body
-            streaming = bool(body.get("stream"))
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.
             facts.authenticated_content = True
@@ -219,40 +223,46 @@ class Gateway:
             )
         return {**body, "store": False}
 
-    async def _parse(self, request: Request, required: str) -> dict[str, Any]:
+    async def _parse(self, request: Request) -> dict[str, Any]:
         try:
             body = strict_json.loads(await request.body())
         except strict_json.BadJSON as error:
             raise GatewayError(400, str(error), "invalid_request_error", "invalid_json") from None
         if not isinstance(body, dict):
             raise GatewayError(400, "the request body must be a JSON object", "invalid_request_error")
-        if not isinstance(body.get("model"), str) or not body["model"]:
-            raise GatewayError(
-                400, "`model` is required and must be a string", "invalid_request_error", "missing_model"
-            )
-        if required != "messages":
-            content = body.get(required)
-            if content is None or content == "" or content == []:
-                raise GatewayError(400, f"`{required}` is required", "invalid_request_error", f"missing_{required}")
-            return body
-        messages = body.get("messages")
-        if (
-            not isinstance(messages, list)
-            or not messages
-            or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
-        ):
-            raise GatewayError(
-                400, "`messages` must be a non-empty list of objects with a `role`", "invalid_request_error"
-            )
         return body
 
     @staticmethod
-    def _translate(caller: WireProtocol, upstream: Upstream, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def _call_of(
+        request: Request, caller: WireProtocol, kind: str, required: str, body: dict[str, Any]
+    ) -> tuple[str, bool]:
+        """(model, streaming), once the body is known to hold the content its endpoint needs."""
+        try:
+            if kind == "chat":
+                model, streaming = caller.call_of(request.path_params, body)
+                problem = caller.content_problem(body)
+            else:
+                model, streaming = model_and_stream_of_body(body)
+                content = body.get(required)
+                missing = content is None or content == "" or content == []
+                problem = f"`{required}` is required" if missing else None
+        except BadRequest as error:
+            raise GatewayError(error.status, error.message, "invalid_request_error", error.code) from None
+        if problem is not None:
+            code = f"missing_{required}" if kind != "chat" else None
+            raise GatewayError(400, problem, "invalid_request_error", code)
+        return model, streaming
+
+    @staticmethod
+    def _translate(
+        caller: WireProtocol, upstream: Upstream, body: dict[str, Any], model: str, streaming: bool
+    ) -> tuple[dict[str, Any], bool]:
         """The request in the provider's own protocol, through the IR, and whether its structured output is
         emulated (then the answer is the forced tool's input). A parameter neither side can carry is the
         caller's 400 naming it; a shape the translation cannot read is the caller's 400 too."""
         try:
             request = caller.request_to_ir(body)
+            request.model, request.stream = model, streaming  # a protocol may name them in the path
             emulated = not upstream.protocol.structured_output and (
                 request.json_schema is not None or request.json_object
             )

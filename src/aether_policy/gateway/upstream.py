@@ -39,7 +39,6 @@ class Upstream:
         self.guard = GuardedTransport(rule, transport or AiohttpTransport(retries=0, trust_env=False))
         headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
         headers.update(self.protocol.auth_headers(provider.api_key()))
-        self.path = self.protocol.chat_path
         self.client = httpx.AsyncClient(
             base_url=provider.base_url,
             trust_env=False,  # no proxy from the environment may sit between us and a declared host
@@ -78,7 +77,7 @@ class Upstream:
         self,
         payload: Mapping[str, Any],
         stream: bool,
-        path: str | None = None,
+        path: str,
         headers: Mapping[str, str] | None = None,
         method: str = "POST",
     ) -> httpx.Response:
@@ -95,7 +94,7 @@ class Upstream:
                 ) from None
         attempt = 0
         while True:
-            request = self.client.build_request(method, path or self.path, content=content, headers=headers)
+            request = self.client.build_request(method, path, content=content, headers=headers)
             with self._failures("unreachable"):
                 response = await self.client.send(request, stream=True)
             delay = self._retry_delay(response, attempt)

@@ -8,12 +8,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from aether_policy.gateway.protocols import ir
-from aether_policy.gateway.protocols.base import refuse_unknown, sse, text_of
+from aether_policy.gateway.protocols.base import (
+    messages_problem,
+    model_and_stream_of_body,
+    refuse_unknown,
+    sse,
+    text_of,
+)
 
 name: str = "anthropic"
 caller_paths: tuple[str, ...] = ("/v1/messages",)
 chat_route: str = "/v1/messages"
-chat_path: str = "/v1/messages"
 endpoints: Mapping[str, str] = {"count_tokens": "/v1/messages/count_tokens"}
 caller_headers: tuple[str, ...] = ("anthropic-version",)
 structured_output: bool = False  # `output_format` is a beta some models lack: a forced tool works on all
@@ -55,6 +60,18 @@ _KNOWN = frozenset(
 # `thinking.budget_tokens` as a reasoning effort: the budgets Anthropic's documentation gives as small,
 # moderate and large. The upper bounds are exclusive.
 _EFFORT_BY_BUDGET: tuple[tuple[int, Literal["low", "medium"]], ...] = ((4096, "low"), (16384, "medium"))
+
+
+def call_of(path_params: Mapping[str, str], body: Mapping[str, Any]) -> tuple[str, bool]:
+    return model_and_stream_of_body(body)
+
+
+def content_problem(body: Mapping[str, Any]) -> str | None:
+    return messages_problem(body)
+
+
+def chat_path_for(model: str, stream: bool) -> str:
+    return "/v1/messages"
 
 
 def auth_headers(key: str | None) -> dict[str, str]:

@@ -34,8 +34,6 @@ class WireProtocol(Protocol):
     """Gateway path prefixes whose callers speak this protocol (their errors come in its shape)."""
     chat_route: str
     """The gateway's chat route for callers of this protocol."""
-    chat_path: str
-    """The chat endpoint, relative to a provider's `base_url`."""
     endpoints: Mapping[str, str]
     """Other endpoints a provider of this protocol serves (`embeddings`, `responses`, `count_tokens`, ...), by
     kind, relative to its `base_url`. A kind a protocol lacks is refused for models its providers serve."""
@@ -54,6 +52,18 @@ class WireProtocol(Protocol):
     """(field, value) pairs by which a response says the provider's own moderation stopped it."""
 
     def auth_headers(self, key: str | None) -> dict[str, str]: ...
+
+    def call_of(self, path_params: Mapping[str, str], body: Mapping[str, Any]) -> tuple[str, bool]:
+        """(model, streaming) of a chat call, from its path or body; `ir.BadRequest` when it names none."""
+        ...
+
+    def content_problem(self, body: Mapping[str, Any]) -> str | None:
+        """Why a chat body's content has the wrong shape for this protocol, or None."""
+        ...
+
+    def chat_path_for(self, model: str, stream: bool) -> str:
+        """The provider's chat path, relative to its `base_url`."""
+        ...
 
     def request_to_ir(self, body: Mapping[str, Any]) -> ir.ChatRequest: ...
 
@@ -115,3 +125,22 @@ def refuse_unknown(body: Mapping[str, Any], known: frozenset[str]) -> None:
     for key in body:
         if key not in known and body[key] is not None:
             raise ir.Unsupported(key, "is not translated to another provider's protocol")
+
+
+def model_and_stream_of_body(body: Mapping[str, Any]) -> tuple[str, bool]:
+    """(model, streaming) where the body names them, as OpenAI and Anthropic requests do."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ir.BadRequest("`model` is required and must be a string", "missing_model")
+    return model, bool(body.get("stream"))
+
+
+def messages_problem(body: Mapping[str, Any]) -> str | None:
+    messages = body.get("messages")
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
+    ):
+        return "`messages` must be a non-empty list of objects with a `role`"
+    return None

@@ -29,6 +29,14 @@ class Unsupported(ValueError):
         self.param = param
 
 
+class BadRequest(ValueError):
+    """A request whose shape its protocol does not allow: the caller's error, with a code, never quoting it."""
+
+    def __init__(self, message: str, code: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
 @dataclass(slots=True)
 class Text:
     text: str

@@ -9,7 +9,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aether_policy.gateway.protocols import ir
-from aether_policy.gateway.protocols.base import arguments_of, refuse_unknown, sse, text_of
+from aether_policy.gateway.protocols.base import (
+    arguments_of,
+    messages_problem,
+    model_and_stream_of_body,
+    refuse_unknown,
+    sse,
+    text_of,
+)
 
 name: str = "openai"
 caller_paths: tuple[str, ...] = (
@@ -20,7 +27,6 @@ caller_paths: tuple[str, ...] = (
     "/v1/responses",
 )
 chat_route: str = "/v1/chat/completions"
-chat_path: str = "/chat/completions"
 endpoints: Mapping[str, str] = {
     "embeddings": "/embeddings",
     "completions": "/completions",
@@ -63,6 +69,18 @@ _KNOWN = frozenset(
         "n",
     }
 )
+
+
+def call_of(path_params: Mapping[str, str], body: Mapping[str, Any]) -> tuple[str, bool]:
+    return model_and_stream_of_body(body)
+
+
+def content_problem(body: Mapping[str, Any]) -> str | None:
+    return messages_problem(body)
+
+
+def chat_path_for(model: str, stream: bool) -> str:
+    return "/chat/completions"
 
 
 def auth_headers(key: str | None) -> dict[str, str]:

@@ -5,7 +5,7 @@ The model name picks the behaviour, so one server covers every scenario:
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
 `*-busy` answers 429 (Retry-After: 0) to every other request; `*-overloaded` always 529; `*-later` 429 asking
 for an hour; `*-malformed` sends invalid JSON; `*-cr` and `*-crlf` stream with those line endings; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
-Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
+Gemini's generateContent (model in the path) is served too. Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
 """
 
@@ -30,6 +30,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw_path: bytes = b""
+    """The path as it arrived, before percent-decoding."""
 
 
 @dataclass
@@ -46,12 +48,14 @@ class StandIn:
                 Route("/v1/completions", self.completions, methods=["POST"]),
                 Route("/v1/responses", self.responses, methods=["POST"]),
                 Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+                Route("/v1beta/models/{target:path}", self.gemini, methods=["POST"]),
             ]
         )
 
     async def _record(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(await request.body())
-        self.received.append(Received(request.url.path, dict(request.headers), body))
+        raw = request.scope.get("raw_path") or b""
+        self.received.append(Received(request.url.path, dict(request.headers), body, raw))
         return body
 
     @staticmethod
@@ -180,6 +184,40 @@ class StandIn:
         if model.endswith("-reset"):
             raise ConnectionResetError("stand-in drops the connection")
         return None
+
+    async def gemini(self, request: Request) -> Response:
+        """Gemini's generateContent and streamGenerateContent (`?alt=sse`); the model is in the path."""
+        body = await self._record(request)
+        model, _, method = request.path_params["target"].rpartition(":")
+        prompt = " ".join(
+            part.get("text", "") for content in body.get("contents", []) for part in content.get("parts", [])
+        )
+        stream = method == "streamGenerateContent"
+        trouble = await self._misbehave(model, prompt, stream)
+        if trouble is not None:
+            return trouble
+        reply = f"echo: {prompt}"
+        finish = "SAFETY" if model.endswith("-filter") else "STOP"
+        usage = {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 12}
+
+        def chunk(text: str, last: bool) -> dict[str, Any]:
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+            out: dict[str, Any] = {"candidates": [candidate], "modelVersion": model, "responseId": "standin"}
+            if last:
+                candidate["finishReason"] = finish
+                out["usageMetadata"] = usage
+            return out
+
+        if not stream:
+            return JSONResponse(chunk(reply, True))
+
+        async def events() -> Any:
+            words = reply.split(" ")
+            for i, word in enumerate(words):
+                last = i == len(words) - 1
+                yield f"data: {json.dumps(chunk(word + ('' if last else ' '), last))}\r\n\r\n".encode()
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     async def _begin(self, request: Request) -> tuple[str, str, bool, Response | None]:
         """Record the request; (model, prompt, stream, the misbehaviour's response if the model asks for one)."""

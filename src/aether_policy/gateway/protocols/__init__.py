@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from aether_policy.gateway.protocols import anthropic, openai
+from aether_policy.gateway.protocols import anthropic, gemini, openai
 from aether_policy.gateway.protocols.base import WireProtocol
 from aether_policy.gateway.protocols.ir import Unsupported
 
-_REGISTERED: tuple[WireProtocol, ...] = (openai, anthropic)
+_REGISTERED: tuple[WireProtocol, ...] = (openai, anthropic, gemini)
 PROTOCOLS = MappingProxyType({protocol.name: protocol for protocol in _REGISTERED})
 DEFAULT: WireProtocol = openai
 """The protocol of a path no protocol claims: most clients speak OpenAI's."""

@@ -62,7 +62,7 @@ def edit(project: Path, old: str, new: str) -> Path:
 
 def log_change(project: Path, summary: str, material: bool | None = None) -> None:
     """What an author does after changing rules: move last_updated, add a change-log entry, rebuild the site."""
-    edit(project, "last_updated: 2026-11-25", "last_updated: 2026-12-01")
+    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-12-01")
     entry = f"    - date: 2026-12-01\n      summary: {summary}\n"
     if material is not None:
         entry += f"      material: {str(material).lower()}\n"
@@ -216,9 +216,9 @@ def test_changed_rules_without_a_new_date_or_log_entry_fail_change_control(proje
     lines = [line for line in output.splitlines() if "[change-control]" in line]
     assert lines == [
         f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] rules changed since HEAD "
-        "but last_updated is still 2026-11-25; move it forward",
+        "but last_updated is still 2025-10-01; move it forward",
         f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] rules changed since HEAD but the "
-        "change log has no entry after 2026-11-25; add one (`aether-policy diff` drafts it)",
+        "change log has no entry after 2025-10-01; add one (`aether-policy diff` drafts it)",
         f"policies/aetherapi.yaml:{line_of(policy, '180 days')}:5: warning: [change-control] material change: Usage and "
         "Performance Data kept longer: 90 days → 180 days after collection",
     ]
@@ -340,7 +340,7 @@ def test_the_drafted_change_log_entry_acknowledges_every_material_change(project
     base.write_text(policy.read_text())
     edit(project, "  aether_analytics:\n    kind: analytics", "  aether_analytics:\n    kind: preference")
     edit(project, "    when: required_by_law\n", "    when: always\n")
-    edit(project, "last_updated: 2026-11-25", "last_updated: 2026-12-01")
+    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-12-01")
     drafted = CliRunner().invoke(main, ["diff", str(base), str(policy), "--format", "changelog"]).output
     base.unlink()
     edit(project, "\nsections:\n", drafted + "\nsections:\n")
@@ -358,9 +358,9 @@ def test_a_renamed_policy_is_compared_with_its_base_version(project: Path) -> No
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/aether.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] rules changed since "
-        "HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is still 2026-11-25; move it forward",
+        "HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is still 2025-10-01; move it forward",
         f"policies/aether.yaml:{line_of(policy, '  log:')}:3: error: [change-control] rules changed since HEAD (was "
-        "policies/aetherapi.yaml at HEAD) but the change log has no entry after 2026-11-25; add one "
+        "policies/aetherapi.yaml at HEAD) but the change log has no entry after 2025-10-01; add one "
         "(`aether-policy diff` drafts it)",
         f"policies/aether.yaml:{line_of(policy, '900 days')}:5: warning: [change-control] material change: Usage and "
         "Performance Data kept longer: 90 days → 900 days after collection",
@@ -375,7 +375,7 @@ def test_a_renamed_commited_policy_is_compared_with_its_base_version(project: Pa
     git(project, "commit", "-qam", "rename and keep longer")
     code, output = check("--base", "HEAD~1")
     assert code == 1
-    assert "last_updated is still 2026-11-25" in output
+    assert "last_updated is still 2025-10-01" in output
 
 
 def test_a_moved_untracked_and_reformatted_policy_is_still_compared(project: Path) -> None:
@@ -389,7 +389,7 @@ def test_a_moved_untracked_and_reformatted_policy_is_still_compared(project: Pat
     assert code == 1
     assert (
         "error: [change-control] rules changed since HEAD (was policies/aetherapi.yaml at HEAD) but last_updated is "
-        "still 2026-11-25; move it forward"
+        "still 2025-10-01; move it forward"
     ) in output
 
 
@@ -404,9 +404,9 @@ def test_every_policy_file_under_policies_is_covered(project: Path) -> None:
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/examples/other.yaml:{line_of(example, 'last_updated:')}:1: error: [change-control] rules changed "
-        "since HEAD but last_updated is still 2026-11-25; move it forward",
+        "since HEAD but last_updated is still 2025-10-01; move it forward",
         f"policies/examples/other.yaml:{line_of(example, '  log:')}:3: error: [change-control] rules changed since "
-        "HEAD but the change log has no entry after 2026-11-25; add one (`aether-policy diff` drafts it)",
+        "HEAD but the change log has no entry after 2025-10-01; add one (`aether-policy diff` drafts it)",
     ]
 
 
@@ -454,16 +454,16 @@ def test_change_control_outside_a_git_repository_fails(project: Path) -> None:
 
 
 def test_last_updated_may_not_move_backwards(project: Path) -> None:
-    policy = edit(project, "last_updated: 2026-11-25", "last_updated: 2026-11-20")
-    edit(project, "    - date: 2026-11-25\n", "    - date: 2026-11-20\n")
+    policy = edit(project, "last_updated: 2025-10-01", "last_updated: 2025-09-20")
+    edit(project, "    - date: 2025-10-01\n", "    - date: 2025-09-20\n")
     CliRunner().invoke(main, ["build"])
     code, output = check("--base", "HEAD")
     assert code == 1
     assert change_control_lines(output) == [
         f"policies/aetherapi.yaml:{line_of(policy, 'last_updated:')}:1: error: [change-control] last_updated moved "
-        "backwards: 2026-11-25 at HEAD, now 2026-11-20; it must be the date of the latest change",
+        "backwards: 2025-10-01 at HEAD, now 2025-09-20; it must be the date of the latest change",
         f"policies/aetherapi.yaml:{line_of(policy, '  log:')}:3: error: [change-control] the change-log entry of "
-        "2026-11-25 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
+        "2025-10-01 at HEAD was removed or edited; the log is append-only: restore it and add a new entry that "
         "corrects it",
     ]
 

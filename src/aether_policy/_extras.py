@@ -15,6 +15,7 @@ GATEWAY_MODULES = (
     "uvicorn",
     "httpx",
     "httpx_aiohttp",
+    "httpx_sse",
     "cryptography",
     "sqlalchemy",
     "numpy",

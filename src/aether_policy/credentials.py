@@ -11,7 +11,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 
-CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key"})
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key", b"x-goog-api-key"})
 MIN_SECRET_LENGTH = 8
 """Shorter values are not treated as secrets: redacting every 3-letter match would redact every log."""
 
@@ -50,7 +50,8 @@ class ConflictingCredentials(ValueError):
 
 
 def api_key_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """The one API key the request presents as `Authorization: Bearer …` or `x-api-key: …`, or None.
+    """The one API key the request presents as `Authorization: Bearer …`, `x-api-key: …` or
+    `x-goog-api-key: …`, or None.
 
     Raises ConflictingCredentials when those headers, repeated or together, carry different keys: the
     gateway must not guess which one the caller meant. A non-Bearer `Authorization` counts as a key that
@@ -63,7 +64,7 @@ def api_key_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
             text = value.decode("latin-1").strip()
             scheme, _, token = text.partition(" ")
             key = token.strip() if scheme.lower() == "bearer" else text
-        elif lowered == b"x-api-key":
+        elif lowered in (b"x-api-key", b"x-goog-api-key"):  # Anthropic's and Google's SDKs
             key = value.decode("latin-1").strip()
         else:
             continue
@@ -71,7 +72,7 @@ def api_key_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
             keys.append(key)
     if len(keys) > 1:
         raise ConflictingCredentials(
-            "the request carries more than one API key (a repeated Authorization or x-api-key header, or both "
-            "headers with different keys); send exactly one"
+            "the request carries more than one API key (a repeated Authorization, x-api-key or x-goog-api-key "
+            "header, or several of them with different keys); send exactly one"
         )
     return keys[0] if keys else None

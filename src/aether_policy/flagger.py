@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from aether_policy.gateway import protocols
 from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import NOT_FLAGGED, Verdict
 
@@ -42,14 +43,22 @@ class PatternDetector:
 
 
 class UpstreamModerationDetector:
-    """The provider's own verdict: OpenAI `finish_reason: content_filter`, Anthropic `stop_reason: refusal`."""
+    """The provider's own verdict, as each registered protocol signals it (OpenAI `finish_reason:
+    content_filter`, Anthropic `stop_reason: refusal`), found in the response body as the client got it."""
 
     name = "upstream_moderation"
-    _SIGNAL = re.compile(rb'"(?:finish_reason|stop_reason)"\s*:\s*"(content_filter|refusal)"')
+    _SIGNAL = re.compile(
+        "|".join(
+            rf'"{re.escape(key)}"\s*:\s*"(?P<v{i}>{re.escape(value)})"'
+            for i, (key, value) in enumerate(
+                signal for protocol in protocols.PROTOCOLS.values() for signal in protocol.moderation_signals
+            )
+        ).encode()
+    )
 
     def inspect(self, request_text: str, response_body: bytes) -> str | None:
         match = self._SIGNAL.search(response_body)
-        return f"upstream_moderation:{match.group(1).decode()}" if match else None
+        return f"upstream_moderation:{match[match.lastindex or 0].decode()}" if match else None
 
 
 class Flagger:

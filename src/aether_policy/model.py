@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from aether_policy.anchors import ANCHORS, check_anchor
 from aether_policy.durations import Duration
+from aether_policy.gateway import protocols
 from aether_policy.vocabulary import CookieConsent, LegalBasis, Right, Role, TransferMechanism
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -167,8 +168,21 @@ class Category(Rule):
     notice: Notice | None = None
 
 
+ProtocolName = Annotated[
+    str,
+    AfterValidator(protocols.known),
+    WithJsonSchema({"type": "string", "enum": list(protocols.names())}),
+]
+"""A wire protocol the gateway speaks: one registered in `aether_policy.gateway.protocols`."""
+
+
 class Provider(Rule):
-    api: Literal["openai", "anthropic"] = Field(description="The wire protocol the gateway speaks to it.")
+    api: ProtocolName = Field(description="The wire protocol the gateway speaks to it.")
+    stores_content: bool = Field(
+        False,
+        description="Whether the provider may keep request content for later use (OpenAI Responses "
+        "`store: true`). When false, the gateway sends `store: false` and refuses a request asking to store.",
+    )
     hosts: tuple[Hostname, ...] = Field(min_length=1, description="The only hosts requests may be sent to.")
 
 

@@ -157,7 +157,7 @@ def test_serve_says_at_start_what_it_enforces_where_it_stores_and_where_it_sends
     assert f"  database: {db}" in lines
     assert any(
         line.startswith(
-            "  provider openai (openai API, recipient 'openai') at https://api.openai.com/v1: models gpt-4o"
+            "  provider openai (openai API, recipient 'openai') at https://api.openai.com/v1: models gpt-6.2-sol"
         )
         and "gpt-*" in line
         for line in lines

@@ -51,7 +51,7 @@ def config_for(upstream: str, timeout: float = 1.5) -> GatewayConfig:
                 api="openai",
                 base_url=f"{upstream}/v1",
                 api_key_env="STANDIN_OPENAI_KEY",
-                models=("gpt-*", "o3*"),
+                models=("gpt-*", "o3*", "text-embedding-*"),
                 timeout=timeout,
             ),
             "anthropic": ProviderConfig(

@@ -266,7 +266,8 @@ def test_environment_defaults_route_each_family_and_list_known_models(monkeypatc
         "anthropic",
     ]
     assert config.route("llama-3") is None
-    assert ("gpt-4o-mini", "openai") in config.listed_models()
+    assert ("gpt-5.5", "openai") in config.listed_models()
+    assert ("claude-sonnet-5-5", "anthropic") in config.listed_models()
     assert config.providers["openai"].base_url == "https://api.openai.com/v1"
 
 
@@ -283,3 +284,11 @@ def test_a_request_the_translation_cannot_read_is_400_without_echo(gateway: Runn
     assert response.json()["error"]["message"] == (
         "the request cannot be translated for provider 'anthropic': a field is missing or has the wrong type (KeyError)"
     )
+
+
+def test_no_default_model_is_one_the_anthropic_sdk_calls_deprecated() -> None:
+    from anthropic._data.deprecated_models import DEPRECATED_MODELS
+
+    from aether_policy.gateway.config import DEFAULT_ANTHROPIC_MODELS
+
+    assert [m for m in DEFAULT_ANTHROPIC_MODELS if m in DEPRECATED_MODELS] == []

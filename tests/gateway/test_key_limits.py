@@ -268,3 +268,39 @@ def test_opening_a_window_prunes_every_keys_past_windows(database_url: str) -> N
         rows = sorted(conn.execute(select(tables.rate_windows.c.key_id, tables.rate_windows.c.window)).all())
     store.close()
     assert [tuple(r) for r in rows] == [("key_other", 1003)]
+
+
+def test_the_non_chat_endpoints_count_against_the_request_limit(gateway: Replicas) -> None:
+    gateway.update(rpm=3)
+    client = gateway.oai()
+    client.embeddings.create(model="text-embedding-3-small", input=PROMPT)
+    client.completions.create(model="gpt-3.5-turbo-instruct", prompt=PROMPT)
+    client.responses.create(model="gpt-5.5", input=PROMPT)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.embeddings.create(model="text-embedding-3-small", input=PROMPT)
+    assert caught.value.response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert 1 <= int(caught.value.response.headers["retry-after"]) <= 60
+
+
+def test_count_tokens_is_refused_once_the_request_limit_is_reached(gateway: Replicas) -> None:
+    gateway.update(rpm=1)
+    client = gateway.claude()
+    client.messages.count_tokens(model="claude-3-5-haiku-latest", messages=[{"role": "user", "content": PROMPT}])
+    with pytest.raises(anthropic.RateLimitError):
+        client.messages.count_tokens(model="claude-3-5-haiku-latest", messages=[{"role": "user", "content": PROMPT}])
+
+
+def test_a_model_outside_the_keys_patterns_is_refused_on_the_embeddings_endpoint(gateway: Replicas) -> None:
+    gateway.update(models=("gpt-4o*",))
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        gateway.oai().embeddings.create(model="text-embedding-3-small", input=PROMPT)
+    assert caught.value.response.json()["error"]["code"] == "model_not_allowed"
+
+
+def test_the_embeddings_usage_is_charged_to_the_token_limit(gateway: Replicas) -> None:
+    gateway.update(tpm=3)  # the stand-in reports one prompt token per input word: 5 here
+    client = gateway.oai()
+    client.embeddings.create(model="text-embedding-3-small", input=PROMPT)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.embeddings.create(model="text-embedding-3-small", input=PROMPT)
+    assert "limited to 3 tokens per minute" in caught.value.response.json()["error"]["message"]

@@ -52,6 +52,12 @@ def _recipient(old: Policy, new: Policy, name: str, before: Recipient, after: Re
         yield Change((*here, "description"), f"{after.title}: description changed", False, "prose")
     if before.provider and after.provider and before.provider.api != after.provider.api:
         yield Change((*here, "provider", "api"), f"{after.title}: now reached with the {after.provider.api} API", False)
+    stored_before = bool(before.provider and before.provider.stores_content)
+    stored_after = bool(after.provider and after.provider.stores_content)
+    if stored_after != stored_before:
+        # Content kept at the provider is a new disclosure; no longer keeping it is not.
+        what = "may now keep request content" if stored_after else "no longer keeps request content"
+        yield Change((*here, "provider", "stores_content"), f"{after.title}: {what}", stored_after)
     hosts_before = set(before.provider.hosts) if before.provider else set()
     hosts_after = set(after.provider.hosts) if after.provider else set()
     if hosts_after - hosts_before:

@@ -1,8 +1,8 @@
-"""The bundled gateway: OpenAI- and Anthropic-compatible routing, with the policy enforced around it."""
+"""The bundled gateway: one chat route per wire protocol (`gateway.protocols`), with the policy enforced around it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,10 +16,13 @@ from starlette.routing import Route
 
 from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
-from aether_policy.gateway import strict_json, translate
+from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
-from aether_policy.gateway.errors import GatewayError, error_body, flavour_of
+from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.limits import KeyLimits
+from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
+from aether_policy.gateway.protocols.base import model_and_stream_of_body
+from aether_policy.gateway.protocols.ir import BadRequest
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -48,19 +51,52 @@ class Gateway:
 
     # -- endpoints ------------------------------------------------------------------------------------------------
 
-    async def chat_completions(self, request: Request) -> Response:
-        return await self._serve(request, "openai")
+    def chat(self, protocol: WireProtocol) -> Callable[[Request], Awaitable[Response]]:
+        """The chat endpoint of one protocol."""
 
-    async def messages(self, request: Request) -> Response:
-        return await self._serve(request, "anthropic")
+        async def endpoint(request: Request) -> Response:
+            return await self._serve(request, protocol, "chat", "messages")
+
+        return endpoint
 
     async def models(self, request: Request) -> Response:
+        """The exact model names the config lists, in the shape of the SDK asking."""
+        caller = protocols.for_request(request.url.path, request.headers)
         try:
             self._authenticate(request)
         except GatewayError as error:
-            return error.response("openai")
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in self.config.listed_models()]
-        return JSONResponse({"object": "list", "data": data})
+            return error.response(caller)
+        return JSONResponse(caller.model_list(self.config.listed_models()))
+
+    async def model(self, request: Request) -> Response:
+        """One listed model; a model only a pattern routes is not claimed to exist (the provider may not have
+        it), so it is a 404 like any unknown one."""
+        caller = protocols.for_request(request.url.path, request.headers)
+        try:
+            self._authenticate(request)
+            wanted = request.path_params["model_id"]
+            for model, provider in self.config.listed_models():
+                if model == wanted:
+                    facts_of(request.scope).model = model
+                    return JSONResponse(caller.model_entry(model, provider))
+            named = f"model '{wanted}'" if model_name(wanted) else "the model"  # never echo free text
+            raise GatewayError(
+                404, f"{named} is not listed by this gateway", "invalid_request_error", "model_not_found"
+            )
+        except GatewayError as error:
+            return error.response(caller)
+
+    def forward(self, caller: WireProtocol, kind: str, required: str) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint forwarded as it is to a provider of the caller's own protocol that serves `kind`.
+
+        Its body is content like a chat request's: authenticated, routed by its model, judged by the flagger
+        and sealed by the prompt gate the same way. `required` is the field holding the content.
+        """
+
+        async def endpoint(request: Request) -> Response:
+            return await self._serve(request, caller, kind, required)
+
+        return endpoint
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "policy_digest": self.plan.digest})
@@ -90,42 +126,109 @@ class Gateway:
         facts_of(request.scope).account_id = account_id
         return account_id
 
-    async def _serve(self, request: Request, flavour: str) -> Response:
+    async def _serve(self, request: Request, caller: WireProtocol, kind: str, required: str) -> Response:
         facts = facts_of(request.scope)
         try:
             self._authenticate(request)
             body = await self._parse(request)
-            model = body["model"]
-            await self.limits.admit(request, body)
-            routed = self.config.route(model)
-            if routed is None:
-                named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
-                raise GatewayError(
-                    404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
-                )
-            upstream = self.upstreams[routed[0]]
-            if _listed(routed[1], model):
+            model, streaming = self._call_of(request, caller, kind, required, body)
+            await self.limits.admit(request, body, model=model, stream=streaming)
+            upstream, listed = self._route(model)
+            if listed:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
-            payload = body if upstream.api == flavour else self._to(upstream, body)
-            streaming = bool(body.get("stream"))
+            if kind == "chat":
+                path = upstream.protocol.chat_path_for(model, streaming)
+            else:
+                path = self._endpoint_of(caller, upstream, kind, model)
+            headers = self._passthrough(request, caller, upstream)
+            json_answer = False
+            if kind == "chat" and upstream.protocol is not caller:
+                payload, json_answer = self._translate(caller, upstream, body, model, streaming)
+            elif kind == "responses":
+                payload = self._stored_as_declared(upstream, body)
+            else:
+                payload = body
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.
             facts.authenticated_content = True
-            response = await upstream.open(payload, stream=streaming)
+            response = await upstream.open(payload, stream=streaming, path=path, headers=headers)
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
-            return error.response(flavour)
+            return error.response(caller)
         # A model only a pattern (`gpt-*`) routes is recorded once the provider has answered for it: until then
         # it is just text the caller chose.
         facts.model = model
         if streaming:
             return StreamingResponse(
-                self._relay(request, response, upstream, flavour, model),
+                self._relay(request, response, upstream, caller, model, json_answer),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
-        return self._complete(request, response, upstream, flavour)
+        return self._complete(request, response, upstream, caller, json_answer)
+
+    @staticmethod
+    def _passthrough(request: Request, caller: WireProtocol, upstream: Upstream) -> dict[str, str]:
+        """The caller's protocol headers (`anthropic-beta`) for a provider of the same protocol, every value
+        of a repeated header kept; a translated request cannot carry them, so it is refused naming them."""
+        headers: dict[str, str] = {}
+        for name in caller.passthrough_headers:
+            values = request.headers.getlist(name)
+            if not values:
+                continue
+            if upstream.protocol is not caller:
+                raise GatewayError(
+                    400,
+                    f"the `{name}` header cannot be translated for provider '{upstream.name}', which speaks "
+                    f"{upstream.api}",
+                    "invalid_request_error",
+                    "unsupported_parameter",
+                )
+            headers[name] = ",".join(values)
+        return headers
+
+    def _route(self, model: str) -> tuple[Upstream, bool]:
+        """The upstream serving `model`, and whether the operator names it exactly (not only a pattern)."""
+        routed = self.config.route(model)
+        if routed is None:
+            named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
+            raise GatewayError(
+                404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
+            )
+        return self.upstreams[routed[0]], _listed(routed[1], model)
+
+    @staticmethod
+    def _endpoint_of(caller: WireProtocol, upstream: Upstream, kind: str, model: str) -> str:
+        """The provider's path for a non-chat endpoint; these are forwarded, never translated, so the model's
+        provider must speak the caller's protocol and serve the endpoint."""
+        path = upstream.protocol.endpoints.get(kind)
+        if upstream.protocol is not caller or path is None:
+            named = f"model '{model}'" if model_name(model) else "the model"
+            raise GatewayError(
+                400,
+                f"`{kind}` is served only by providers that speak {caller.name}; {named} is served by provider "
+                f"'{upstream.name}', which speaks {upstream.api}",
+                "invalid_request_error",
+                "unsupported_endpoint",
+            )
+        return path
+
+    @staticmethod
+    def _stored_as_declared(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses request with `store` as the policy allows: a provider the policy does not declare as
+        keeping content gets `store: false` (OpenAI stores by default, a disclosure the policy must make), and
+        a request asking it to store is refused rather than quietly changed."""
+        if upstream.stores_content:
+            return body
+        if body.get("store") is True:
+            raise GatewayError(
+                400,
+                f"`store: true` is refused: the privacy policy does not let provider '{upstream.name}' keep "
+                "request content (recipients.<name>.provider.stores_content)",
+                "invalid_request_error",
+                "store_not_allowed",
+            )
+        return {**body, "store": False}
 
     async def _parse(self, request: Request) -> dict[str, Any]:
         try:
@@ -134,29 +237,53 @@ class Gateway:
             raise GatewayError(400, str(error), "invalid_request_error", "invalid_json") from None
         if not isinstance(body, dict):
             raise GatewayError(400, "the request body must be a JSON object", "invalid_request_error")
-        if not isinstance(body.get("model"), str) or not body["model"]:
-            raise GatewayError(
-                400, "`model` is required and must be a string", "invalid_request_error", "missing_model"
-            )
-        messages = body.get("messages")
-        if (
-            not isinstance(messages, list)
-            or not messages
-            or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
-        ):
-            raise GatewayError(
-                400, "`messages` must be a non-empty list of objects with a `role`", "invalid_request_error"
-            )
         return body
 
     @staticmethod
-    def _to(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
-        """The request in the provider's own format; a shape the translation cannot read is the caller's 400."""
+    def _call_of(
+        request: Request, caller: WireProtocol, kind: str, required: str, body: dict[str, Any]
+    ) -> tuple[str, bool]:
+        """(model, streaming), once the body is known to hold the content its endpoint needs."""
         try:
-            if upstream.api == "anthropic":
-                return translate.chat_to_messages(body)
-            return translate.messages_to_chat(body)
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as error:
+            if kind == "chat":
+                model, streaming = caller.call_of(request.path_params, body)
+                problem = caller.content_problem(body)
+            else:
+                model, streaming = model_and_stream_of_body(body)
+                content = body.get(required)
+                missing = content is None or content == "" or content == []
+                problem = f"`{required}` is required" if missing else None
+        except BadRequest as error:
+            raise GatewayError(error.status, error.message, "invalid_request_error", error.code) from None
+        if problem is not None:
+            code = f"missing_{required}" if kind != "chat" else None
+            raise GatewayError(400, problem, "invalid_request_error", code)
+        return model, streaming
+
+    @staticmethod
+    def _translate(
+        caller: WireProtocol, upstream: Upstream, body: dict[str, Any], model: str, streaming: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """The request in the provider's own protocol, through the IR, and whether its structured output is
+        emulated (then the answer is the forced tool's input). A parameter neither side can carry is the
+        caller's 400 naming it; a shape the translation cannot read is the caller's 400 too."""
+        try:
+            request = caller.request_to_ir(body)
+            request.model, request.stream = model, streaming  # a protocol may name them in the path
+            emulated = not upstream.protocol.structured_output and (
+                request.json_schema is not None or request.json_object
+            )
+            if emulated:
+                request = ir.emulate_json_output(request)
+            return upstream.protocol.request_from_ir(request), emulated
+        except Unsupported as error:
+            raise GatewayError(
+                400,
+                f"{error} (the model is served by provider '{upstream.name}', which speaks {upstream.api})",
+                "invalid_request_error",
+                "unsupported_parameter",
+            ) from None
+        except _MALFORMED as error:
             raise GatewayError(
                 400,
                 f"the request cannot be translated for provider '{upstream.name}': a field is missing or has the "
@@ -164,63 +291,70 @@ class Gateway:
                 "invalid_request_error",
             ) from None
 
-    def _complete(self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str) -> Response:
+    def _complete(
+        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol, json_answer: bool
+    ) -> Response:
         try:
             data = strict_json.loads(response.content, "the provider's response", surrogates=True)
         except strict_json.BadJSON:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a malformed response", "upstream_error"
-            ).response(flavour)
+            ).response(caller)
         try:
-            if upstream.api != flavour:
-                data = (
-                    translate.message_to_completion(data)
-                    if flavour == "openai"
-                    else translate.completion_to_message(data)
-                )
-            _note_moderation(request, data)
-            self.limits.settle(request, data)
+            if upstream.protocol is caller:
+                flag = caller.moderation(data)
+            else:
+                answer = upstream.protocol.response_to_ir(data)
+                if json_answer:
+                    answer = ir.json_answer(answer)
+                flag = answer.moderation
+                data = caller.response_from_ir(answer)
+            self.limits.settle(request, data)  # usage in the caller's shape, whichever endpoint answered
         except _MALFORMED:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             return GatewayError(
                 502, f"provider '{upstream.name}' sent a response of an unexpected shape", "upstream_error"
-            ).response(flavour)
+            ).response(caller)
+        if flag is not None:
+            facts_of(request.scope).upstream_flag = flag
         return strict_json.SafeJSONResponse(data)
 
     async def _relay(
-        self, request: Request, response: httpx.Response, upstream: Upstream, flavour: str, model: str
+        self,
+        request: Request,
+        response: httpx.Response,
+        upstream: Upstream,
+        caller: WireProtocol,
+        model: str,
+        json_answer: bool,
     ) -> Stream:
-        convert: Callable[[str | None, str], Any] | None = None
-        finish: Callable[[], Any] | None = None
-        if upstream.api != flavour:
-            converter: Any = (
-                translate.AnthropicToOpenAIStream(model)
-                if flavour == "openai"
-                else translate.OpenAIToAnthropicStream(model)
-            )
-            convert = converter.translate
-            finish = getattr(converter, "finish", None)
-        parser = translate.SSEParser()
+        """The provider's stream to the caller: bytes as they come when both speak the same protocol, else each
+        event read into the IR and written in the caller's protocol."""
         try:
-            async for chunk in response.aiter_bytes():
-                if convert is None:
+            if upstream.protocol is caller:
+                async for chunk in response.aiter_bytes():
                     yield chunk
-                    continue
-                for event, data in parser.feed(chunk):
-                    for out in convert(event, data):
-                        yield out
-            if finish is not None:
-                for out in finish():
-                    yield out
+                return
+            reader, writer = upstream.protocol.stream_reader(), caller.stream_writer(model)
+            adapter = ir.JsonAnswerStream() if json_answer else None
+            async for event, data in sse.events(response):
+                for read in reader.read(event, data):
+                    for step in adapter.adapt(read) if adapter is not None else (read,):
+                        if isinstance(step, ir.Finished) and step.moderation is not None:
+                            facts_of(request.scope).upstream_flag = step.moderation
+                        for out in writer.write(step):
+                            yield out
+            for out in writer.close():
+                yield out
         except httpx.HTTPError as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
-            yield _stream_error(flavour, f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
-        except _MALFORMED:
+            yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
+        except (*_MALFORMED, sse.SSEError):
             # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
             # error event the SDK raises, rather than the connection dropping mid-answer.
             facts_of(request.scope).error_class = "UpstreamMalformed"
-            yield _stream_error(flavour, f"provider '{upstream.name}' sent a stream event of an unexpected shape")
+            yield caller.stream_error(f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
             await response.aclose()
 
@@ -234,23 +368,9 @@ _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, Recur
 """What reading a provider's JSON of an unexpected shape raises."""
 
 
-def _stream_error(flavour: str, message: str) -> bytes:
-    if flavour == "openai":
-        return translate.sse({"error": {"message": message, "type": "upstream_error"}})
-    return translate.sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
-
-
 def _listed(provider: ProviderConfig, model: str) -> bool:
     """Whether the operator names this exact model (not only a pattern that matches it)."""
     return model in provider.models and not any(ch in model for ch in "*?[")
-
-
-def _note_moderation(request: Request, data: Mapping[str, Any]) -> None:
-    for choice in data.get("choices") or []:
-        if isinstance(choice, dict) and choice.get("finish_reason") == "content_filter":
-            facts_of(request.scope).upstream_flag = "content_filter"
-    if data.get("stop_reason") == "refusal":
-        facts_of(request.scope).upstream_flag = "refusal"
 
 
 def create_app(
@@ -280,9 +400,15 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
-            Route("/v1/messages", gateway.messages, methods=["POST"]),
+            *(Route(p.chat_route, gateway.chat(p), methods=["POST"]) for p in protocols.PROTOCOLS.values()),
+            Route("/v1/embeddings", gateway.forward(openai, "embeddings", "input"), methods=["POST"]),
+            Route("/v1/completions", gateway.forward(openai, "completions", "prompt"), methods=["POST"]),
+            Route("/v1/responses", gateway.forward(openai, "responses", "input"), methods=["POST"]),
+            Route(
+                "/v1/messages/count_tokens", gateway.forward(anthropic, "count_tokens", "messages"), methods=["POST"]
+            ),
             Route("/v1/models", gateway.models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", gateway.model, methods=["GET"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/.well-known/privacy-policy.json", gateway.policy, methods=["GET"]),
         ],
@@ -314,12 +440,12 @@ def create_app(
 async def _routing_error(request: Request, exc: Exception) -> Response:
     """An unknown path or a wrong method, in the error shape of the SDK that would call it."""
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    flavour = flavour_of(request.url.path)
+    caller = protocols.for_request(request.url.path, request.headers)
     if status == 405:
         error = GatewayError(405, "method not allowed on this route", "invalid_request_error", "method_not_allowed")
     else:
         error = GatewayError(404, "no route for this path", "invalid_request_error", "not_found")
-    response = error.response(flavour)
+    response = error.response(caller)
     if status == 405 and isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)  # Allow: the methods the route serves
     return response

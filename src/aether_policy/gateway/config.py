@@ -11,7 +11,7 @@ import fnmatch
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -19,24 +19,45 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from aether_policy._positions import Located
 from aether_policy._validation import parse_yaml, read_yaml_file, validation_problems
 from aether_policy.exceptions import ConfigError, PolicyLoadError
+from aether_policy.model import ProtocolName
 from aether_policy.plan.compiled import Plan
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
 
-# Exact names are what `GET /v1/models` lists; the patterns route every other model of each family.
-DEFAULT_OPENAI_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "gpt-*", "o1*", "o3*", "o4*", "chatgpt-*")
-DEFAULT_ANTHROPIC_MODELS = ("claude-sonnet-4-5", "claude-3-5-haiku-latest", "claude-*")
+# Exact names are what `GET /v1/models` lists; the patterns route every other model of each family. The
+# listed names are current ones (the newest in the official SDKs' model lists); none is deprecated.
+DEFAULT_OPENAI_MODELS = (
+    "gpt-6.2-sol",
+    "gpt-6.2-astra",
+    "gpt-5.5",
+    "gpt-5.4-mini",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "gpt-*",
+    "o1*",
+    "o3*",
+    "o4*",
+    "chatgpt-*",
+    "text-embedding-*",
+)
+DEFAULT_ANTHROPIC_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-*")
 
 
 class ProviderConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     recipient: str | None = Field(None, description="The policy recipient this provider is; default: its name.")
-    api: Literal["openai", "anthropic"]
+    api: ProtocolName
     base_url: Url
     api_key_env: str | None = Field(None, description="Environment variable holding the provider's API key.")
     models: tuple[str, ...] = Field(min_length=1, description="Model names or glob patterns routed here.")
     timeout: float = Field(120.0, gt=0, description="Seconds to wait for the upstream.")
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries after a 429 or 5xx answer, with backoff, honouring Retry-After."
+    )
+    max_retry_wait: float = Field(
+        20.0, ge=0, description="Longest Retry-After honoured (seconds); a provider asking for more is not retried."
+    )
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None

@@ -4,28 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
+from aether_policy.gateway import protocols
+from aether_policy.gateway.protocols import WireProtocol
 from aether_policy.types import Scope
-
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    408: "invalid_request_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    502: "api_error",
-    504: "api_error",
-}
-
-
-def openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
-
-
-def anthropic_error(status: int, message: str) -> JSONResponse:
-    kind = _ANTHROPIC_TYPES.get(status, "api_error")
-    return JSONResponse({"type": "error", "error": {"type": kind, "message": message}}, status_code=status)
 
 
 class GatewayError(Exception):
@@ -35,18 +16,13 @@ class GatewayError(Exception):
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
 
-    def response(self, flavour: str) -> JSONResponse:
-        if flavour == "anthropic":
-            return anthropic_error(self.status, self.message)
-        return openai_error(self.status, self.message, self.kind, self.code)
-
-
-def flavour_of(path: str) -> str:
-    """Which SDK calls this path: the Anthropic one for `/v1/messages`, the OpenAI one for everything else."""
-    return "anthropic" if path == "/v1/messages" or path.startswith("/v1/messages/") else "openai"
+    def response(self, protocol: WireProtocol) -> JSONResponse:
+        """The error in the shape of the protocol the caller speaks."""
+        body = protocol.error_body(self.status, self.message, self.kind, self.code)
+        return JSONResponse(body, status_code=self.status)
 
 
 def error_body(scope: Scope, status: int, message: str, code: str | None) -> bytes:
     """The middleware's own answers (413, 408, 500) in the shape of the SDK that called the path."""
     kind = "server_error" if status >= 500 else "invalid_request_error"
-    return bytes(GatewayError(status, message, kind, code).response(flavour_of(scope.get("path", ""))).body)
+    return bytes(GatewayError(status, message, kind, code).response(protocols.for_path(scope.get("path", ""))).body)

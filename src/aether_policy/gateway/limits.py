@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse
 
 from aether_policy.derive import model_name
 from aether_policy.gateway.errors import GatewayError
+from aether_policy.gateway.protocols import WireProtocol
 from aether_policy.middleware import facts_of
 from aether_policy.store.key_controls import KeyControls, add_to_window, controls_for_hash
 from aether_policy.store.store import Store, hash_key
@@ -47,24 +48,19 @@ class LimitExceeded(GatewayError):
         super().__init__(429, message, "rate_limit_error", "rate_limit_exceeded")
         self.retry_after = retry_after
 
-    def response(self, flavour: str) -> JSONResponse:
-        response = super().response(flavour)
+    def response(self, protocol: WireProtocol) -> JSONResponse:
+        response = super().response(protocol)
         response.headers["retry-after"] = str(self.retry_after)
         return response
 
 
 class ModelNotAllowed(GatewayError):
-    """403: the key may not call this model (Anthropic calls it a permission_error)."""
+    """403: the key may not call this model (each protocol's error shape says so: Anthropic's
+    permission_error, Gemini's PERMISSION_DENIED)."""
 
     def __init__(self, model: str) -> None:
         named = f"model '{model}'" if model_name(model) else "this model"  # never echo free text
         super().__init__(403, f"this API key may not call {named}", "permission_error", "model_not_allowed")
-
-    def response(self, flavour: str) -> JSONResponse:
-        if flavour == "anthropic":
-            body = {"type": "error", "error": {"type": "permission_error", "message": self.message}}
-            return JSONResponse(body, status_code=403)
-        return super().response(flavour)
 
 
 @dataclass
@@ -105,8 +101,18 @@ class KeyLimits:
         """Called by authentication: which key this request came with (its hash, never the key)."""
         request.scope.setdefault("state", {})[_KEY_HASH] = hash_key(key)
 
-    async def admit(self, request: Request, body: Mapping[str, Any]) -> None:
-        """Refuse an expired key (401), a model the key may not call (403) or a full window (429)."""
+    async def admit(
+        self, request: Request, body: Mapping[str, Any], *, model: str | None = None, stream: bool | None = None
+    ) -> None:
+        """Refuse an expired key (401), a model the key may not call (403) or a full window (429).
+
+        `model` and `stream` default to the body's fields; a protocol that names them in the path (Gemini's
+        `models/{model}:streamGenerateContent`) passes them.
+        """
+        if model is None:
+            model = str(body.get("model"))
+        if stream is None:
+            stream = bool(body.get("stream"))
         digest = request.scope.get("state", {}).get(_KEY_HASH)
         if digest is None:
             return
@@ -121,8 +127,8 @@ class KeyLimits:
                 "invalid_request_error",
                 "expired_api_key",
             )
-        if not controls.allows(str(body.get("model"))):
-            raise ModelNotAllowed(str(body.get("model")))
+        if not controls.allows(model):
+            raise ModelNotAllowed(model)
         if not controls.limited:
             return
         slot = (controls.key_id, int(now // 60))
@@ -131,7 +137,7 @@ class KeyLimits:
             window = self._windows.setdefault(slot, _Window())
         if not window.read:  # this process's first request of the key in this minute: read the shared total
             await run_in_threadpool(self._sync, slot)
-        estimate = await self._estimate(request, body) if body.get("stream") else 0
+        estimate = await self._estimate(request, body) if stream else 0
         with self._lock:
             requests = window.shared_requests + window.pending_requests + 1
             tokens = window.shared_tokens + window.pending_tokens
@@ -148,7 +154,7 @@ class KeyLimits:
             raise LimitExceeded(
                 f"this API key is limited to {refused} per minute; retry in {retry_after} s", retry_after
             )
-        if not body.get("stream"):
+        if not stream:
             request.scope["state"][_CHARGE] = slot
         self._ensure_syncer()
 
@@ -156,8 +162,13 @@ class KeyLimits:
         """After a complete (non-streamed) response: record its token counts and charge them to the window."""
         usage = data.get("usage")
         if not isinstance(usage, Mapping):
+            usage = data.get("usageMetadata")  # Gemini's name for it
+        if not isinstance(usage, Mapping):
             return
-        counts = [_tokens(usage, "prompt_tokens", "input_tokens"), _tokens(usage, "completion_tokens", "output_tokens")]
+        counts = [
+            _tokens(usage, "prompt_tokens", "input_tokens", "promptTokenCount"),
+            _tokens(usage, "completion_tokens", "output_tokens", "candidatesTokenCount"),
+        ]
         facts = facts_of(request.scope)
         facts.offered["input_tokens"], facts.offered["output_tokens"] = counts
         slot = request.scope.get("state", {}).get(_CHARGE)
@@ -239,7 +250,14 @@ class KeyLimits:
     async def _estimate(request: Request, body: Mapping[str, Any]) -> int:
         """A streamed request's tokens before they are known: about 4 bytes a token, plus what it may generate."""
         size = len(await request.body())
-        most = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        config = body.get("generationConfig")  # Gemini's place for it
+        most = (
+            body.get("max_tokens")
+            or body.get("max_completion_tokens")
+            or body.get("max_output_tokens")
+            or (config.get("maxOutputTokens") if isinstance(config, Mapping) else None)
+            or 0
+        )
         generated = most if isinstance(most, int) and not isinstance(most, bool) and most > 0 else 0
         return min(_INT_MAX // 4, size // 4 + generated)
 

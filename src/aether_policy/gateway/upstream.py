@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from aether_policy.exceptions import EgressDenied
+from aether_policy.gateway import protocols
 from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.plan.egress import ProviderEgress
 from aether_policy.plan.transport import GuardedTransport
-
-ANTHROPIC_VERSION = "2023-06-01"
 
 
 class Upstream:
@@ -28,21 +30,15 @@ class Upstream:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
-        self.api = provider.api
+        self.config = provider
+        self.protocol = protocols.get(provider.api)
+        self.api = self.protocol.name
+        self.stores_content = rule.stores_content
         # aiohttp's connection pool under httpx's API: httpcore's pool costs about 1 ms per request at 16
         # concurrent connections (it re-checks every pooled socket per request); the guard is the same either way.
         self.guard = GuardedTransport(rule, transport or AiohttpTransport(retries=0, trust_env=False))
         headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
-        key = provider.api_key()
-        if provider.api == "openai":
-            self.path = "/chat/completions"
-            if key:
-                headers["authorization"] = f"Bearer {key}"
-        else:
-            self.path = "/v1/messages"
-            headers["anthropic-version"] = ANTHROPIC_VERSION
-            if key:
-                headers["x-api-key"] = key
+        headers.update(self.protocol.auth_headers(provider.api_key()))
         self.client = httpx.AsyncClient(
             base_url=provider.base_url,
             trust_env=False,  # no proxy from the environment may sit between us and a declared host
@@ -53,30 +49,60 @@ class Upstream:
 
     @contextmanager
     def _failures(self, stage: str) -> Iterator[None]:
-        """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else."""
+        """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else.
+
+        A refused connection is a 502, not a timeout. httpx-aiohttp maps aiohttp's refusal to `ConnectTimeout`
+        (it matches aiohttp's broader `ClientConnectionError` first), so the distinction is made on the cause
+        the error carries, not on its class alone.
+        """
         try:
             yield
         except EgressDenied as error:
             raise GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error") from None
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
+            if _refused(error):
+                raise GatewayError(
+                    502, f"provider '{self.name}' refused the connection", "upstream_error", "connection_refused"
+                ) from None
             raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
+        except httpx.ConnectError:
+            raise GatewayError(
+                502, f"provider '{self.name}' refused the connection", "upstream_error", "connection_refused"
+            ) from None
         except httpx.HTTPError as error:
             message = f"provider '{self.name}' {stage} ({type(error).__name__})"
             raise GatewayError(502, message, "upstream_error") from None
 
-    async def open(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
+    async def open(
+        self,
+        payload: Mapping[str, Any],
+        stream: bool,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        method: str = "POST",
+    ) -> httpx.Response:
         """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
-        try:
-            # allow_nan=False: NaN can still come from a translated tool call's `arguments` string, and JSON has
-            # no NaN; the provider would reject it after the call was made, or worse, read it.
-            content = json.dumps(payload, allow_nan=False).encode()
-        except ValueError:
-            raise GatewayError(
-                400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
-            ) from None
-        request = self.client.build_request("POST", self.path, content=content)
-        with self._failures("unreachable"):
-            response = await self.client.send(request, stream=True)
+        content: bytes | None = None
+        if method == "POST":
+            try:
+                # allow_nan=False: NaN can still come from a translated tool call's `arguments` string, and JSON
+                # has no NaN; the provider would reject it after the call was made, or worse, read it.
+                content = json.dumps(payload, allow_nan=False).encode()
+            except ValueError:
+                raise GatewayError(
+                    400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
+                ) from None
+        attempt = 0
+        while True:
+            request = self.client.build_request(method, path, content=content, headers=headers)
+            with self._failures("unreachable"):
+                response = await self.client.send(request, stream=True)
+            delay = self._retry_delay(response, attempt)
+            if delay is None:
+                break
+            await response.aclose()
+            await asyncio.sleep(delay)
+            attempt += 1
         if response.status_code >= 400:
             await self._raise_for_status(response)
         if not stream:
@@ -86,6 +112,20 @@ class Upstream:
             finally:
                 await response.aclose()
         return response
+
+    def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:
+        """Seconds to wait before sending the same request again, or None to answer with this response.
+
+        Only a provider's own "try again" is retried (429, 5xx, Anthropic's 529), never a timeout: the caller
+        has already waited once. The wait is the provider's `retry-after-ms` or `Retry-After` when it gives one,
+        else exponential backoff; a provider asking for longer than `max_retry_wait` is answered at once.
+        """
+        if response.status_code not in RETRYABLE or attempt >= self.config.retries:
+            return None
+        asked = _retry_after(response.headers)
+        if asked is None:
+            return float(BACKOFF_SECONDS * 2**attempt)
+        return asked if asked <= self.config.max_retry_wait else None
 
     async def _raise_for_status(self, response: httpx.Response) -> None:
         """An upstream error, described by status and error type only: its message often quotes the prompt."""
@@ -109,3 +149,34 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504, 529})
+BACKOFF_SECONDS = 0.1
+"""The first retry's wait when the provider names none; each further retry waits twice as long."""
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """The provider's requested wait: `retry-after-ms` (OpenAI), or `Retry-After` in seconds or as a date."""
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        if value.strip().isdigit():
+            return float(value.strip())
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (ValueError, TypeError, OverflowError):
+        return None  # an unreadable value is no request at all: plain backoff
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a connect timeout was really a refused connection (the cause chain says so)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -9,26 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aether_policy.gateway import protocols
 from aether_policy.model import Policy
 
-# Headers any provider call needs; none identifies the end user.
-PROTOCOL_HEADERS = frozenset(
-    {
-        "host",
-        "content-type",
-        "content-length",
-        "accept",
-        "accept-encoding",
-        "connection",
-        "user-agent",
-        "authorization",
-        "x-api-key",
-        "anthropic-version",
-        "anthropic-beta",
-        "openai-organization",
-        "openai-project",
-    }
+# Headers any HTTP call needs; none identifies the end user. Each protocol adds its own (auth, version).
+HTTP_HEADERS = frozenset(
+    {"host", "content-type", "content-length", "accept", "accept-encoding", "connection", "user-agent"}
 )
+PROTOCOL_HEADERS = HTTP_HEADERS.union(*(p.egress_headers for p in protocols.PROTOCOLS.values()))
+"""Every header some protocol needs: what a recipient of any protocol may be sent."""
 # Headers that carry user data: forwarded only to a recipient that the policy says receives that data.
 DATA_HEADERS: Mapping[str, tuple[str, ...]] = {
     "x-forwarded-for": ("device", "device.ip_address"),
@@ -48,6 +37,8 @@ class ProviderEgress:
     api: str
     hosts: tuple[str, ...]
     headers: frozenset[str]
+    stores_content: bool = False
+    """Whether the policy lets this provider keep request content (a disclosure the policy makes)."""
 
     def allows_host(self, host: str, port: int | None) -> bool:
         for allowed in self.hosts:
@@ -68,7 +59,7 @@ def compile_egress(policy: Policy) -> dict[str, ProviderEgress]:
             continue
         receives = set(recipient.receives)
         data_headers = {h for h, refs in DATA_HEADERS.items() if receives.intersection(refs)}
-        rules[name] = ProviderEgress(
-            name, recipient.provider.api, recipient.provider.hosts, PROTOCOL_HEADERS | data_headers
-        )
+        api = recipient.provider.api
+        headers = HTTP_HEADERS | protocols.get(api).egress_headers | data_headers  # only its own protocol's
+        rules[name] = ProviderEgress(name, api, recipient.provider.hosts, headers, recipient.provider.stores_content)
     return rules

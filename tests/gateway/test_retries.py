@@ -1,0 +1,74 @@
+"""Retries within the policy: the same provider, the same request, after the provider's own "try again"."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from aether_policy.gateway.upstream import _retry_after
+from tests.gateway.conftest import Running
+from tests.gateway.test_gateway_sdks import claude, oai
+
+USER = [{"role": "user", "content": "Describe the harbour of Porto at dawn"}]
+
+
+def test_a_429_with_retry_after_is_retried_and_the_caller_gets_the_answer(gateway: Running) -> None:
+    reply = oai(gateway).chat.completions.create(model="gpt-4o-busy", messages=USER)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == f"echo: {USER[0]['content']}"
+    assert len(gateway.standin.received) == 2
+    gateway.settle()
+    assert [e["response_code"] for e in gateway.store.usage_events()] == [200]
+
+
+def test_a_translated_request_is_retried_too(gateway: Running) -> None:
+    reply = claude(gateway).messages.create(model="gpt-4o-busy", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+    assert reply.content[0].text.startswith("echo: ")  # type: ignore[union-attr]
+    assert len(gateway.standin.received) == 2
+
+
+def test_an_overloaded_provider_is_tried_three_times_then_a_502(gateway: Running) -> None:
+    started = time.monotonic()
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        claude(gateway).messages.create(model="claude-x-overloaded", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+    assert caught.value.status_code == 502
+    assert len(gateway.standin.received) == 3  # the default: two retries
+    assert time.monotonic() - started >= 0.3  # backoff 0.1 s, then 0.2 s
+
+
+def test_a_provider_asking_for_longer_than_the_limit_is_answered_at_once(gateway: Running) -> None:
+    with pytest.raises(openai.RateLimitError):
+        oai(gateway).chat.completions.create(model="gpt-4o-later", messages=USER)  # type: ignore[arg-type]
+    assert len(gateway.standin.received) == 1
+
+
+def test_a_client_error_is_never_retried(gateway: Running) -> None:
+    with pytest.raises(openai.BadRequestError):
+        oai(gateway).chat.completions.create(model="gpt-4o-error400", messages=USER)  # type: ignore[arg-type]
+    assert len(gateway.standin.received) == 1
+
+
+def test_a_timeout_is_never_retried(gateway: Running) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        oai(gateway).chat.completions.create(model="gpt-4o-slow", messages=USER)  # type: ignore[arg-type]
+    assert caught.value.status_code == 504
+    assert len(gateway.standin.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: now
+        ({"retry-after": "soon"}, None),
+        ({"retry-after-ms": "-5"}, 0.0),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_read_in_every_form_providers_send(headers: dict[str, str], expected: float | None) -> None:
+    assert _retry_after(httpx.Headers(headers)) == expected

@@ -4,7 +4,8 @@ A real process so that its stdout and stderr are real sinks, and `serve` itself 
 (formatters, non-propagating `uvicorn.access`), its access log and the key handling are exactly production's.
 Two things are added: every record any logger handles is also written as one JSON line to a tap file the suite
 reads, so records of loggers that do not propagate, `extra=` attributes and arguments are all visible to the
-scan; and the store flushes every 5 ms instead of 200, so each example settles quickly.
+scan; the store flushes every 5 ms instead of 200, so each example settles quickly; and `/metrics` is served
+(with the spec's token), so its scrape is one more sink.
 
     python -m tests.properties.server SPEC.json
 

@@ -178,7 +178,7 @@ class TextWatch:
 class MetricsWatch:
     """The lines of the gateway's Prometheus exposition that a request added or changed.
 
-    A scrape that fails is itself a finding: it is returned as text, so the property that reads it shows it."""
+    A scrape that fails fails the example: a sink that cannot be read must not pass for an empty one."""
 
     def __init__(self, url: str, token: str) -> None:
         self.url, self.headers = url, {"authorization": f"Bearer {token}"}
@@ -188,9 +188,9 @@ class MetricsWatch:
         try:
             response = httpx.get(self.url, headers=self.headers, timeout=10)
         except httpx.HTTPError as error:
-            return f"<scrape failed: {type(error).__name__}>"
+            raise AssertionError(f"GET /metrics failed: {type(error).__name__}: {error}") from error
         if response.status_code != 200:
-            return f"<scrape answered {response.status_code}>"
+            raise AssertionError(f"GET /metrics answered {response.status_code}: {response.text[:200]!r}")
         return response.text
 
     def mark(self) -> None:

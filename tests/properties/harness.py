@@ -114,7 +114,6 @@ class Harness:
         self.stdout, self.stderr, self.tap = TextWatch(io / "stdout"), TextWatch(io / "stderr"), TextWatch(io / "tap")
         self.files = FileWatch(roots)
         self.tables = TableWatch(store.engine)
-        self.metrics = MetricsWatch(f"{base}/metrics", METRICS_TOKEN)
         self.ambient = ""
         self.vocabulary: set[str] = set()
         self.unmatched_endpoints: set[str] = set()  # every value an unmatched path was recorded as
@@ -122,6 +121,7 @@ class Harness:
         # One client for the run (building one costs 50 ms of TLS set-up); a fresh connection per request, so
         # an odd request cannot leave a connection in a state the next one inherits.
         self.client = httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+        self.metrics = MetricsWatch(self.client, METRICS_TOKEN)
 
     def __repr__(self) -> str:
         return f"Harness({self.base})"

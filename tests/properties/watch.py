@@ -180,13 +180,14 @@ class MetricsWatch:
 
     A scrape that fails fails the example: a sink that cannot be read must not pass for an empty one."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.headers = url, {"authorization": f"Bearer {token}"}
+    def __init__(self, client: httpx.Client, token: str) -> None:
+        # The harness's client: building one per scrape would cost more than the scrape (its TLS set-up).
+        self.client, self.headers = client, {"authorization": f"Bearer {token}"}
         self.seen: set[str] = set()
 
     def scrape(self) -> str:
         try:
-            response = httpx.get(self.url, headers=self.headers, timeout=10)
+            response = self.client.get("/metrics", headers=self.headers)
         except httpx.HTTPError as error:
             raise AssertionError(f"GET /metrics failed: {type(error).__name__}: {error}") from error
         if response.status_code != 200:

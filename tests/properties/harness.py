@@ -40,11 +40,12 @@ from aether_policy.store import Store
 from tests.conftest import ROOT, isolated_postgres
 from tests.helpers import TEST_KEY, free_port, loopback_policy_text, serve
 from tests.properties.strategies import MODEL_VOCABULARY
-from tests.properties.watch import FileWatch, Region, TableWatch, TextWatch
+from tests.properties.watch import FileWatch, MetricsWatch, Region, TableWatch, TextWatch
 from tests.standins import StandIn
 
 UPSTREAM_TIMEOUT = 0.5
 LEAK = "store" if os.environ.get("AETHER_PROPERTY_LEAK") == "1" else None
+METRICS_TOKEN = "property-metrics-token-0123456789"
 PROVIDER_KEYS = {"STANDIN_OPENAI_KEY": "sk-provider-openai-0001", "STANDIN_ANTHROPIC_KEY": "sk-provider-anthropic-0002"}
 
 
@@ -75,6 +76,7 @@ class Added:
     stderr: str
     files: list[Region]
     rows: dict[str, list[dict[str, Any]]]
+    metrics: str  # the /metrics lines that are new or changed since the last scrape
 
     def texts(self) -> list[tuple[str, str, str, bool]]:
         """Each text sink: its name, what the request added, what it held before where that matters (a
@@ -85,6 +87,7 @@ class Added:
             ("logs reassembled", "\n".join(_reassembled(self.logs)), "", True),
             ("stdout", self.stdout, "", True),
             ("stderr", self.stderr, "", True),
+            ("metrics", self.metrics, "", True),
         ]
         for region in self.files:
             name = f"file {region.path.name} ({region.how})"
@@ -118,12 +121,14 @@ class Harness:
         # One client for the run (building one costs 50 ms of TLS set-up); a fresh connection per request, so
         # an odd request cannot leave a connection in a state the next one inherits.
         self.client = httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+        self.metrics = MetricsWatch(self.client, METRICS_TOKEN)
 
     def __repr__(self) -> str:
         return f"Harness({self.base})"
 
     def mark(self) -> Mark:
-        for watch in (self.stdout, self.stderr, self.tap, self.files, self.tables):
+        # The scrape first, and last in `added`: its own access-log record then falls outside every example.
+        for watch in (self.metrics, self.stdout, self.stderr, self.tap, self.files, self.tables):
             watch.mark()
         return Mark(len(self.standin.received), len(self.store.list_quarantine()), self.store.usage_count())
 
@@ -143,7 +148,8 @@ class Harness:
                 records.append(json.loads(line))
             except ValueError:
                 records.append({"logger": "?", "msg": line, "args": [], "message": line})
-        return Added(records, self.stdout.added(), self.stderr.added(), self.files.added(), self.tables.added())
+        stdout, stderr, files, rows = self.stdout.added(), self.stderr.added(), self.files.added(), self.tables.added()
+        return Added(records, stdout, stderr, files, rows, self.metrics.added())
 
 
 @contextmanager
@@ -190,6 +196,7 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
             "upstream_timeout": UPSTREAM_TIMEOUT,
             "port": port,
             "leak": leak,
+            "metrics_token": METRICS_TOKEN,
         }
         (io / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = {

@@ -4,7 +4,8 @@ A real process so that its stdout and stderr are real sinks, and `serve` itself 
 (formatters, non-propagating `uvicorn.access`), its access log and the key handling are exactly production's.
 Two things are added: every record any logger handles is also written as one JSON line to a tap file the suite
 reads, so records of loggers that do not propagate, `extra=` attributes and arguments are all visible to the
-scan; and the store flushes every 5 ms instead of 200, so each example settles quickly.
+scan; the store flushes every 5 ms instead of 200, so each example settles quickly; and `/metrics` is served
+(with the spec's token), so its scrape is one more sink.
 
     python -m tests.properties.server SPEC.json
 
@@ -22,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import aether_policy.gateway
+import aether_policy.gateway.metrics
 import aether_policy.store
 from aether_policy._context import inflight_content
 from aether_policy.cli._serve import serve
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
 
-LEAKS = ("store", "usage_column", "log", "stderr", "appended_file", "token", "escaped")
+LEAKS = ("store", "usage_column", "log", "stderr", "appended_file", "token", "escaped", "metric_label")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -95,6 +97,20 @@ class LeakyStore(Store):
             super().record_usage({**event, "endpoint": body.decode("utf-8", "replace")[:500]})
         else:
             super().record_usage({**event, "model": _last_text(body)})
+
+
+def leak_into_metric_labels() -> None:
+    """A careless metric: every usage event also counts a series labelled with the request body."""
+    counting = aether_policy.gateway.metrics._CountingSink
+    original = counting.record_usage
+
+    def record_usage(self: Any, event: Any) -> None:
+        inflight = inflight_content.get()
+        if inflight is not None:
+            self._metrics.flagged.labels(inflight.body.decode("utf-8", "replace")[:500], "leak").inc()
+        original(self, event)
+
+    counting.record_usage = record_usage  # type: ignore[method-assign]
 
 
 def _last_text(body: bytes) -> str | None:
@@ -199,6 +215,9 @@ def main(spec_path: str) -> None:
 
         aether_policy.gateway.create_app = create_leaky_app  # type: ignore[assignment]
 
+    if leak == "metric_label":
+        leak_into_metric_labels()
+
     config = work / "gateway.yaml"
     providers = {
         name: {
@@ -212,7 +231,10 @@ def main(spec_path: str) -> None:
     }
     config.write_text(json.dumps({"providers": providers}), encoding="utf-8")  # JSON is YAML
     serve.main(
-        args=["--policy", spec["policy"], "--config", str(config), "--db", spec["db"], "--port", str(spec["port"])],
+        args=[
+            *("--policy", spec["policy"], "--config", str(config), "--db", spec["db"], "--port", str(spec["port"])),
+            *("--metrics-token", spec["metrics_token"]),
+        ],
         prog_name="aether-policy serve",
     )
 

@@ -10,7 +10,7 @@ invalid UTF-8, deep nesting, NaN, a form body), with the prompt also placed in t
 the model string. After each request it scans what the request added to every sink: every record of every
 logger (uvicorn's non-propagating ones included), the server's stdout and stderr, every file created or
 appended to under its working and temp trees (the SQLite database and WAL included), new rows of every table
-of the database, and the responses another client gets.
+of the database, the lines a `/metrics` scrape gained, and the responses another client gets.
 """
 
 from __future__ import annotations
@@ -78,3 +78,18 @@ def test_usage_events_carry_only_declared_derived_bounded_fields(harness: Harnes
 @given(scenarios())
 def test_every_request_is_answered_and_counted_and_costs_no_one_else(harness: Harness, scenario: Scenario) -> None:
     assert checks.every_request_answered_and_counted(harness, send(harness, scenario)) == []
+
+
+def _flagged_by_pattern(exposition: str) -> float:
+    series = 'aether_flagged_requests_total{detector="pattern",trigger="flagged"} '
+    return sum(float(line[len(series) :]) for line in exposition.splitlines() if line.startswith(series))
+
+
+def test_a_flagged_prompt_is_counted_by_trigger_in_the_scraped_metrics_and_never_quoted(harness: Harness) -> None:
+    scenario = Scenario(
+        "a flagged prompt that no metric may quote", "openai", "gpt", "ok", False, "clean", True, False, "string", False
+    )
+    before = _flagged_by_pattern(harness.metrics.scrape())
+    outcome = send(harness, scenario)
+    assert checks.prompt_in_no_sink(harness, outcome) == []
+    assert _flagged_by_pattern(outcome.added.metrics) == before + 1

@@ -2,7 +2,8 @@
 
 One deliberately leaky gateway per sink class (`tests/properties/server.py` wires each in): a store writing the
 request body, a usage column holding a short prompt whole, a log record, stderr, a file that existed before the
-request and is appended to, one log record per streamed token, and a JSON-escaped copy on stdout. Each must be
+request and is appended to, one log record per streamed token, a JSON-escaped copy on stdout, and a metric
+label holding the request body (scraped from `/metrics`). Each must be
 caught by the same check the properties use, in the sink it leaks into.
 """
 
@@ -71,7 +72,12 @@ def test_a_usage_column_holding_a_short_prompt_whole_is_caught() -> None:
     assert fragments(scenario.prompt) == set()  # no fragment to find: the exact comparison caught it
 
 
-SINK_LEAKS = {"log": "logs", "stderr": "stderr", "appended_file": "file debug.log (appended)"}
+SINK_LEAKS = {
+    "log": "logs",
+    "stderr": "stderr",
+    "appended_file": "file debug.log (appended)",
+    "metric_label": "metrics",
+}
 
 
 @pytest.mark.parametrize("leak", SINK_LEAKS)

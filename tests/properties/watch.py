@@ -7,6 +7,8 @@
 - Tables, every table the database has (not only ours): rows whose integer key is above the last one seen,
   and, for tables without one, rows not seen before (an UPDATE shows up as a new row).
 - Lines appended to a text file (the log tap, stdout, stderr) since the mark.
+- The lines of a `/metrics` scrape that are new or changed since the scrape at the mark (a new series, or a
+  counter that moved): the whole exposition is a few kilobytes, so it is scraped whole both times.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, Integer, MetaData, Table, inspect, select
 
 BLOCK = 4096
@@ -170,3 +173,29 @@ class TextWatch:
         with self.path.open("rb") as handle:
             handle.seek(self.offset)
             return handle.read().decode("utf-8", "replace")
+
+
+class MetricsWatch:
+    """The lines of the gateway's Prometheus exposition that a request added or changed.
+
+    A scrape that fails fails the example: a sink that cannot be read must not pass for an empty one."""
+
+    def __init__(self, client: httpx.Client, token: str) -> None:
+        # The harness's client: building one per scrape would cost more than the scrape (its TLS set-up).
+        self.client, self.headers = client, {"authorization": f"Bearer {token}"}
+        self.seen: set[str] = set()
+
+    def scrape(self) -> str:
+        try:
+            response = self.client.get("/metrics", headers=self.headers)
+        except httpx.HTTPError as error:
+            raise AssertionError(f"GET /metrics failed: {type(error).__name__}: {error}") from error
+        if response.status_code != 200:
+            raise AssertionError(f"GET /metrics answered {response.status_code}: {response.text[:200]!r}")
+        return response.text
+
+    def mark(self) -> None:
+        self.seen = set(self.scrape().splitlines())
+
+    def added(self) -> str:
+        return "\n".join(line for line in self.scrape().splitlines() if line not in self.seen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,12 @@ def test_metrics_count_requests_flags_denials_and_rows_after_traffic_and_quote_n
 
     monkeypatch.setattr(PatternDetector, "inspect", broken)
     assert metered.chat("gpt-4o-mini", f"hello again {CANARY}").status_code == 200
+    # Content is judged after the response is sent, and before its usage event is recorded: keep the broken
+    # detector in place until the sixth event is stored, or a loaded machine undoes it before it ever runs.
+    deadline = time.monotonic() + 10
+    while metered.store.usage_count() < 6 and time.monotonic() < deadline:
+        metered.store.flush()
+        time.sleep(0.01)
     monkeypatch.undo()
     metered.store.flush()
 

@@ -11,9 +11,21 @@ import re
 from datetime import date
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    WithJsonSchema,
+    model_serializer,
+    model_validator,
+)
 
+from aether_policy._suggest import did_you_mean
 from aether_policy.anchors import ANCHORS, check_anchor
+from aether_policy.bindings import CATEGORY_SLOTS, USAGE_SLOTS
 from aether_policy.durations import Duration
 from aether_policy.gateway import protocols
 from aether_policy.vocabulary import CookieConsent, LegalBasis, Right, Role, TransferMechanism
@@ -307,6 +319,45 @@ class Sections(Rule):
     contact: Section
 
 
+def _check_usage_slot(slot: str) -> str:
+    if slot not in USAGE_SLOTS:
+        raise ValueError(f"unknown usage slot '{slot}'; {did_you_mean(slot, USAGE_SLOTS)}")
+    return slot
+
+
+UsageSlot = Annotated[
+    str,
+    AfterValidator(_check_usage_slot),
+    WithJsonSchema({"type": "string", "enum": list(USAGE_SLOTS), "description": "A usage-event slot."}),
+]
+
+
+class Bindings(Rule):
+    """The policy's names for what the gateway records (see `aether_policy.bindings`); each defaults to
+    AetherAPI's name, so a policy using those names needs no bindings."""
+
+    accounts: Identifier | None = Field(
+        None, description=f"The category of accounts and API keys (default `{CATEGORY_SLOTS['accounts'].default}`)."
+    )
+    audit: Identifier | None = Field(
+        None, description=f"The category of the audit trail (default `{CATEGORY_SLOTS['audit'].default}`)."
+    )
+    rate_windows: Identifier | None = Field(
+        None,
+        description=f"The category of per-key request counts (default `{CATEGORY_SLOTS['rate_windows'].default}`).",
+    )
+    cookies: Identifier | None = Field(
+        None,
+        description="The category whose fields are the cookie kinds, and whose recipients get the `Cookie` "
+        f"header (default `{CATEGORY_SLOTS['cookies'].default}`).",
+    )
+    usage: dict[UsageSlot, DataRef | None] = Field(
+        {},
+        description="Usage slot -> the `category.field` that holds it (default: the automatic field of the "
+        "slot's name; the browser slot: a field `derived_from: user_agent`); null: never recorded.",
+    )
+
+
 class Policy(Rule):
     """A whole privacy policy: the single source of truth for page, middleware and retention."""
 
@@ -325,4 +376,15 @@ class Policy(Rule):
     children: Children
     changes: Changes
     rights: Rights | None = None
+    bindings: Bindings | None = Field(
+        None, description="The policy's names for what the gateway records; AetherAPI's names when absent."
+    )
     sections: Sections
+
+    @model_serializer(mode="wrap")
+    def _without_absent_bindings(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        # A policy without bindings serialises (and so digests) exactly as before the section existed.
+        data: dict[str, object] = handler(self)
+        if self.bindings is None:
+            data.pop("bindings", None)
+        return data

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from aether_policy._suggest import did_you_mean
+from aether_policy.bindings import CATEGORY_SLOTS, binding_problems
 from aether_policy.legal import legal_problems
 from aether_policy.model import Policy
 from aether_policy.page_sections import order_problems
@@ -195,17 +196,27 @@ def _retention_coverage(policy: Policy) -> Iterator[_Found]:
 def _cookies(policy: Policy) -> Iterator[_Found]:
     if not policy.cookies:
         return
-    category = policy.categories.get("cookies")
+    bound = policy.bindings.cookies if policy.bindings is not None else None
+    name = bound or CATEGORY_SLOTS["cookies"].default
+    category = policy.categories.get(name)
     if category is None:
+        if bound is not None:
+            return  # the binding itself is reported as an unknown category
         yield (
             ("cookies",),
-            "cookies are declared but no `cookies` category is collected; add one under `categories`",
-            _on("categories", "cookies"),
+            f"cookies are declared but no `{name}` category is collected; add one under `categories` (or name "
+            "yours under `bindings.cookies`)",
+            _on("categories", name),
         )
         return
-    for name, cookie in policy.cookies.items():
+    for cookie_name, cookie in policy.cookies.items():
         if cookie.kind not in category.fields:
-            yield ("cookies", name, "kind"), _unknown("cookie kind", cookie.kind, category.fields), ()
+            yield ("cookies", cookie_name, "kind"), _unknown("cookie kind", cookie.kind, category.fields), ()
+
+
+def _bindings(policy: Policy) -> Iterator[_Found]:
+    for path, message in binding_problems(policy):
+        yield path, message, _on("categories", None)
 
 
 def _sections(policy: Policy) -> Iterator[_Found]:
@@ -245,7 +256,8 @@ _FAMILIES: tuple[tuple[Callable[[Policy], Iterator[_Found]], set[str]], ...] = (
     (_recipient_references, {"categories", "recipients"}),
     (_content_storage, {"categories", "retention"}),
     (_retention_coverage, {"categories", "retention"}),
-    (_cookies, {"categories", "cookies"}),
+    (_cookies, {"categories", "cookies", "bindings"}),
+    (_bindings, {"categories", "bindings"}),
     (_sections, {"categories", "sections"}),
     (_change_log, {"changes", "last_updated"}),
     (_section_order, {"sections", "rights", "categories", "purposes", "recipients", "retention", "security"}),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aether_policy._extras import gateway_missing_reason
 from aether_policy.anchors import ANCHORS, enforced_by_gateway
+from aether_policy.bindings import binding_warnings
 from aether_policy.checks.change_control import change_control
 from aether_policy.checks.findings import CHECKS, Finding, guarded
 from aether_policy.exceptions import PolicyError, PolicyLoadError
@@ -57,7 +58,7 @@ def run_checks(options: CheckOptions) -> Report:
             report.skipped[name] = "the policy does not load"
         return report
     plan = compile_policy(loaded.policy)
-    for path, message in legal_warnings(loaded.policy):
+    for path, message in [*legal_warnings(loaded.policy), *binding_warnings(loaded.policy)]:
         report.findings.append(_at(loaded, "schema", path, message, "warning"))
     if options.site is not None:
         report.ran.append("site-freshness")
@@ -145,7 +146,7 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
         if recipient is None:
             continue
         receives = set(recipient.receives)
-        sent = [ref for ref in (content, "api_usage.model") if ref is not None]
+        sent = [ref for ref in (content, plan.bindings.model_ref) if ref is not None]
         for ref in sent:
             category = ref.split(".")[0]
             if ref not in receives and category not in receives:
@@ -169,7 +170,7 @@ def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
     findings = []
     policy = loaded.policy
     for table in tables.DATA_TABLES:
-        for category in table.info.get("categories", ()):
+        for category in plan.bindings.table_categories(table.name):
             if category not in policy.categories:
                 findings.append(
                     _at(

@@ -12,10 +12,10 @@ from typing import Any
 
 from aether_policy._positions import Path
 from aether_policy._suggest import did_you_mean
+from aether_policy.bindings import FORWARDED_HEADERS
 from aether_policy.exceptions import PolicyError
 from aether_policy.loader import LoadedPolicy
 from aether_policy.plan.compiled import Plan
-from aether_policy.plan.egress import DATA_HEADERS
 from aether_policy.rulebook import anchor, receivers_of, retention_of, split_ref
 
 
@@ -97,9 +97,8 @@ def _explain_one(loaded: LoadedPolicy, plan: Plan, category_name: str, field_nam
             }
             for i, exception in enumerate(category.storage.exceptions)
         ]
-    cookies = [
-        name for name, cookie in policy.cookies.items() if category_name == "cookies" and cookie.kind == field_name
-    ]
+    cookie_kinds = category_name == plan.bindings.categories["cookies"]
+    cookies = [name for name, cookie in policy.cookies.items() if cookie_kinds and cookie.kind == field_name]
     if cookies:
         explained["cookies"] = [
             {"cookie": name, "max_age": str(policy.cookies[name].max_age or "session"), "rule": f"cookies.{name}"}
@@ -127,7 +126,8 @@ def _job(row_seconds: int, columns: list[str], seconds: int, content: bool) -> s
 def _headers(plan: Plan, category_name: str, ref: str) -> list[dict[str, Any]]:
     """Headers that would carry this data to an AI provider, and the providers the egress guard lets them reach."""
     found = []
-    for header, refs in DATA_HEADERS.items():
+    for header in FORWARDED_HEADERS:
+        refs = plan.bindings.header_refs(header)
         specific = [r for r in refs if "." in r]
         carries = ref in refs if specific else category_name in refs
         if carries:

@@ -202,7 +202,7 @@ def _dataset(policy: Policy, plan: Plan, mapper: _Mapper, key: str) -> dict[str,
         if rule is not None:
             retention[collection] = f"{rule.sentence()} ({rule.path})"
 
-    account_category = tables.accounts.info["categories"][0]
+    account_category = plan.bindings.categories["accounts"]
     account_fields = policy.categories[account_category].fields if account_category in policy.categories else {}
     name_ref = f"{account_category}.name" if "name" in account_fields else account_category
     collections = [

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from aether_policy.bindings import Bound, bind
 from aether_policy.digest import policy_digest
 from aether_policy.durations import Duration
 from aether_policy.model import Policy
@@ -45,6 +46,8 @@ class Plan:
     retention: tuple[RetentionSpec, ...]
     # The longest each declared cookie may live (None: a session cookie); the middleware caps Set-Cookie to it.
     cookie_max_age: Mapping[str, Duration | None] = field(default_factory=dict)
+    # The policy's names for what the runtime records (`aether_policy.bindings`).
+    bindings: Bound = field(default_factory=lambda: Bound({}, {}, {}, None))
 
     def retention_for(self, category: str) -> RetentionSpec | None:
         """The rule that covers a category (or all its fields), if any."""
@@ -55,7 +58,8 @@ class Plan:
 
 
 def compile_policy(policy: Policy) -> Plan:
-    content_name = next((n for n, c in policy.categories.items() if c.storage is not None), None)
+    bound = bind(policy)
+    content_name = bound.content
     windows: dict[str, Duration] = {}
     detectors: set[str] = set()
     patterns: dict[str, str] = {}
@@ -72,16 +76,17 @@ def compile_policy(policy: Policy) -> Plan:
         last_updated=policy.last_updated,
         service_name=policy.service.name,
         page_url=policy.service.url.rstrip("/") + "/privacy/",
-        usage=compile_usage_schema(policy),
+        usage=compile_usage_schema(policy, bound),
         content_category=content_name,
         storage_windows=windows,
         detectors=frozenset(detectors),
         patterns=patterns,
-        egress=compile_egress(policy),
+        egress=compile_egress(policy, bound),
         cookies=frozenset(policy.cookies),
         retention=tuple(
             RetentionSpec(name, rule.title, rule.categories, rule.keep_for, rule.after)
             for name, rule in policy.retention.items()
         ),
         cookie_max_age={name: cookie.max_age for name, cookie in policy.cookies.items()},
+        bindings=bound,
     )

@@ -6,9 +6,9 @@ compiling them needs nothing beyond the policy, so `check` and `build` run witho
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aether_policy.bindings import FORWARDED_HEADERS, Bound, bind
 from aether_policy.gateway import protocols
 from aether_policy.model import Policy
 
@@ -18,15 +18,8 @@ HTTP_HEADERS = frozenset(
 )
 PROTOCOL_HEADERS = HTTP_HEADERS.union(*(p.egress_headers for p in protocols.PROTOCOLS.values()))
 """Every header some protocol needs: what a recipient of any protocol may be sent."""
-# Headers that carry user data: forwarded only to a recipient that the policy says receives that data.
-DATA_HEADERS: Mapping[str, tuple[str, ...]] = {
-    "x-forwarded-for": ("device", "device.ip_address"),
-    "forwarded": ("device", "device.ip_address"),
-    "x-real-ip": ("device", "device.ip_address"),
-    "true-client-ip": ("device", "device.ip_address"),
-    "cf-connecting-ip": ("device", "device.ip_address"),
-    "cookie": ("cookies",),
-}
+# Headers that carry user data are the runtime's `bindings.FORWARDED_HEADERS`: each is forwarded only to a
+# recipient that the policy says receives the data bound to its slot (`Bound.header_refs`).
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +45,14 @@ class ProviderEgress:
         return False
 
 
-def compile_egress(policy: Policy) -> dict[str, ProviderEgress]:
+def compile_egress(policy: Policy, bound: Bound | None = None) -> dict[str, ProviderEgress]:
+    bound = bound or bind(policy)
     rules = {}
     for name, recipient in policy.recipients.items():
         if recipient.provider is None:
             continue
         receives = set(recipient.receives)
-        data_headers = {h for h, refs in DATA_HEADERS.items() if receives.intersection(refs)}
+        data_headers = {h for h in FORWARDED_HEADERS if receives.intersection(bound.header_refs(h))}
         api = recipient.provider.api
         headers = HTTP_HEADERS | protocols.get(api).egress_headers | data_headers  # only its own protocol's
         rules[name] = ProviderEgress(name, api, recipient.provider.hosts, headers, recipient.provider.stores_content)

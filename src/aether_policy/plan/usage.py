@@ -6,26 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aether_policy.bindings import BROWSER_PARTS, BROWSER_SLOT, USAGE_SLOTS, Bound, bind
 from aether_policy.model import Policy
 
-# The columns a usage event can carry, keyed by the policy field that allows them. A policy field that
-# is declared but has no column here (call_count, login_times) is collected elsewhere or derived.
-FIELD_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "account_id": ("account_id",),
-    "endpoint": ("endpoint", "method"),
-    "timestamp": ("timestamp",),
-    "response_code": ("response_code",),
-    "model": ("model",),
-    "response_time": ("latency_ms",),
-    "error_class": ("error_class",),
-    "ip_address": ("ip_address",),
-    "token_count": ("input_tokens", "output_tokens"),  # as the provider reports them
-}
-BROWSER_PARTS: Mapping[str, str] = {"family": "browser_family", "major_version": "browser_major_version"}
-ALL_COLUMNS: tuple[str, ...] = (
-    *(c for columns in FIELD_COLUMNS.values() for c in columns),
-    *BROWSER_PARTS.values(),
-)
+__all__ = ["ALL_COLUMNS", "BROWSER_PARTS", "FIELD_COLUMNS", "UsageSchema", "compile_usage_schema"]
+
+# The columns a usage event can carry, by the runtime's slot that fills them (`aether_policy.bindings`); the
+# policy binds each slot to one of its fields. A field bound to no slot (call_count) is derived or kept elsewhere.
+FIELD_COLUMNS: Mapping[str, tuple[str, ...]] = {s: c for s, c in USAGE_SLOTS.items() if s != BROWSER_SLOT}
+ALL_COLUMNS: tuple[str, ...] = tuple(c for columns in USAGE_SLOTS.values() for c in columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +29,7 @@ class UsageSchema:
         return {key: value for key, value in offered.items() if key in self.columns}
 
 
-def compile_usage_schema(policy: Policy) -> UsageSchema:
-    allowed_by: dict[str, str] = {}
-    for cname, category in policy.categories.items():
-        if category.source != "automatic" or category.storage is not None:
-            continue  # request content never becomes a usage column
-        for fname, field in category.fields.items():
-            if fname in FIELD_COLUMNS and field.stored_as == "plain":
-                for column in FIELD_COLUMNS[fname]:
-                    allowed_by[column] = f"{cname}.{fname}"
-            if field.derived_from == "user_agent":
-                for part in field.keep:
-                    if part in BROWSER_PARTS:
-                        allowed_by[BROWSER_PARTS[part]] = f"{cname}.{fname}"
+def compile_usage_schema(policy: Policy, bound: Bound | None = None) -> UsageSchema:
+    """The columns the policy's bound usage fields allow, each with the field that allows it."""
+    allowed_by = dict((bound or bind(policy)).columns)
     return UsageSchema(frozenset(allowed_by), allowed_by)

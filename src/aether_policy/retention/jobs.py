@@ -1,13 +1,16 @@
 """Retention jobs compiled from the plan: one per rule, each deleting (or erasing) exactly what expired.
 
 What the gateway stores and which policy data it is:
-- `accounts` and `api_keys`: the `account` category, kept until deletion plus the account rule's period;
+- `accounts` and `api_keys`: the category bound to `accounts` (`account` by default), kept until deletion plus
+  the account rule's period;
 - `quarantine`: request content, kept until its expiry (fixed when flagged) or the rule's current window,
   whichever comes first, so shortening the window in the policy shortens what is already kept;
-- `audit_events`: the `audit_data` category, each event kept for its rule's period after it was recorded;
+- `audit_events`: the category bound to `audit` (`audit_data`), each event kept for its rule's period after it
+  was recorded;
 - `usage_events`: one column per usage field. Columns whose rule is shorter than the row's longest are
   erased (set to NULL) when their own period ends; the row is deleted when the longest one ends.
 
+Which rule covers a table, and the anchor it must count from, come from the slots in `aether_policy.bindings`.
 Anything stored that no rule covers is a compile-time error: nothing may be kept forever by omission.
 A row anchored at `t` under a rule kept for `d` has expired at `now` exactly when `d.after(t) <= now`, with
 calendar arithmetic for months and years (see `aether_policy.durations`); the cutoffs are computed in Python
@@ -28,14 +31,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, delete, false, func, or_, select, text, update
 
 from aether_policy.anchors import ANCHORS, enforced_for
+from aether_policy.bindings import CATEGORY_SLOTS
 from aether_policy.exceptions import PolicyError
 from aether_policy.plan.compiled import Plan, RetentionSpec
-from aether_policy.plan.usage import ALL_COLUMNS, BROWSER_PARTS, FIELD_COLUMNS
+from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store.store import Store
 
 Progress = Callable[[int], None]
-AUDIT_CATEGORY = "audit_data"
 
 
 @dataclass(frozen=True)
@@ -206,12 +209,6 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
 # -- compiling ----------------------------------------------------------------------------------------------------
 
 
-def _field_of_column() -> dict[str, str]:
-    columns = {column: name for name, cols in FIELD_COLUMNS.items() for column in cols}
-    columns.update({column: "browser" for column in BROWSER_PARTS.values()})
-    return columns
-
-
 def _rule_covering(plan: Plan, category: str, field_name: str | None = None) -> RetentionSpec | None:
     for spec in plan.retention:
         if category in spec.categories or (field_name and f"{category}.{field_name}" in spec.categories):
@@ -280,29 +277,24 @@ def _columns_expired(spec: RetentionSpec, columns: tuple[str, ...]) -> Where:
 
 def compile_jobs(plan: Plan) -> list[RetentionJob]:
     jobs = {spec.name: RetentionJob(spec) for spec in plan.retention}
-    account_rule = _rule_covering(plan, "account")
-    if account_rule is None:
-        raise PolicyError("the gateway stores accounts and API keys but no retention rule covers 'account'")
-    if account_rule.after != "account_deletion":
-        raise PolicyError(
-            f"retention rule '{account_rule.name}' covers accounts, so it must be `after: account_deletion`"
+    for entry in CATEGORY_SLOTS.values():
+        if entry.anchor is None:
+            continue  # not expired by a rule (rate windows prune themselves; cookies live in browsers)
+        category = plan.bindings.categories.get(entry.slot, entry.default)
+        rule = _rule_covering(plan, category)
+        if rule is None:
+            raise PolicyError(
+                f"the gateway {entry.stores} but no retention rule covers '{category}'; declare the category "
+                f"and add it to a rule with `after: {entry.anchor}`"
+            )
+        if rule.after != entry.anchor:
+            raise PolicyError(
+                f"retention rule '{rule.name}' covers {entry.covers}, so it must be `after: {entry.anchor}`"
+            )
+        table, *children = (tables.metadata.tables[name] for name in entry.tables)
+        jobs[rule.name].steps.append(
+            Step(table, _older_than(table.c[entry.anchor_column], rule), children=tuple(children))
         )
-    jobs[account_rule.name].steps.append(
-        Step(tables.accounts, _older_than(tables.accounts.c.deleted_at, account_rule), children=(tables.api_keys,))
-    )
-    audit_rule = _rule_covering(plan, AUDIT_CATEGORY)
-    if audit_rule is None:
-        raise PolicyError(
-            f"the gateway keeps an audit trail but no retention rule covers '{AUDIT_CATEGORY}'; declare the category "
-            "and add it to a rule with `after: collection`"
-        )
-    if audit_rule.after != "collection":
-        raise PolicyError(
-            f"retention rule '{audit_rule.name}' covers the audit trail, so it must be `after: collection`"
-        )
-    jobs[audit_rule.name].steps.append(
-        Step(tables.audit_events, _older_than(tables.audit_events.c.occurred_at, audit_rule))
-    )
     if plan.content_category is not None:
         content_rule = _rule_covering(plan, plan.content_category)
         if content_rule is None:

@@ -22,7 +22,6 @@ from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import unseal
 from aether_policy.rights import records
 from aether_policy.rulebook import Retention, anchor, deletion_date, receivers_of, retention_of, split_ref
-from aether_policy.store import tables
 from aether_policy.store.store import Store
 
 UNDECLARED = "undeclared"
@@ -96,7 +95,7 @@ def export_account(
     """The whole export as JSON-ready data. With a reason, `cipher` decrypts kept content."""
     account = records.find_account(store, name)
     collect = Collector(policy)
-    account_category = tables.accounts.info["categories"][0]
+    account_category = plan.bindings.categories["accounts"]
     account_fields = policy.categories[account_category].fields if account_category in policy.categories else {}
     collect.add(
         f"{account_category}.name" if "name" in account_fields else account_category,
@@ -126,7 +125,7 @@ def export_account(
             "account deletion",
         )
     _add_usage(collect, plan, records.usage_of(store, account.id))
-    content_category = plan.content_category or tables.quarantine.info["categories"][0]
+    content_category = plan.content_category or UNDECLARED  # kept under an earlier policy
     for row in kept:
         item = _kept_item(row, policy, content_category, reason, cipher)
         collect.add(content_category, item, row.created_at, "flagging", row.expires_at)

@@ -84,7 +84,7 @@ def erase_account(
     report.deleted["api_keys"] = _delete_in_batches(store, keys, keys.c.account_id == account.id, batch_size)
     report.deleted["account"] = 0
     if kept_ids:
-        account_rule = retention_of(policy, tables.accounts.info["categories"][0])
+        account_rule = retention_of(policy, plan.bindings.categories["accounts"])
         with store.begin() as conn:
             deleted_at = conn.execute(
                 select(tables.accounts.c.deleted_at).where(tables.accounts.c.id == account.id)

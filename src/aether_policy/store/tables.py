@@ -1,7 +1,8 @@
 """The database schema, declared once for SQLite and PostgreSQL (SQLAlchemy Core, no ORM).
 
-Each table names the policy categories it holds in its `info`, so the plan can prove at compile time that
-every stored thing has a retention rule.
+Which policy categories each table holds is not written here: the policy binds its own names to the
+gateway's tables (`aether_policy.bindings`), so the plan can prove at compile time that every stored thing
+has a category and a retention rule whatever the policy calls it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ schema_version = Table(
     "aether_schema_version",
     metadata,
     Column("version", Integer, primary_key=True),
-    info={"categories": ()},
+    info={},
 )
 
 # Facts about the database itself, one row per name: `encryption_key_fingerprint` (an HMAC under the key,
@@ -41,7 +42,7 @@ store_metadata = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", String(200), nullable=False),
-    info={"categories": ()},
+    info={},
 )
 
 accounts = Table(
@@ -53,7 +54,7 @@ accounts = Table(
     Column("marked_at", UTCDateTime()),
     Column("mark_reason", Text),
     Column("deleted_at", UTCDateTime(), index=True),
-    info={"categories": ("account",), "anchor": "deleted_at"},
+    info={"anchor": "deleted_at"},
 )
 
 api_keys = Table(
@@ -71,7 +72,7 @@ api_keys = Table(
     Column("models", String(1000)),
     Column("rpm", Integer),
     Column("tpm", Integer),
-    info={"categories": ("account",), "anchor": "accounts.deleted_at"},
+    info={"anchor": "accounts.deleted_at"},
 )
 
 # Fixed one-minute windows of requests and tokens per key, shared by every replica on the database. Opening
@@ -83,7 +84,7 @@ rate_windows = Table(
     Column("window", Integer, primary_key=True),  # minutes since the epoch, UTC
     Column("requests", Integer, nullable=False),
     Column("tokens", BigInteger, nullable=False),  # estimates of hostile streams add up: no 32-bit overflow
-    info={"categories": ("api_usage",), "anchor": "window"},
+    info={"anchor": "window"},
 )
 
 usage_events = Table(
@@ -104,7 +105,7 @@ usage_events = Table(
     Column("input_tokens", Integer),
     Column("output_tokens", Integer),
     Index("ix_usage_events_timestamp", "timestamp"),
-    info={"categories": ("api_usage", "performance", "device"), "anchor": "timestamp"},
+    info={"anchor": "timestamp"},
 )
 
 quarantine = Table(
@@ -117,11 +118,12 @@ quarantine = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
     Column("sealed", LargeBinary, nullable=False),
-    info={"categories": ("prompt_content",), "anchor": "expires_at"},
+    info={"anchor": "expires_at"},
 )
 
 # Who did what to kept data, never the data: one row per privileged action (see `store.audit`). It is
-# itself data the policy must declare (`audit_data`) and keep for a bounded time (`after: collection`).
+# itself data the policy must declare (its `audit` binding, `audit_data` by default) and keep for a bounded
+# time (`after: collection`).
 audit_events = Table(
     "audit_events",
     metadata,
@@ -132,7 +134,7 @@ audit_events = Table(
     Column("target", String(200), nullable=False),
     Column("reason", String(500)),
     Column("detail", String(500)),
-    info={"categories": ("audit_data",), "anchor": "occurred_at"},
+    info={"anchor": "occurred_at"},
 )
 
 DATA_TABLES = (accounts, api_keys, usage_events, quarantine, audit_events, rate_windows)

@@ -8,6 +8,7 @@ for an hour; `*-malformed` sends invalid JSON; `*-cr` and `*-crlf` stream with t
 Gemini's generateContent (model in the path) is served too. Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Given `models`, it serves only those, and answers any other model with the provider's 404.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
+`python -m tests.standins --port 8100` runs one on its own (README, "Try the gateway locally").
 """
 
 from __future__ import annotations
@@ -399,3 +400,19 @@ class StandIn:
             yield event("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.standins --port 8100`: one stand-in on loopback, for trying the gateway by hand."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m tests.standins", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8100)
+    args = parser.parse_args(argv)
+    uvicorn.run(StandIn().app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ Engine wording describes only what a rule means: an anchor's event, a legal basi
 from __future__ import annotations
 
 from aether_policy.anchors import ANCHORS
+from aether_policy.bindings import bind
 from aether_policy.model import Category, Policy, Recipient
 from aether_policy.prose import join_and
 from aether_policy.vocabulary import COOKIE_CONSENT, LEGAL_BASES, REGIONS, RIGHTS, ROLES, TRANSFER_MECHANISMS
@@ -69,6 +70,12 @@ def recipient_receives(policy: Policy, refs: tuple[str, ...]) -> str:
         else:
             names.append(category.title)
     return join_and(names)
+
+
+def cookie_kind(policy: Policy, name: str) -> str:
+    """The title of a cookie's kind: a field of the category the policy binds to cookies (`bindings.cookies`)."""
+    category = policy.categories[bind(policy).categories["cookies"]]
+    return category.fields[policy.cookies[name].kind].title
 
 
 def cookie_lifetime(policy: Policy, name: str) -> str:

@@ -87,6 +87,7 @@ def _environment(templates: Path | None) -> jinja2.Environment:
         retention_sentence=phrases.retention_sentence,
         recipient_receives=phrases.recipient_receives,
         cookie_lifetime=phrases.cookie_lifetime,
+        cookie_kind=phrases.cookie_kind,
         cookie_consent=phrases.cookie_consent,
         notify_sentence=phrases.notify_sentence,
         acceptance_sentence=phrases.acceptance_sentence,

@@ -395,7 +395,7 @@ def test_a_moved_untracked_and_reformatted_policy_is_still_compared(project: Pat
 
 def test_every_policy_file_under_policies_is_covered(project: Path) -> None:
     example = project / "policies" / "examples" / "other.yaml"
-    example.parent.mkdir()
+    example.parent.mkdir(exist_ok=True)  # policies/examples ships the Nordlicht example
     example.write_text((project / "policies" / "aetherapi.yaml").read_text().replace("AetherAPI", "OtherAPI"))
     git(project, "add", "-A")
     git(project, "commit", "-qm", "an example policy")
@@ -411,7 +411,7 @@ def test_every_policy_file_under_policies_is_covered(project: Path) -> None:
 
 
 def test_another_policy_file_that_does_not_load_fails_change_control(project: Path) -> None:
-    (project / "policies" / "examples").mkdir()
+    (project / "policies" / "examples").mkdir(exist_ok=True)
     (project / "policies" / "examples" / "broken.yml").write_text("version: 1\nservice: [\n")
     code, output = check("--base", "HEAD")
     assert code == 1
@@ -486,7 +486,7 @@ def test_other_policy_files_are_found_beside_the_policy_from_any_working_folder(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     example = project / "policies" / "examples" / "other.yaml"
-    example.parent.mkdir()
+    example.parent.mkdir(exist_ok=True)
     example.write_text((project / "policies" / "aetherapi.yaml").read_text().replace("AetherAPI", "OtherAPI"))
     git(project, "add", "-A")
     git(project, "commit", "-qm", "an example policy")
@@ -499,7 +499,7 @@ def test_other_policy_files_are_found_beside_the_policy_from_any_working_folder(
 
 def test_a_new_policy_file_has_nothing_to_compare_with(project: Path) -> None:
     example = project / "policies" / "examples" / "new.yaml"
-    example.parent.mkdir()
+    example.parent.mkdir(exist_ok=True)
     example.write_text(
         (project / "policies" / "aetherapi.yaml")
         .read_text()

@@ -228,3 +228,29 @@ def test_a_renamed_cookie_category_keeps_cookie_kinds_and_the_cookie_header(poli
 
 def test_every_forwarded_header_and_category_slot_names_a_declared_slot() -> None:
     assert set(FORWARDED_HEADERS.values()) <= set(USAGE_SLOTS) | set(CATEGORY_SLOTS)
+
+
+def test_binding_a_slot_to_another_field_is_a_material_change(policy_text: str) -> None:
+    from aether_policy.diff import semantic_diff
+
+    text = policy_text.replace(
+        "      ip_address: {title: IP address}\n",
+        "      ip_address: {title: IP address}\n      client: {title: Client}\n",
+    )
+    old = load_policy_text(text).policy
+    new = load_policy_text(with_bindings(text, "  usage:\n    ip_address: device.client")).policy
+    changes = [c for c in semantic_diff(old, new) if c.path[0] == "bindings"]
+    assert [(c.description, c.material) for c in changes] == [
+        ("the gateway's ip_address slot: device.ip_address → device.client", True)
+    ]
+
+
+def test_a_slot_no_longer_recorded_is_not_a_material_change(policy_text: str) -> None:
+    from aether_policy.diff import semantic_diff
+
+    old = load_policy_text(policy_text).policy
+    new = load_policy_text(with_bindings(policy_text, "  usage:\n    token_count: null")).policy
+    changes = [c for c in semantic_diff(old, new) if c.path[0] == "bindings"]
+    assert [(c.description, c.material) for c in changes] == [
+        ("the gateway no longer records its token_count slot (was api_usage.token_count)", False)
+    ]

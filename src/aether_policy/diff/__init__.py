@@ -15,7 +15,7 @@ from typing import Any
 from aether_policy.diff.change import Change
 from aether_policy.diff.data import categories, retention
 from aether_policy.diff.legal import legal
-from aether_policy.diff.rules import content_storage, cookies, order, other_rules, prose, purposes
+from aether_policy.diff.rules import bindings, content_storage, cookies, order, other_rules, prose, purposes
 from aether_policy.diff.sharing import recipients
 from aether_policy.model import Policy
 
@@ -32,6 +32,7 @@ def semantic_diff(old: Policy, new: Policy) -> list[Change]:
         *cookies(old, new),
         *legal(old, new),
         *other_rules(old, new),
+        *bindings(old, new),
         *order(old, new),
         *prose(old, new),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from aether_policy.bindings import CATEGORY_SLOTS, USAGE_SLOTS, bind
 from aether_policy.diff.change import Change, Kind, Path, membership, words
 from aether_policy.diff.treatment import ACCEPTANCE_STRENGTH
 from aether_policy.model import ContentStorage, Policy, Purpose, StorageException
@@ -175,6 +176,28 @@ def other_rules(old: Policy, new: Policy) -> Iterator[Change]:
         yield Change(("service",), f"service details changed: {', '.join(changed)}", False)
     if old.version != new.version:
         yield Change(("version",), f"version {old.version} → {new.version}", False)
+
+
+def bindings(old: Policy, new: Policy) -> Iterator[Change]:
+    """What the gateway records, filed under other names. Binding a slot to another field or category is
+    material (the data it records is now kept and shared as that field is); a slot no longer recorded is not.
+    Only an explicit `bindings` section can differ here: the defaults follow the categories, judged elsewhere."""
+    if old.bindings == new.bindings:
+        return
+    before, after = bind(old), bind(new)
+    for slot in USAGE_SLOTS:
+        was, now = before.fields.get(slot), after.fields.get(slot)
+        if was == now:
+            continue
+        if now is None:
+            yield Change(("bindings",), f"the gateway no longer records its {slot} slot (was {was})", False)
+        else:
+            where = f"{was} → {now}" if was else f"now records it as {now}"
+            yield Change(("bindings", "usage", slot), f"the gateway's {slot} slot: {where}", True)
+    for slot in CATEGORY_SLOTS:
+        was, now = before.categories[slot], after.categories[slot]
+        if was != now:
+            yield Change(("bindings", slot), f"the gateway's {slot} are now category '{now}' (was '{was}')", True)
 
 
 def order(old: Policy, new: Policy) -> Iterator[Change]:

@@ -11,8 +11,9 @@ category or the field), so the dates printed here are the dates the jobs delete 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from aether_policy.durations import Duration
 from aether_policy.model import Policy, Recipient, RetentionRule
 
 
@@ -39,7 +40,12 @@ class Retention:
     title: str
     keep_for: str
     after: str
-    seconds: int
+    period: Duration
+
+    @property
+    def seconds(self) -> int:
+        """For ordering rules only: months and years have no fixed length (dates come from `deletion_date`)."""
+        return self.period.nominal_seconds
 
     @property
     def path(self) -> str:
@@ -99,7 +105,7 @@ def retention_of(policy: Policy, ref: str) -> Retention | None:
 
 
 def _retention(name: str, rule: RetentionRule) -> Retention:
-    return Retention(name, rule.title, str(rule.keep_for), rule.after, rule.keep_for.seconds)
+    return Retention(name, rule.title, str(rule.keep_for), rule.after, rule.keep_for)
 
 
 def receivers_of(policy: Policy, ref: str) -> list[Receiver]:
@@ -125,4 +131,4 @@ def deletion_date(retention: Retention | None, anchor_time: datetime | None) -> 
     """When the jobs delete data anchored at `anchor_time` (None: the anchoring event has not happened)."""
     if retention is None or anchor_time is None:
         return None
-    return anchor_time + timedelta(seconds=retention.seconds)
+    return retention.period.after(anchor_time)  # calendar arithmetic for months and years, as the jobs do

@@ -176,6 +176,17 @@ def test_the_gateway_serves_records_and_forgets_under_the_examples_rules(
     finally:
         store.close()
 
+    # The access export files each item under the example's own categories, dated by its rules in years.
+    code, output = invoke("accounts", "export", "beispiel-gmbh", "--policy", str(POLICY), "--db", db_url)
+    assert code == 0, output
+    groups = {g["category"]: g for g in json.loads(output)["categories"]}
+    assert {"kundenkonto", "nutzung", "betrieb", "netzwerk"} <= set(groups)
+    network = groups["netzwerk"]["items"][0]
+    stamp = network["values"]["timestamp"]
+    assert network["delete_at"] == str(int(stamp[:4]) + 1) + stamp[4:]  # one calendar year
+    code, output = invoke("explain", "--policy", str(POLICY), "--field", "netzwerk.ip_adresse")
+    assert code == 0 and "1 year after collection" in output, output
+
     # 15 days on, the flagged prompt is gone; a year on, the network columns; two years on, the usage rows.
     assert retention(db_url, "2026-12-11T00:00:00Z")["gemeldete_eingaben"] == 1
     assert retention(db_url, "2028-01-01T00:00:00Z")["netzwerkdaten"] >= 2  # the health checks' rows too

@@ -13,7 +13,7 @@ import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ from aether_policy.plan.egress import PROTOCOL_HEADERS
 from aether_policy.plan.gate import PromptGate, QuarantineInfo
 from aether_policy.plan.transport import GuardedTransport
 from aether_policy.plan.usage import ALL_COLUMNS
-from aether_policy.rulebook import anchor, retention_of
+from aether_policy.rulebook import anchor, deletion_date, retention_of
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp
 
@@ -174,7 +174,7 @@ def _usage(policy: Policy, plan: Plan, event: Mapping[str, Any]) -> dict[str, An
         ref = plan.usage.allowed_by.get(column, "?")
         category, _, field_name = ref.partition(".")
         retention = retention_of(policy, ref)
-        until = timestamp + timedelta(seconds=retention.seconds) if retention and timestamp else None
+        until = deletion_date(retention, timestamp)
         recorded.append(
             {
                 "column": column,

@@ -133,7 +133,7 @@ def fideslang_manifest(policy: Policy, plan: Plan) -> dict[str, Any]:
                 "data_categories": mapper.categories(recipient.receives),
             }
         )
-    max_ages = [c.max_age.seconds for c in policy.cookies.values() if c.max_age is not None]
+    max_ages = [c.max_age.nominal_seconds for c in policy.cookies.values() if c.max_age is not None]
     system: dict[str, Any] = {
         "fides_key": system_key,
         "name": policy.service.name,

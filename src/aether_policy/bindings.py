@@ -150,6 +150,11 @@ class Bound:
             return (self.content,) if self.content is not None else ()
         return tuple(self.categories[e.slot] for e in CATEGORY_SLOTS.values() if table in e.tables)
 
+    def rebind_hint(self, table: str) -> str:
+        """How a policy whose own category holds a table's data says so, for coverage errors."""
+        slots = [e.slot for e in CATEGORY_SLOTS.values() if table in e.tables]
+        return f", or name the category that holds it under `bindings.{slots[0]}`" if slots else ""
+
     def header_refs(self, header: str) -> tuple[str, ...]:
         """What a recipient must receive (a category or a field) to be forwarded this header."""
         slot = FORWARDED_HEADERS[header]
@@ -225,7 +230,11 @@ def binding_problems(policy: Policy) -> Iterator[Finding]:
     for slot in CATEGORY_SLOTS:
         name = getattr(declared, slot)
         if name is not None and name not in policy.categories:
-            yield ("bindings", slot), f"unknown category '{name}'; {did_you_mean(name, policy.categories)}"
+            yield (
+                ("bindings", slot),
+                f"unknown category '{name}'; {did_you_mean(name, policy.categories)}; bind a declared category, or "
+                "remove the key to use the default",
+            )
     for slot, ref in declared.usage.items():
         if ref is None:
             continue
@@ -233,14 +242,18 @@ def binding_problems(policy: Policy) -> Iterator[Finding]:
         cname, _, fname = ref.partition(".")
         category = policy.categories.get(cname)
         if category is None:
-            yield path, f"unknown category '{cname}'; {did_you_mean(cname, policy.categories)}"
+            yield path, f"unknown category '{cname}'; {did_you_mean(cname, policy.categories)}; bind a declared field"
             continue
         if not fname:
             yield path, f"a usage slot is held by one field, not a whole category: name one of '{cname}.…'"
             continue
         field = category.fields.get(fname)
         if field is None:
-            yield path, f"unknown field '{ref}'; {did_you_mean(fname, category.fields)}"
+            yield (
+                path,
+                f"unknown field '{ref}'; {did_you_mean(fname, category.fields)}; declare it under "
+                f"`categories.{cname}.fields`, or bind the slot to a declared field",
+            )
         elif not _records_usage(category):
             yield (
                 path,

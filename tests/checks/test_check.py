@@ -168,7 +168,7 @@ def test_a_policy_that_does_not_declare_the_audit_trail_fails_promise_coverage(p
     findings = [f for f in run_checks(CheckOptions(policy, site=None)).findings if f.check == "promise-coverage"]
     assert [f.message for f in findings][0] == (
         "the gateway stores audit_data data (table audit_events) but the policy declares no 'audit_data' category; "
-        "declare it with a retention rule"
+        "declare it with a retention rule, or name the category that holds it under `bindings.audit`"
     )
 
 

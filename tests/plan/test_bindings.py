@@ -97,7 +97,8 @@ def test_a_binding_to_a_field_the_policy_does_not_declare_is_a_located_error(pol
     text = with_bindings(policy_text, "  usage:\n    ip_address: device.ip")
     assert errors_for(text) == [
         f"p.yaml:{line_of(text, '    ip_address: device.ip')}:5: bindings.usage.ip_address: unknown field "
-        "'device.ip'; expected one of: 'browser', 'ip_address'"
+        "'device.ip'; expected one of: 'browser', 'ip_address'; declare it under `categories.device.fields`, or bind "
+        "the slot to a declared field"
     ]
 
 
@@ -207,7 +208,7 @@ def test_a_renamed_accounts_category_without_its_binding_fails_promise_coverage(
     ]
     assert messages[0] == (
         "the gateway stores account data (table accounts) but the policy declares no 'account' category; "
-        "declare it with a retention rule"
+        "declare it with a retention rule, or name the category that holds it under `bindings.accounts`"
     )
 
 

@@ -178,7 +178,8 @@ def promise_coverage(loaded: LoadedPolicy, plan: Plan) -> list[Finding]:
                         "promise-coverage",
                         ("categories",),
                         f"the gateway stores {category} data (table {table.name}) but the policy declares no "
-                        f"'{category}' category; declare it with a retention rule",
+                        f"'{category}' category; declare it with a retention rule"
+                        + plan.bindings.rebind_hint(table.name),
                     )
                 )
             elif plan.retention_for(category) is None and not any(

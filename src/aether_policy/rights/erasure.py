@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, select
+from sqlalchemy import ColumnElement, Select, Table, delete, select
 
 from aether_policy.model import Policy, StorageException
 from aether_policy.plan.compiled import Plan
@@ -155,10 +155,15 @@ def _delete_in_batches(store: Store, table: Table, where: ColumnElement[bool], b
     done = 0
     while True:
         with store.begin() as conn:
-            batch = select(key).where(where).order_by(key).limit(batch_size)
+            batch = next_batch(table, where, batch_size)
             if store.backend == "postgresql":
                 batch = batch.with_for_update()  # id order, as the retention jobs lock: no deadlock between them
             ids = [row[0] for row in conn.execute(batch)]
             if not ids:
                 return done
             done += max(conn.execute(delete(table).where(key.in_(ids))).rowcount, 0)
+
+
+def next_batch(table: Table, where: ColumnElement[bool], batch_size: int) -> Select[Any]:
+    """The ids of the next batch to delete, in id order (usage events by account: through their account index)."""
+    return select(table.c.id).where(where).order_by(table.c.id).limit(batch_size)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from aether_policy.exceptions import StorageError
 from aether_policy.store import tables
@@ -74,18 +74,23 @@ def kept_of(conn: Connection, account_id: str) -> list[KeptRow]:
 
 def usage_of(store: Store, account_id: str) -> Iterator[dict[str, Any]]:
     """The account's usage events in id order, one short read per page (no long-held snapshot)."""
-    usage = tables.usage_events.c
     after = -1
     while True:
         with store.begin() as conn:
-            rows = conn.execute(
-                select(tables.usage_events)
-                .where(usage.account_id == account_id, usage.id > after)
-                .order_by(usage.id)
-                .limit(PAGE)
-            ).all()
+            rows = conn.execute(usage_page(account_id, after)).all()
         if not rows:
             return
         for row in rows:
             yield dict(row._mapping)
         after = rows[-1].id
+
+
+def usage_page(account_id: str, after: int) -> Select[Any]:
+    """The account's next page of usage events after id `after`, found through `ix_usage_events_account_id`."""
+    usage = tables.usage_events.c
+    return (
+        select(tables.usage_events)
+        .where(usage.account_id == account_id, usage.id > after)
+        .order_by(usage.id)
+        .limit(PAGE)
+    )

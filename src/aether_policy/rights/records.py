@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, and_, or_, select
 
 from aether_policy.exceptions import StorageError
-from aether_policy.store import tables
+from aether_policy.store import audit, tables
 from aether_policy.store.store import Account, Store
 
 PAGE = 5_000  # rows per read: an account with millions of usage events is read in pages, by id
@@ -70,6 +70,25 @@ def kept_of(conn: Connection, account_id: str) -> list[KeptRow]:
         .order_by(q.created_at, q.id)
     )
     return [KeptRow(**{**row._mapping, "sealed": bytes(row.sealed)}) for row in rows]
+
+
+def audit_of(conn: Connection, account: Account, key_ids: list[str], item_ids: list[str]) -> list[audit.AuditEvent]:
+    """The audit trail's events about the account, oldest first: actions on it, on its keys, on its kept content.
+
+    Matched on exact ids and the exact name, never a pattern: another account's name or id cannot match. A
+    review event is found by its item while the item is kept, and by the account id its detail ends with after
+    (events recorded before that detail existed are found only while their item is kept).
+    """
+    a = tables.audit_events.c
+    about = [and_(a.action.in_(audit.ABOUT_ACCOUNT), a.target == account.name)]
+    if key_ids:
+        about.append(and_(a.action.in_(audit.ABOUT_KEY), a.target.in_(key_ids)))
+    by_item = [a.detail.endswith(f"account {account.id}", autoescape=True)]
+    if item_ids:
+        by_item.append(a.target.in_(item_ids))
+    about.append(and_(a.action.in_(audit.ABOUT_ITEM), or_(*by_item)))
+    rows = conn.execute(select(tables.audit_events).where(or_(*about)).order_by(a.id))
+    return [audit.AuditEvent(**row._mapping) for row in rows]
 
 
 def usage_of(store: Store, account_id: str) -> Iterator[dict[str, Any]]:

@@ -137,3 +137,17 @@ def test_erasure_says_the_audit_rule_keeps_the_accounts_entries(runner: CliRunne
     assert [(k["what"], k["rule"]) for k in kept] == [("audit trail entry (account.mark)", "retention.audit_trail")]
     listed = trail(runner, traffic, "--action", "account.erase")
     assert [(e["target"], e["reason"]) for e in listed] == [("acme", "erasure request 3")]
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("actor", ["  ", "a" * 101, "ops\x00ana"])
+def test_an_actor_the_trail_cannot_hold_is_refused_before_anything_is_read(
+    runner: CliRunner, traffic: Traffic, actor: str
+) -> None:
+    for command in ("export", "erase"):
+        args = ["accounts", command, "acme", "--yes"] if command == "erase" else ["accounts", command, "acme"]
+        result = runner.invoke(
+            main, [*args, "--db", traffic.url, "--policy", str(traffic.policy_file), "--actor", actor]
+        )
+        assert result.exit_code == 2 and "--actor" in result.output and "{" not in result.stdout
+    assert trail(runner, traffic) == [] and traffic.store.usage_count() == 5  # nothing erased

@@ -41,16 +41,18 @@ EXERCISES: dict[str, Exercise] = {
     "access": Exercise(
         ("accounts", "export"),
         ("--format", "markdown"),
-        "a copy of every record we hold about your account, each with the rule that allows it, when it will be "
-        "deleted and who receives it",
+        "a copy of what our gateway stores about your account, each item with the rule that allows it, when it "
+        "will be deleted and who receives it",
     ),
     "portability": Exercise(("accounts", "export"), ("--format", "json"), "the same records as JSON"),
     "erasure": Exercise(
         ("accounts", "erase"),
         (),
-        "the erasure of your account's records now, and the rule and date for anything a rule keeps longer",
+        "the erasure of what our gateway stores about your account, naming the rule and date of anything a rule "
+        "keeps longer",
     ),
-    # Only people can answer these: the service handles them through the channel the policy names.
+    # Only people can answer these (the gateway's flagging is reviewed by people already, through `review`; a
+    # request for human review of a decision about you is a conversation): the service handles them at its channel.
     "rectification": Exercise(),
     "restriction": Exercise(),
     "objection": Exercise(),

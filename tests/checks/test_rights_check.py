@@ -124,8 +124,8 @@ def test_the_page_names_the_command_and_the_channel_of_each_right(policy_text: s
     page, markdown = pages(eu_policy(policy_text))
     assert item(page, "access") == (
         "<strong>Access:</strong> ask for a copy of the personal data we hold about you. Ask at privacy@aetherapi.dev; "
-        "we answer with a copy of every record we hold about your account, each with the rule that allows it, when "
-        "it will be deleted and who receives it (<code>aether-policy accounts export --format markdown</code>)."
+        "we answer with a copy of what our gateway stores about your account, each item with the rule that allows it, "
+        "when it will be deleted and who receives it (<code>aether-policy accounts export --format markdown</code>)."
     )
     assert item(page, "portability").endswith(
         "we answer with the same records as JSON (<code>aether-policy accounts export --format json</code>)."
@@ -134,7 +134,7 @@ def test_the_page_names_the_command_and_the_channel_of_each_right(policy_text: s
     assert item(page, "complaint").endswith("with a data protection supervisory authority.")
     assert (
         "\n- **Erasure:** have your personal data deleted. Ask at privacy@aetherapi.dev; we answer with the erasure "
-        "of your account's records now, and the rule and date for anything a rule keeps longer "
+        "of what our gateway stores about your account, naming the rule and date of anything a rule keeps longer "
         "(`aether-policy accounts erase`).\n- **Restriction:**" in markdown
     )
 

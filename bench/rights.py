@@ -1,7 +1,9 @@
 """Data-subject requests on SQLite: one account's usage events among many others', exported and then erased.
 
-usage_events has no index on account_id (the request path writes it on every call; requests about one account are
-rare), so both read the table in id order; this measures what that costs.
+Both find the account's events through `ix_usage_events_account_id` (schema 5). The script also times the upgrade
+of a schema-4 database holding these events (the index built on existing rows), and, with `--share 0.001`, the
+case the index is for: a small account among many events. The index is paid for on the write path: `--writes`
+times the background writer's batched inserts (500 rows a transaction) with and without it.
 
     .venv/bin/python bench/rights.py [--events 1000000] [--share 0.1]
 """
@@ -48,17 +50,57 @@ def populate(db_file: Path, events: int, share: float) -> int:
     return int(mine)
 
 
+def writes(batches: int = 400) -> None:
+    """The writer's shape, 500 usage events per transaction from 997 accounts, with the index and without it."""
+    from sqlalchemy import insert, text
+
+    from aether_policy.store import tables
+
+    rows = [
+        {"timestamp": NOW, "endpoint": "/v1/chat/completions", "method": "POST", "response_code": 200}
+        | {"model": "gpt-4o", "latency_ms": 12.5, "account_id": f"acct_{i % 997}", "ip_address": "198.51.100.7"}
+        for i in range(500)
+    ]
+    for indexed in (True, False, True, False):
+        with tempfile.TemporaryDirectory() as folder:
+            store = Store(f"sqlite:///{Path(folder) / 'aether.db'}")
+            store.migrate()
+            if not indexed:
+                with store.begin() as conn:
+                    conn.execute(text("DROP INDEX ix_usage_events_account_id"))
+            start = time.perf_counter()
+            for _ in range(batches):
+                with store.begin() as conn:
+                    conn.execute(insert(tables.usage_events), rows)
+            seconds = time.perf_counter() - start
+            store.close()
+        label = "with the account index" if indexed else "without it            "
+        print(f"writes  {label} {batches * 500 / seconds:>9,.0f} events/s ({batches} batches of 500)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--share", type=float, default=0.1, help="The account's share of all usage events.")
+    parser.add_argument("--writes", action="store_true", help="Time batched inserts with and without the index.")
     args = parser.parse_args()
+    if args.writes:
+        writes()
+        return
     policy = load_policy("policies/aetherapi.yaml").policy
     plan = compile_policy(policy)
     with tempfile.TemporaryDirectory() as folder:
         db_file = Path(folder) / "aether.db"
         mine = populate(db_file, args.events, args.share)
+        connection = sqlite3.connect(db_file)
+        connection.execute("DROP INDEX ix_usage_events_account_id")  # as schema 4 left it
+        connection.execute("UPDATE aether_schema_version SET version = 4")
+        connection.commit()
+        connection.close()
         store = Store(f"sqlite:///{db_file}")
+        start = time.perf_counter()
+        store.migrate()
+        upgrade_seconds = time.perf_counter() - start
         start = time.perf_counter()
         data = export_account(policy, plan, store, "acme", now=NOW, reason=None, cipher=None)
         text = json.dumps(data)
@@ -69,6 +111,7 @@ def main() -> None:
         store.close()
     assert report.deleted["usage_events"] == mine
     print(f"{args.events:,} usage events, {mine:,} of them the account's")
+    print(f"upgrade {upgrade_seconds:6.2f} s (schema 4 to 5: the account index built over every event)")
     print(
         f"export  {export_seconds:6.2f} s ({mine / export_seconds:>9,.0f} events/s, {len(text) / 1e6:.0f} MB of JSON)"
     )

@@ -83,11 +83,12 @@ def test_the_shipped_project_passes_every_check(project: Path) -> None:
     code, output = check("--base", "HEAD")
     assert code == 0, output
     assert output.splitlines()[-1] == "0 errors, 0 warnings"
-    assert output.splitlines()[:5] == [
+    assert output.splitlines()[:6] == [
         "ok   schema",
         "ok   site-freshness",
         "ok   gateway-conformance",
         "ok   promise-coverage",
+        "ok   rights",
         "ok   change-control",
     ]
 
@@ -271,9 +272,16 @@ def test_junit_format_has_one_testcase_per_check(project: Path) -> None:
     suite = root.find("testsuite")
     assert suite is not None
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert list(cases) == ["schema", "site-freshness", "gateway-conformance", "promise-coverage", "change-control"]
+    assert list(cases) == [
+        "schema",
+        "site-freshness",
+        "gateway-conformance",
+        "promise-coverage",
+        "rights",
+        "change-control",
+    ]
     assert cases["site-freshness"].find("failure") is not None and cases["change-control"].find("skipped") is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "1", "1")
 
 
 def test_sarif_format_has_the_required_fields(project: Path) -> None:

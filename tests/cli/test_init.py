@@ -52,11 +52,12 @@ def test_init_then_build_passes_every_check_in_a_fresh_git_repository(fresh: Pat
     git(fresh, "commit", "-qm", "Start the privacy policy")
     code, output = invoke("check", "--base", "HEAD")
     assert code == 0, output
-    assert output.splitlines()[-6:] == [
+    assert output.splitlines()[-7:] == [
         "ok   schema",
         "ok   site-freshness",
         "ok   gateway-conformance",
         "ok   promise-coverage",
+        "ok   rights",
         "ok   change-control",
         "0 errors, 0 warnings",
     ]

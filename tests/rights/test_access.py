@@ -78,7 +78,8 @@ def test_each_group_names_its_collection_rule_retention_rule_and_recipients(
     runner: CliRunner, traffic: Traffic
 ) -> None:
     groups = {g["category"]: g for g in export(runner, traffic)["categories"]}
-    assert list(groups) == ["account", "api_usage", "performance", "prompt_content", "device"]
+    # audit_data: the export itself is on record in the audit trail before it is read.
+    assert list(groups) == ["account", "api_usage", "performance", "prompt_content", "device", "audit_data"]
     assert groups["device"]["retention"] == {
         "rule": "retention.technical_data",
         "title": "Device Information and Logs",

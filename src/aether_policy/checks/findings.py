@@ -15,6 +15,7 @@ CHECKS = {
     "site-freshness": "The published site equals a fresh build",
     "gateway-conformance": "The gateway shares data only as the policy declares",
     "promise-coverage": "Every promise has its enforcement: retention jobs, prompt gate, declared storage",
+    "rights": "Every right the policy grants has a command that answers it or a channel to ask at",
     "change-control": "Rule changes move last_updated and are logged",
 }
 

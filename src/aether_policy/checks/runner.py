@@ -10,6 +10,7 @@ from aether_policy.anchors import ANCHORS, enforced_by_gateway
 from aether_policy.bindings import binding_warnings
 from aether_policy.checks.change_control import change_control
 from aether_policy.checks.findings import CHECKS, Finding, guarded
+from aether_policy.checks.rights import rights_coverage
 from aether_policy.exceptions import PolicyError, PolicyLoadError
 from aether_policy.legal import legal_warnings
 from aether_policy.loader import LoadedPolicy, load_policy
@@ -74,6 +75,8 @@ def run_checks(options: CheckOptions) -> Report:
         report.findings += gateway_conformance(loaded, plan, options.config)
         report.ran.append("promise-coverage")
         report.findings += promise_coverage(loaded, plan)
+    report.ran.append("rights")
+    report.findings += rights_coverage(loaded)
     if options.base is not None:
         report.ran.append("change-control")
         report.findings += change_control(loaded, options.policy, options.base)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from aether_policy.cli._actor import actor_option, audited, checked_reason, resolve_actor
 from aether_policy.cli._common import load, policy_option, user_errors
 from aether_policy.cli._retention import _parse_now
 from aether_policy.cli._store_commands import db_option, opened
@@ -55,7 +56,10 @@ def _write_private(out: Path, text: str) -> None:
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True)
 @click.option(
-    "--reason", default=None, help="Why kept content is decrypted (printed in the export). Without it, it is withheld."
+    "--reason",
+    default=None,
+    callback=checked_reason,
+    help="Why kept content is decrypted (printed in the export, kept in the audit trail). Without it, it is withheld.",
 )
 @click.option(
     "--out",
@@ -64,6 +68,7 @@ def _write_private(out: Path, text: str) -> None:
     help="Write to this new file, mode 0600, instead of stdout.",
 )
 @click.option("--now", "now_text", default=None, help="Compute deletion dates as of this ISO-8601 time.")
+@actor_option
 def accounts_export(
     name: str,
     policy_path: Path | None,
@@ -72,26 +77,34 @@ def accounts_export(
     reason: str | None,
     out: Path | None,
     now_text: str | None,
+    actor: str | None,
 ) -> None:
     """Everything stored about account NAME (or its id), grouped by the policy's categories.
 
     Each group names the rule that allows it, its retention rule and each item's deletion date, and the
-    recipients the policy says receive it. Kept content is decrypted only with --reason. Nothing is logged.
+    recipients the policy says receive it, and the audit trail's entries about the account. Kept content is
+    decrypted only with --reason. The export is recorded in the audit trail first; its content is never logged.
 
     Example: aether-policy accounts export acme --format markdown --reason "access request 2026-014" --out acme.md
     """
     from aether_policy.plan import compile_policy
     from aether_policy.rights import export_account
     from aether_policy.rights.markdown import export_markdown
+    from aether_policy.rights.records import find_account
 
     if reason is not None and not reason.strip():
         raise click.BadParameter("say why kept content is decrypted", param_hint="--reason")
+    who = resolve_actor(actor)
     now = _parse_now(now_text)
     loaded = load(policy_path)
     with opened(db_url) as store, user_errors():
         cipher = _existing_cipher(db_url) if reason else None
+        account = find_account(store, name)
+        # On record before anything is read or decrypted: no trail, no export.
+        detail = "kept content decrypted" if reason else "kept content withheld"
+        audited(store, "account.export", account.name, actor=who, reason=reason, detail=detail)
         data = export_account(
-            loaded.policy, compile_policy(loaded.policy), store, name, now=now, reason=reason, cipher=cipher
+            loaded.policy, compile_policy(loaded.policy), store, account.name, now=now, reason=reason, cipher=cipher
         )
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if fmt == "json" else export_markdown(data)
     if out is None:
@@ -110,6 +123,8 @@ def accounts_export(
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--now", "now_text", default=None, help="Erase as of this ISO-8601 time instead of the clock.")
 @click.option("--batch-size", default=5_000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--reason", default=None, callback=checked_reason, help="Why it is erased (kept in the audit trail).")
+@actor_option
 def accounts_erase(
     name: str,
     policy_path: Path | None,
@@ -118,6 +133,8 @@ def accounts_erase(
     fmt: str,
     now_text: str | None,
     batch_size: int,
+    reason: str | None,
+    actor: str | None,
 ) -> None:
     """Erase account NAME now: delete what the policy lets be deleted, and say which rule keeps what until when.
 
@@ -130,6 +147,7 @@ def accounts_erase(
     from aether_policy.plan import compile_policy
     from aether_policy.rights import erase_account
 
+    who = resolve_actor(actor)
     now = _parse_now(now_text)
     loaded = load(policy_path)
     if not yes:
@@ -138,6 +156,8 @@ def accounts_erase(
         report = erase_account(
             loaded.policy, compile_policy(loaded.policy), store, name, now=now, batch_size=batch_size
         )
+        counts = ", ".join(f"{kind} {n}" for kind, n in report.deleted.items())
+        audited(store, "account.erase", report.account, actor=who, reason=reason, detail=f"deleted: {counts}"[:500])
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
         return

@@ -254,6 +254,7 @@ def review_show(item_id: str, reason: str, actor: str | None, db_url: str | None
     from aether_policy.crypto import load_key
     from aether_policy.plan.gate import unseal
     from aether_policy.store import database_url, key_file_for, parse_url
+    from aether_policy.store.audit import item_detail
 
     if not reason.strip():
         raise click.BadParameter("must say why the content is read", param_hint="--reason")
@@ -264,7 +265,8 @@ def review_show(item_id: str, reason: str, actor: str | None, db_url: str | None
         cipher = load_key(key_file_for(parse_url(database_url(db_url))))
         store.bind_cipher(cipher, record=False)
         # On record before anything is decrypted: no trail, no read.
-        audited(store, "review.show", info.id, actor=who, reason=reason.strip(), detail=f"trigger {info.trigger}")
+        detail = item_detail(info.account_id, f"trigger {info.trigger}")
+        audited(store, "review.show", info.id, actor=who, reason=reason.strip(), detail=detail)
         content = unseal(cipher, info.id, sealed)
         account = _account(_account_names(store), info.account_id)
     click.echo(f"id: {info.id}\naccount: {account}\ntrigger: {info.trigger}\nreasons: {info.reasons}")
@@ -282,8 +284,11 @@ def review_dismiss(item_id: str, reason: str | None, actor: str | None, db_url: 
 
     Example: aether-policy review dismiss 0f1e2d3c4b5a69788796a5b4c3d2e1f0 --reason "false positive"
     """
+    from aether_policy.store.audit import item_detail
+
     who = resolve_actor(actor)
     with opened(db_url) as store, user_errors():
+        info, _ = store.get_quarantine(item_id)  # its account, named in the trail: the item will be gone
         store.dismiss(item_id)
-        audited(store, "review.dismiss", item_id, actor=who, reason=reason)
+        audited(store, "review.dismiss", item_id, actor=who, reason=reason, detail=item_detail(info.account_id))
     click.echo(f"dismissed {item_id}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aether_policy.anchors import ANCHORS
 from aether_policy.bindings import bind
+from aether_policy.exercise import ways
 from aether_policy.model import Category, Policy, Recipient
 from aether_policy.prose import join_and
 from aether_policy.vocabulary import COOKIE_CONSENT, LEGAL_BASES, REGIONS, RIGHTS, ROLES, TRANSFER_MECHANISMS
@@ -138,11 +139,11 @@ def recipient_where(recipient: Recipient) -> str:
     return f"{where}, under {TRANSFER_MECHANISMS[recipient.transfer]}" if recipient.transfer else where
 
 
-def rights_list(policy: Policy) -> list[tuple[str, str, str]]:
-    """(name, title, what it lets you do) for each right the policy grants, in the order written."""
-    if policy.rights is None:
-        return []
-    return [(name, *RIGHTS[name]) for name in policy.rights.available]
+def rights_list(policy: Policy) -> list[tuple[str, str, str, str]]:
+    """(name, title, what it lets you do, how it is exercised) for each right the policy grants, in the order
+    written. "How" comes from the registry `check` reads too (`aether_policy.exercise`): the command that
+    answers it and where to ask, or "" (a complaint goes to an authority; an unexercisable right fails `check`)."""
+    return [(way.right, *RIGHTS[way.right], way.sentence()) for way in ways(policy)]
 
 
 def response_sentence(policy: Policy) -> str:

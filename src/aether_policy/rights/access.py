@@ -25,7 +25,10 @@ from aether_policy.rulebook import Retention, anchor, deletion_date, receivers_o
 from aether_policy.store.store import Store
 
 UNDECLARED = "undeclared"
-AUDIT_NOTE = "this version keeps no audit trail of privileged reads; the reason is recorded in this export only"
+AUDIT_NOTE = (
+    "every export is recorded in the audit trail (account.export) with its actor and reason before it is read; "
+    "the trail's entries about this account are listed under their category"
+)
 KEY_HASH_NOTE = "api_keys.key_hash: each key is stored only as its SHA-256 hash, which is not exported"
 
 
@@ -116,6 +119,7 @@ def export_account(
     with store.begin() as conn:
         keys = records.keys_of(conn, account.id)
         kept = records.kept_of(conn, account.id)
+        trail = records.audit_of(conn, account, [k.id for k in keys], [row.id for row in kept])
     for key in keys:
         values = {"prefix": key.prefix, "created_at": _iso(key.created_at), "revoked_at": _iso(key.revoked_at)}
         collect.add(
@@ -129,6 +133,13 @@ def export_account(
     for row in kept:
         item = _kept_item(row, policy, content_category, reason, cipher)
         collect.add(content_category, item, row.created_at, "flagging", row.expires_at)
+    audit_category = tables.audit_events.info["categories"][0]
+    for event in trail:
+        # Who acted on the account, when and why: the trail holds no content, so neither does this.
+        values = {k: v for k, v in event.as_dict().items() if k != "id"}
+        collect.add(
+            audit_category, {"kind": "audit_event", "id": event.id, "values": values}, event.occurred_at, "the action"
+        )
     return {
         "subject": {"account": account.name, "account_id": account.id},
         "generated_at": _iso(now),

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, select
+from sqlalchemy import ColumnElement, Select, Table, delete, select
 
 from aether_policy.model import Policy, StorageException
 from aether_policy.plan.compiled import Plan
 from aether_policy.rights import records
 from aether_policy.rulebook import Retention, deletion_date, retention_of
 from aether_policy.store import tables
+from aether_policy.store.audit import AuditEvent
 from aether_policy.store.store import Store
 
 
@@ -76,12 +77,16 @@ def erase_account(
 ) -> ErasureReport:
     account = records.find_account(store, name)
     report = ErasureReport(account.name, account.id, now)
+    with store.begin() as conn:  # before its keys go: key events are found by the key's id
+        key_ids = [key.id for key in records.keys_of(conn, account.id)]
+        trail = records.audit_of(conn, account, key_ids, [row.id for row in records.kept_of(conn, account.id)])
     store.delete_account(account.name, now)  # first: its keys stop working, nothing new arrives
     usage = tables.usage_events
     report.deleted["usage_events"] = _delete_in_batches(store, usage, usage.c.account_id == account.id, batch_size)
     report.deleted["kept_content"], kept_ids = _erase_content(policy, plan, store, account.id, now, report, batch_size)
     keys = tables.api_keys
     report.deleted["api_keys"] = _delete_in_batches(store, keys, keys.c.account_id == account.id, batch_size)
+    _keep_trail(policy, trail, report)
     report.deleted["account"] = 0
     if kept_ids:
         account_rule = retention_of(policy, plan.bindings.categories["accounts"])
@@ -104,6 +109,22 @@ def erase_account(
                 conn.execute(delete(tables.accounts).where(tables.accounts.c.id == account.id)).rowcount, 0
             )
     return report
+
+
+def _keep_trail(policy: Policy, trail: list[AuditEvent], report: ErasureReport) -> None:
+    """The audit trail's entries about the account stay for their own rule: they say who acted on it and why."""
+    category = tables.audit_events.info["categories"][0]
+    rule = retention_of(policy, category) if category in policy.categories else None
+    for event in trail:
+        report.kept.append(
+            Kept(
+                f"audit trail entry ({event.action})",
+                str(event.id),
+                rule.path if rule else "-",
+                deletion_date(rule, event.occurred_at),
+                "records who acted on the account, when and why, never its content",
+            )
+        )
 
 
 def _review_exceptions(policy: Policy, category: str | None) -> dict[str, tuple[int, StorageException]]:
@@ -155,10 +176,15 @@ def _delete_in_batches(store: Store, table: Table, where: ColumnElement[bool], b
     done = 0
     while True:
         with store.begin() as conn:
-            batch = select(key).where(where).order_by(key).limit(batch_size)
+            batch = next_batch(table, where, batch_size)
             if store.backend == "postgresql":
                 batch = batch.with_for_update()  # id order, as the retention jobs lock: no deadlock between them
             ids = [row[0] for row in conn.execute(batch)]
             if not ids:
                 return done
             done += max(conn.execute(delete(table).where(key.in_(ids))).rowcount, 0)
+
+
+def next_batch(table: Table, where: ColumnElement[bool], batch_size: int) -> Select[Any]:
+    """The ids of the next batch to delete, in id order (usage events by account: through their account index)."""
+    return select(table.c.id).where(where).order_by(table.c.id).limit(batch_size)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, and_, or_, select
 
 from aether_policy.exceptions import StorageError
-from aether_policy.store import tables
+from aether_policy.store import audit, tables
 from aether_policy.store.store import Account, Store
 
 PAGE = 5_000  # rows per read: an account with millions of usage events is read in pages, by id
@@ -72,20 +72,44 @@ def kept_of(conn: Connection, account_id: str) -> list[KeptRow]:
     return [KeptRow(**{**row._mapping, "sealed": bytes(row.sealed)}) for row in rows]
 
 
+def audit_of(conn: Connection, account: Account, key_ids: list[str], item_ids: list[str]) -> list[audit.AuditEvent]:
+    """The audit trail's events about the account, oldest first: actions on it, on its keys, on its kept content.
+
+    Matched on exact ids and the exact name, never a pattern: another account's name or id cannot match. A
+    review event is found by its item while the item is kept, and by the account id its detail ends with after
+    (events recorded before that detail existed are found only while their item is kept).
+    """
+    a = tables.audit_events.c
+    about = [and_(a.action.in_(audit.ABOUT_ACCOUNT), a.target == account.name)]
+    if key_ids:
+        about.append(and_(a.action.in_(audit.ABOUT_KEY), a.target.in_(key_ids)))
+    by_item = [a.detail.endswith(f"account {account.id}", autoescape=True)]
+    if item_ids:
+        by_item.append(a.target.in_(item_ids))
+    about.append(and_(a.action.in_(audit.ABOUT_ITEM), or_(*by_item)))
+    rows = conn.execute(select(tables.audit_events).where(or_(*about)).order_by(a.id))
+    return [audit.AuditEvent(**row._mapping) for row in rows]
+
+
 def usage_of(store: Store, account_id: str) -> Iterator[dict[str, Any]]:
     """The account's usage events in id order, one short read per page (no long-held snapshot)."""
-    usage = tables.usage_events.c
     after = -1
     while True:
         with store.begin() as conn:
-            rows = conn.execute(
-                select(tables.usage_events)
-                .where(usage.account_id == account_id, usage.id > after)
-                .order_by(usage.id)
-                .limit(PAGE)
-            ).all()
+            rows = conn.execute(usage_page(account_id, after)).all()
         if not rows:
             return
         for row in rows:
             yield dict(row._mapping)
         after = rows[-1].id
+
+
+def usage_page(account_id: str, after: int) -> Select[Any]:
+    """The account's next page of usage events after id `after`, found through `ix_usage_events_account_id`."""
+    usage = tables.usage_events.c
+    return (
+        select(tables.usage_events)
+        .where(usage.account_id == account_id, usage.id > after)
+        .order_by(usage.id)
+        .limit(PAGE)
+    )

@@ -1,4 +1,5 @@
-"""Upgrading a database made by an older aether-policy: the columns later versions added to existing tables."""
+"""Upgrading a database made by an older aether-policy: the columns and indexes later versions added to existing
+tables (`create_all` makes only what is missing whole: a table it finds keeps its old columns and indexes)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,19 @@ def add_missing_columns(conn: Connection, version: int) -> None:
             ddl = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
             conn.exec_driver_sql(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(table.name)} ADD COLUMN {ddl}")
             inspector.clear_cache()
+
+
+def add_missing_indexes(conn: Connection) -> None:
+    """CREATE INDEX for each index the tables declare that the database lacks (schema 5: usage events by account).
+
+    Every declared index is compared by name, so the check needs no list per version and an upgrade from any
+    older version ends with all of them; rows are untouched. On PostgreSQL the build runs inside the migration's
+    transaction, under its advisory lock: writes to that table wait until it is built (the gateway's writer
+    queues its usage events meanwhile), reads do not.
+    """
+    inspector = inspect(conn)
+    for table in tables.metadata.sorted_tables:
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name not in present:
+                index.create(conn)

@@ -28,6 +28,8 @@ ACTIONS: dict[str, str] = {
     "account.mark": "the account",
     "account.unmark": "the account",
     "account.delete": "the account",
+    "account.export": "the account",
+    "account.erase": "the account",
     "key.create": "the key id",
     "key.revoke": "the key id",
     "key.update": "the key id",
@@ -35,6 +37,19 @@ ACTIONS: dict[str, str] = {
     "serve.start": "the policy digest enforced",
     "encryption_key.replace": "the new key's fingerprint",
 }
+
+# What ties an event to one account, for its access export: account actions name the account; key actions the
+# key's id; review actions the item's id, and (since the item may be gone) end their detail with its account's id.
+ABOUT_ACCOUNT = ("account.mark", "account.unmark", "account.delete", "account.export", "account.erase")
+ABOUT_KEY = ("key.create", "key.revoke", "key.update")
+ABOUT_ITEM = ("review.show", "review.dismiss")
+
+
+def item_detail(account_id: str | None, detail: str | None = None) -> str | None:
+    """A review event's detail, ending with the item's account id so the account's export finds it later."""
+    if account_id is None:
+        return detail
+    return f"{detail}; account {account_id}" if detail else f"account {account_id}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,19 @@ class AuditEvent:
         }
 
 
-__all__ = ["ACTIONS", "ACTOR_ENV", "AuditEvent", "default_actor", "events", "record", "record_retention"]
+__all__ = [
+    "ABOUT_ACCOUNT",
+    "ABOUT_ITEM",
+    "ABOUT_KEY",
+    "ACTIONS",
+    "ACTOR_ENV",
+    "AuditEvent",
+    "default_actor",
+    "events",
+    "item_detail",
+    "record",
+    "record_retention",
+]
 
 
 def record(

@@ -45,7 +45,7 @@ from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store._bounds import OutOfBounds, fit_row
 from aether_policy.store._files import create_private, readable_by_others, sqlite_files
-from aether_policy.store._migrations import add_missing_columns
+from aether_policy.store._migrations import add_missing_columns, add_missing_indexes
 from aether_policy.store._urls import parse_url
 
 log = logging.getLogger("aether_policy.store")
@@ -164,9 +164,10 @@ class Store:
             tables.metadata.create_all(conn, checkfirst=True)
             version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
             if version is None or version < tables.SCHEMA_VERSION:
-                # New tables create_all has just made; columns added to older tables need ALTER TABLE.
+                # New tables create_all has just made; columns and indexes added to older tables need DDL.
                 if version is not None:
                     add_missing_columns(conn, version)
+                    add_missing_indexes(conn)
                 conn.execute(insert(tables.schema_version).values(version=tables.SCHEMA_VERSION))
             elif version > tables.SCHEMA_VERSION:
                 raise StorageError(

@@ -25,7 +25,8 @@ from aether_policy.store._types import UTCDateTime
 
 # 1: the first schema. 2: aether_metadata (the encryption key's fingerprint). 3: audit_events.
 # 4: per-key controls (api_keys.expires_at, models, rpm, tpm), rate_windows, usage token counts.
-SCHEMA_VERSION = 4
+# 5: an index on usage_events.account_id (added to existing databases by `_migrations.add_missing_indexes`).
+SCHEMA_VERSION = 5
 metadata = MetaData()
 
 schema_version = Table(
@@ -107,6 +108,9 @@ usage_events = Table(
     Index("ix_usage_events_timestamp", "timestamp"),
     info={"anchor": "timestamp"},
 )
+
+# Access and erasure requests read and delete one account's events; without it, each scans the whole table.
+Index("ix_usage_events_account_id", usage_events.c.account_id)
 
 quarantine = Table(
     "quarantine",

@@ -133,7 +133,7 @@ def export_account(
     for row in kept:
         item = _kept_item(row, policy, content_category, reason, cipher)
         collect.add(content_category, item, row.created_at, "flagging", row.expires_at)
-    audit_category = tables.audit_events.info["categories"][0]
+    audit_category = plan.bindings.categories["audit"]
     for event in trail:
         # Who acted on the account, when and why: the trail holds no content, so neither does this.
         values = {k: v for k, v in event.as_dict().items() if k != "id"}

@@ -86,7 +86,7 @@ def erase_account(
     report.deleted["kept_content"], kept_ids = _erase_content(policy, plan, store, account.id, now, report, batch_size)
     keys = tables.api_keys
     report.deleted["api_keys"] = _delete_in_batches(store, keys, keys.c.account_id == account.id, batch_size)
-    _keep_trail(policy, trail, report)
+    _keep_trail(policy, plan, trail, report)
     report.deleted["account"] = 0
     if kept_ids:
         account_rule = retention_of(policy, plan.bindings.categories["accounts"])
@@ -111,9 +111,9 @@ def erase_account(
     return report
 
 
-def _keep_trail(policy: Policy, trail: list[AuditEvent], report: ErasureReport) -> None:
+def _keep_trail(policy: Policy, plan: Plan, trail: list[AuditEvent], report: ErasureReport) -> None:
     """The audit trail's entries about the account stay for their own rule: they say who acted on it and why."""
-    category = tables.audit_events.info["categories"][0]
+    category = plan.bindings.categories["audit"]
     rule = retention_of(policy, category) if category in policy.categories else None
     for event in trail:
         report.kept.append(

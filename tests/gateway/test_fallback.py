@@ -14,9 +14,11 @@ import anthropic
 import httpx
 import openai
 import pytest
+from click.testing import CliRunner
 
 from aether_policy import load_policy_text
 from aether_policy.checks import CheckOptions, run_checks
+from aether_policy.cli import main
 from aether_policy.exceptions import ConfigError
 from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
 from aether_policy.gateway.config import Fallback, check_conformance, conformance_problems, load_config
@@ -345,6 +347,24 @@ def test_a_request_the_egress_guard_refuses_is_not_offered_to_a_fallback(launch:
     assert fell.first.received == [] and fell.backup.received == []
 
 
+def test_a_non_chat_request_is_never_offered_to_a_fallback_of_another_protocol(launch: Launch) -> None:
+    fell = launch(
+        lambda first, backup: {
+            "openai": provider(
+                "openai", nobody(), ("text-embedding-*",), Fallback(provider="anthropic", model="claude-x")
+            ),
+            "anthropic": provider("anthropic", backup, ("claude-*",)),
+        }
+    )
+    with pytest.raises(openai.APIStatusError) as caught:
+        fell.oai().embeddings.create(model="text-embedding-3-small", input="a harbour at dawn")
+    assert caught.value.status_code == 502
+    assert "fallback 'anthropic' not tried: `embeddings` is served only by providers that speak openai" in (
+        caught.value.message
+    )
+    assert fell.backup.received == []  # embeddings are forwarded as they are, never translated
+
+
 def test_a_free_text_model_is_never_echoed_in_a_fallbacks_refusal(launch: Launch) -> None:
     fell = launch(
         lambda first, backup: {
@@ -432,6 +452,45 @@ def test_unknown_repeated_and_self_fallbacks_are_config_errors() -> None:
             "fallback 'openai' does not serve model 'o9' (its models: gpt-*)",
         ),
     ]
+
+
+def test_the_serve_command_refuses_to_start_naming_the_fallback(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(fallback_policy_text())
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "providers:\n  openai:\n    api: openai\n    base_url: http://127.0.0.1:9/v1\n    models: [gpt-*]\n"
+        "    fallback: [eval_lab]\n"
+        "  eval_lab:\n    api: openai\n    base_url: http://127.0.0.1:9/v1\n    models: [eval-*]\n"
+    )
+    result = CliRunner().invoke(
+        main, ["serve", "--policy", str(policy), "--config", str(config), "--db", f"sqlite:///{tmp_path}/a.db"]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: the gateway config shares data the policy does not declare:\n"
+        f"{config}: providers.openai.fallback.0.provider: fallback 'eval_lab' is not a recipient of the same data"
+    )
+    assert not (tmp_path / "a.db").exists()  # refused before anything was created
+
+
+def test_the_start_banner_names_each_providers_fallbacks() -> None:
+    from aether_policy.cli._startup import startup_lines
+
+    config = GatewayConfig(
+        providers={
+            "anthropic": provider(
+                "anthropic", "http://127.0.0.1:1", ("claude-*",), "backup", Fallback(provider="openai", model="gpt-5.5")
+            ),
+            "backup": provider("openai", "http://127.0.0.1:2", ("gpt-*",)),
+            "openai": provider("openai", "http://127.0.0.1:3", ("gpt-*",)),
+        }
+    )
+    lines = startup_lines(fallback_plan(), config, "sqlite:///a.db", None, "127.0.0.1", 8000)
+    assert (
+        "  provider anthropic (anthropic API, recipient 'anthropic') at http://127.0.0.1:1: models claude-*; "
+        "fallback backup, openai (gpt-5.5)"
+    ) in lines
 
 
 def test_check_reports_the_fallback_at_its_line_in_the_config(tmp_path: Path) -> None:

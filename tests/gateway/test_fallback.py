@@ -279,6 +279,21 @@ def test_when_the_fallback_fails_too_an_anthropic_caller_gets_a_502_in_its_shape
     )
 
 
+def test_when_every_provider_is_rate_limited_the_caller_gets_a_429(launch: Launch) -> None:
+    fell = launch(
+        lambda first, backup: {
+            "openai": provider("openai", first, ("gpt-*",), "backup"),
+            "backup": provider("openai", backup, ("gpt-*",)),
+        }
+    )
+    with pytest.raises(openai.RateLimitError) as caught:
+        fell.oai().chat.completions.create(model="gpt-4o-later", messages=USER)  # type: ignore[arg-type]
+    assert caught.value.body["message"] == (  # type: ignore[index]
+        "provider 'openai' returned 429 (rate_limit_error); then provider 'backup' returned 429 (rate_limit_error)"
+    )
+    assert (len(fell.first.received), len(fell.backup.received)) == (1, 1)  # each asked for an hour: no retry
+
+
 def test_a_client_error_is_the_answer_not_a_reason_to_fall_back(launch: Launch) -> None:
     fell = launch(
         lambda first, backup: {
@@ -363,6 +378,22 @@ def test_a_non_chat_request_is_never_offered_to_a_fallback_of_another_protocol(l
         caught.value.message
     )
     assert fell.backup.received == []  # embeddings are forwarded as they are, never translated
+
+
+def test_the_egress_guard_sees_every_send_to_a_fallback(launch: Launch) -> None:
+    # `backup` declares only 127.0.0.1; reached as localhost (a config `serve` would refuse), its guard says no.
+    fell = launch(
+        lambda first, backup: {
+            "openai": provider("openai", nobody(), ("gpt-*",), "backup"),
+            "backup": provider("openai", backup.replace("127.0.0.1", "localhost"), ("gpt-*",)),
+        }
+    )
+    with pytest.raises(openai.APIStatusError) as caught:
+        fell.oai().chat.completions.create(model="gpt-4o", messages=USER)  # type: ignore[arg-type]
+    assert caught.value.status_code == 502
+    assert "upstream call refused by the privacy policy: egress to localhost" in caught.value.message
+    assert fell.backup.received == []
+    assert 'aether_egress_denials_total{recipient="backup"} 1.0' in fell.scrape()
 
 
 def test_a_free_text_model_is_never_echoed_in_a_fallbacks_refusal(launch: Launch) -> None:

@@ -17,6 +17,7 @@ from tests.properties.strategies import (
     Request,
     Scenario,
     build,
+    tokens_of,
 )
 from tests.standins import Received
 
@@ -118,7 +119,13 @@ def prompt_in_no_sink(h: Harness, outcome: Outcome) -> list[str]:
     nor (a short one) as a whole stored value; nor does a model string made of the caller's free text."""
     free_text_model = outcome.scenario.wire.model in ("prompt_in_model", "unrouted_prompt")
     whole = outcome.request.model if free_text_model else None
-    return [f"prompt found in {sink}" for sink in sinks_holding(h, outcome, outcome.prompt, whole=whole)]
+    found = [f"prompt found in {sink}" for sink in sinks_holding(h, outcome, outcome.prompt, whole=whole)]
+    if outcome.scenario.shape == "tokens":
+        # Token ids are the prompt too: as a sink would print the list, with or without spaces.
+        tokens = [str(t) for t in tokens_of(outcome.prompt)]
+        for spelled in (", ".join(tokens), ",".join(tokens)):
+            found += [f"prompt tokens found in {sink}" for sink in sinks_holding(h, outcome, spelled)]
+    return list(dict.fromkeys(found))
 
 
 def effective_behaviour(model: str) -> str:
@@ -133,7 +140,13 @@ def kept_only_when_flagged(h: Harness, outcome: Outcome) -> list[str]:
     problems = []
     if s.must_be_kept:
         expected = {1}
-    elif s.accepted and effective_behaviour(s.model) == "filter" and not s.key_in_prompt and outcome.status == 200:
+    elif (
+        s.accepted
+        and s.upstream_can_moderate
+        and effective_behaviour(s.model) == "filter"
+        and not s.key_in_prompt
+        and outcome.status == 200
+    ):
         expected = {0, 1} if s.disconnect else {1}
     else:
         expected = {0}

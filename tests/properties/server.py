@@ -30,7 +30,21 @@ from aether_policy.cli._serve import serve
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
 
-LEAKS = ("store", "usage_column", "log", "stderr", "appended_file", "token", "escaped", "metric_label")
+LEAKS = (
+    "store",
+    "usage_column",
+    "log",
+    "stderr",
+    "appended_file",
+    "token",
+    "escaped",
+    "metric_label",
+    "embeddings_input",
+    "responses_fields",
+    "completions_prompt",
+)
+STORE_LEAKS = ("store", "usage_column", "completions_prompt")
+WRAPPER_LEAKS = ("log", "stderr", "appended_file", "token", "escaped", "embeddings_input", "responses_fields")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -86,7 +100,9 @@ def install_tap(path: Path) -> None:
 
 
 class LeakyStore(Store):
-    """Writes the request body (`store`) or its last message's text, whole (`usage_column`), into usage rows."""
+    """Writes the request body (`store`), its last message's text, whole (`usage_column`), or a legacy
+    completion's `prompt` (`completions_prompt`: a usage column someone thought would help debugging) into
+    usage rows."""
 
     leak = "store"
 
@@ -95,6 +111,9 @@ class LeakyStore(Store):
         body = inflight.body if inflight is not None else b""
         if self.leak == "store":
             super().record_usage({**event, "endpoint": body.decode("utf-8", "replace")[:500]})
+        elif self.leak == "completions_prompt":
+            prompt = _field(body, "prompt") if event.get("endpoint") == "/v1/completions" else None
+            super().record_usage({**event, "error_class": None if prompt is None else json.dumps(prompt)[:500]})
         else:
             super().record_usage({**event, "model": _last_text(body)})
 
@@ -111,6 +130,13 @@ def leak_into_metric_labels() -> None:
         original(self, event)
 
     counting.record_usage = record_usage  # type: ignore[method-assign]
+
+
+def _field(body: bytes, name: str) -> Any:
+    try:
+        return json.loads(body).get(name)
+    except Exception:
+        return None
 
 
 def _last_text(body: bytes) -> str | None:
@@ -151,6 +177,15 @@ class Leaky:
                 out.write(f"request body: {text}\n")
         elif self.leak == "escaped":
             print(json.dumps({"body": text}, ensure_ascii=True), flush=True)
+        elif self.leak == "embeddings_input" and scope.get("path") == "/v1/embeddings":
+            # A debug line for "why did this embedding differ": the input as sent, token ids included.
+            self.log.info("embedding input: %s", json.dumps(_field(body, "input"), separators=(",", ":")))
+        elif self.leak == "responses_fields" and scope.get("path") == "/v1/responses":
+            sys.stderr.write(f"responses instructions: {_field(body, 'instructions')}\n")
+            for item in _field(body, "input") if isinstance(_field(body, "input"), list) else []:
+                if isinstance(item, dict) and item.get("type") == "function_call_output":
+                    sys.stderr.write(f"responses tool output: {item.get('output')}\n")
+            sys.stderr.flush()
         sent = False
 
         async def replay() -> Message:
@@ -204,10 +239,10 @@ def main(spec_path: str) -> None:
     logging.getLogger().setLevel(logging.DEBUG)
 
     store_class: type[Store] = FastStore
-    if leak in ("store", "usage_column"):
+    if leak in STORE_LEAKS:
         store_class = type("LeakyStore", (LeakyStore, FastStore), {"leak": leak})
     aether_policy.store.Store = store_class  # type: ignore[misc]  # serve imports it when it runs
-    if leak in ("log", "stderr", "appended_file", "token", "escaped"):
+    if leak in WRAPPER_LEAKS:
         build = aether_policy.gateway.create_app
 
         def create_leaky_app(*args: Any, **kwargs: Any) -> ASGIApp:

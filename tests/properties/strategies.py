@@ -65,7 +65,27 @@ HEADERS = ("duplicate_auth", "conflicting_auth", "both_auth_headers", "long", "p
 ORDERS = ("model_first", "sdk", "model_last", "shuffled")
 ENCODINGS = ("utf8", "ascii_escapes", "invalid_utf8", "nested", "nan", "lone_surrogate", "truncated", "form")
 MODELS = ("routed", "prompt_in_model", "unrouted_prompt", "model_key_in_messages")
-ROUTES = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+ROUTES = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "embeddings": "/v1/embeddings",
+    "responses": "/v1/responses",
+    "completions": "/v1/completions",
+}
+CHAT_ENDPOINTS = ("openai", "anthropic")
+FORWARDED_ENDPOINTS = ("embeddings", "responses", "completions")
+"""Served only by a provider of the caller's own protocol (OpenAI): a `claude` model there is a 400."""
+# Where an endpoint's prompt sits, as each shape places it: `tokens` is the prompt as token ids (code points),
+# which embeddings and legacy completions accept in place of text.
+SHAPES = {
+    "openai": ("string", "parts", "tools"),
+    "anthropic": ("string", "parts", "tools"),
+    "embeddings": ("string", "list", "tokens"),
+    "completions": ("string", "list", "tokens"),
+    "responses": ("string", "parts", "instructions", "tools"),
+}
+CONTENT_KEY = {"embeddings": "input", "responses": "input", "completions": "prompt"}
+MAX_TOKENS_SENT = 2000
 MALFORMED = ("Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer\tx", "Token aether-sk-", "Bearer aether-sk-")
 
 
@@ -109,7 +129,7 @@ ORDINARY = Wire()
 @dataclass(frozen=True)
 class Scenario:
     prompt: str
-    endpoint: str  # "openai" (/v1/chat/completions) or "anthropic" (/v1/messages)
+    endpoint: str  # a key of ROUTES: "openai" (/v1/chat/completions), "anthropic" (/v1/messages), "embeddings", …
     family: str  # "gpt" or "claude": which provider the model routes to
     behaviour: str  # ok, filter, error400, error500, slow, reset, cut, malformed
     stream: bool
@@ -133,13 +153,28 @@ class Scenario:
 
     @property
     def accepted(self) -> bool:
-        """The gateway authenticates, parses and routes this request: only then may its content be judged."""
+        """The gateway authenticates, parses and routes this request: only then may its content be judged. A
+        forwarded endpoint also needs its content field and a model of its own protocol's provider."""
+        if self.endpoint in FORWARDED_ENDPOINTS and (self.family != "gpt" or self.content_missing):
+            return False
         return self.wire.well_formed and self.wire.model != "unrouted_prompt"
 
     @property
+    def content_missing(self) -> bool:
+        """The content field would be empty: an empty string prompt with nothing appended to it."""
+        return self.shape == "string" and self.prompt == "" and not self.pattern and not self.key_in_prompt
+
+    @property
     def must_be_kept(self) -> bool:
-        """Flags that do not depend on the upstream: a marked account, or a policy pattern, on an accepted request."""
-        return self.accepted and (self.account == "marked" or self.pattern)
+        """Flags that do not depend on the upstream: a marked account, or a policy pattern, on an accepted request
+        (a pattern in text: token ids spell no text a pattern could match)."""
+        return self.accepted and (self.account == "marked" or (self.pattern and self.shape != "tokens"))
+
+    @property
+    def upstream_can_moderate(self) -> bool:
+        """The stand-in's `-filter` answer carries a moderation verdict here (chat's `finish_reason`, Responses'
+        `incomplete_details.reason`); embeddings and legacy completions have none."""
+        return self.endpoint in (*CHAT_ENDPOINTS, "responses")
 
     def __repr__(self) -> str:
         shown = self.prompt if len(self.prompt) <= 200 else f"{self.prompt[:200]!s}… ({len(self.prompt)} chars)"
@@ -155,8 +190,47 @@ MODEL_VOCABULARY = frozenset(
 )
 
 
+def tokens_of(prompt: str) -> list[int]:
+    """The prompt as token ids: its code points (the first MAX_TOKENS_SENT), each one a secret's piece."""
+    return [ord(c) for c in prompt[:MAX_TOKENS_SENT]]
+
+
+def forwarded_body(scenario: Scenario, prompt: str) -> dict[str, Any]:
+    """An embeddings, Responses or legacy completions request with the prompt where `shape` puts it."""
+    shape, endpoint = scenario.shape, scenario.endpoint
+    body: dict[str, Any] = {"model": scenario.model}
+    if endpoint in ("embeddings", "completions"):
+        content: Any = {
+            "string": prompt,
+            "list": ["a harbour at dawn", prompt],
+            "tokens": [tokens_of(prompt)],
+        }[shape]
+        body[CONTENT_KEY[endpoint]] = content
+        if endpoint == "completions":
+            body["max_tokens"] = 16
+    elif shape == "instructions":
+        body.update(instructions=prompt, input="Summarise the instructions.")
+    elif shape == "tools":
+        body["input"] = [
+            {"role": "user", "content": "look it up"},
+            {"type": "function_call", "call_id": "call_1", "name": "search", "arguments": json.dumps({"q": prompt})},
+            {"type": "function_call_output", "call_id": "call_1", "output": prompt},
+        ]
+    elif shape == "parts":
+        body["input"] = [{"role": "user", "content": [{"type": "input_text", "text": prompt}]}]
+    else:
+        body["input"] = prompt
+    if scenario.wire.model == "model_key_in_messages":
+        body["metadata"] = {"model": prompt[:150]}  # only the top-level `model` routes
+    if scenario.stream or endpoint != "embeddings":  # embeddings have no stream; a caller may still send one
+        body["stream"] = scenario.stream
+    return body
+
+
 def messages(scenario: Scenario, prompt: str) -> dict[str, Any]:
     """The request body, in the endpoint's own format, with the prompt placed as `shape` says."""
+    if scenario.endpoint in FORWARDED_ENDPOINTS:
+        return forwarded_body(scenario, prompt)
     if scenario.endpoint == "openai":
         user: Any = prompt if scenario.shape != "parts" else [{"type": "text", "text": prompt}]
         history: list[dict[str, Any]] = [{"role": "system", "content": "You are terse."}]
@@ -206,6 +280,9 @@ def messages(scenario: Scenario, prompt: str) -> dict[str, Any]:
 SDK_ORDER = {
     "openai": ("messages", "model", "stream", "temperature", "top_p"),
     "anthropic": ("max_tokens", "messages", "model", "stream", "system", "temperature", "top_p"),
+    "embeddings": ("input", "model", "metadata", "stream"),
+    "responses": ("input", "instructions", "metadata", "model", "stream", "temperature", "top_p"),
+    "completions": ("model", "prompt", "max_tokens", "metadata", "stream", "temperature", "top_p"),
 }
 
 
@@ -241,8 +318,10 @@ def encode(body: dict[str, Any], wire: Wire, prompt: str) -> tuple[bytes, str]:
         raw = raw.replace(INVALID_MARK.encode(), b"\xff\xfe", 1)
     elif wire.encoding == "nested":
         # The conversation wrapped in `nesting` levels of arrays, built as bytes: json.dumps itself would refuse.
-        messages_at = raw.index(b'"messages": ') + len(b'"messages": ')
-        end = _matching_bracket(raw, messages_at)
+        key = "messages" if "messages" in body else next(k for k in ("instructions", "input", "prompt") if k in body)
+        messages_at = raw.index(f'"{key}": '.encode()) + len(f'"{key}": '.encode())
+        value = json.dumps(body[key], ensure_ascii=wire.encoding == "ascii_escapes").encode("utf-8")
+        end = messages_at + len(value) if key != "messages" else _matching_bracket(raw, messages_at)
         inner = raw[messages_at:end]
         raw = raw[:messages_at] + b"[" * wire.nesting + inner + b"]" * wire.nesting + raw[end:]
     elif wire.encoding == "truncated":
@@ -251,6 +330,8 @@ def encode(body: dict[str, Any], wire: Wire, prompt: str) -> tuple[bytes, str]:
 
 
 def _with_last_text(body: dict[str, Any], change: Any) -> dict[str, Any]:
+    if "messages" not in body:
+        return _with_last_string(body, change)
     turns = [dict(m) for m in body["messages"]]
     content = turns[-1]["content"]
     if isinstance(content, str):
@@ -258,6 +339,27 @@ def _with_last_text(body: dict[str, Any], change: Any) -> dict[str, Any]:
     else:
         turns[-1]["content"] = [{**content[0], "text": change(content[0]["text"])}, *content[1:]]
     return {**body, "messages": turns}
+
+
+def _with_last_string(body: dict[str, Any], change: Any) -> dict[str, Any]:
+    """A forwarded request with its content's last text changed; content of token ids has none, so a field
+    of free text is added to carry the change (the body must still be odd where the wire says it is)."""
+    done = False
+
+    def walk(value: Any) -> Any:
+        nonlocal done
+        if isinstance(value, str) and not done:
+            done = True
+            return change(value)
+        if isinstance(value, list):
+            return list(reversed([walk(v) for v in reversed(value)]))
+        if isinstance(value, dict):
+            return dict(reversed([(k, walk(v)) for k, v in reversed(value.items())]))
+        return value
+
+    key = next(k for k in ("instructions", "input", "prompt") if k in body)
+    changed = {**body, key: walk(body[key])}
+    return changed if done else {**changed, "user": change("")}
 
 
 def _matching_bracket(raw: bytes, start: int) -> int:
@@ -424,8 +526,15 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, wire: st.SearchStrategy[Wire] | None = None) -> Scenario:
+def scenarios(
+    draw: st.DrawFn,
+    wire: st.SearchStrategy[Wire] | None = None,
+    endpoints: tuple[str, ...] = (*CHAT_ENDPOINTS, *CHAT_ENDPOINTS, *FORWARDED_ENDPOINTS),
+) -> Scenario:
+    """A request's content and upstream. Chat is drawn as often as the three forwarded endpoints together
+    (its translation has the most to go wrong); `endpoints` narrows the draw."""
     stream = draw(st.booleans())
+    endpoint = draw(st.sampled_from(endpoints))
     behaviour = draw(
         st.sampled_from(
             ["ok"] * 6
@@ -435,14 +544,17 @@ def scenarios(draw: st.DrawFn, wire: st.SearchStrategy[Wire] | None = None) -> S
     )
     return Scenario(
         prompt=draw(prompts()),
-        endpoint=draw(st.sampled_from(["openai", "anthropic"])),
-        family=draw(st.sampled_from(["gpt", "claude"])),
+        endpoint=endpoint,
+        # A forwarded endpoint serves only `gpt` models here: a `claude` one is the gateway's 400, drawn less.
+        family=draw(
+            st.sampled_from(["gpt", "claude"] if endpoint in CHAT_ENDPOINTS else ["gpt", "gpt", "gpt", "claude"])
+        ),
         behaviour=behaviour,
         stream=stream,
         account=draw(st.sampled_from(["clean", "clean", "marked"])),
         pattern=draw(st.booleans()),
         disconnect=stream and draw(st.booleans()),
-        shape=draw(st.sampled_from(["string", "parts", "tools"])),
+        shape=draw(st.sampled_from(SHAPES[endpoint])),
         key_in_prompt=draw(st.integers(0, 9)) == 0,
         # Half the requests travel as an SDK sends them, so the content's own dimensions (flags, upstream
         # behaviour, streaming) are as well covered as before the wire varied; the other half vary it.

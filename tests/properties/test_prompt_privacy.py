@@ -1,8 +1,10 @@
 """The product's promise, proven against the real gateway: no unflagged prompt is stored, anywhere.
 
 Each property sends hypothesis-chosen requests through the gateway, a server process of its own run as
-`aether-policy serve` runs it, over loopback HTTP. The content varies (any Unicode prompt, OpenAI or Anthropic
-endpoint, either provider, streaming or not, clean, pattern-flagged, upstream-moderated or marked-account,
+`aether-policy serve` runs it, over loopback HTTP. The content varies (any Unicode prompt; the OpenAI or Anthropic
+chat endpoint, or `/v1/embeddings` (`input` as a string, a list of strings or token ids), `/v1/responses`
+(`input` as text, content parts or a tool call and its output, or the prompt as `instructions`) and
+`/v1/completions` (`prompt` in the same three forms); either provider, streaming or not, clean, pattern-flagged, upstream-moderated or marked-account,
 upstreams that succeed, fail quoting the prompt, time out, reset, cut streams or send malformed JSON, clients
 that leave mid-stream) and so does the wire (method, path, query string, repeated, long and odd headers,
 credentials none, malformed, unknown, revoked or valid, field order as each SDK serialises it, JSON escapes,
@@ -24,7 +26,7 @@ from tests.conftest import POSTGRES_URL
 from tests.properties import checks
 from tests.properties.checks import APP_ROUTES, STANDARD_METHODS, send
 from tests.properties.harness import Harness, running_server
-from tests.properties.strategies import METHODS, MODEL_VOCABULARY, Scenario, scenarios
+from tests.properties.strategies import FORWARDED_ENDPOINTS, METHODS, MODEL_VOCABULARY, Scenario, scenarios
 
 proof = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -78,6 +80,27 @@ def test_usage_events_carry_only_declared_derived_bounded_fields(harness: Harnes
 @given(scenarios())
 def test_every_request_is_answered_and_counted_and_costs_no_one_else(harness: Harness, scenario: Scenario) -> None:
     assert checks.every_request_answered_and_counted(harness, send(harness, scenario)) == []
+
+
+@proof
+@given(scenarios(endpoints=FORWARDED_ENDPOINTS))
+def test_every_property_holds_for_embeddings_responses_and_legacy_completions(
+    harness: Harness, scenario: Scenario
+) -> None:
+    """The general properties draw these endpoints too; here they are all that is drawn, so each of their
+    content forms (token ids, instructions, tool outputs) is covered on every run."""
+    outcome = send(harness, scenario)
+    problems = [problem for check in ALL_PROPERTIES for problem in check(harness, outcome)]
+    assert problems == []
+
+
+ALL_PROPERTIES = (
+    checks.prompt_in_no_sink,
+    checks.kept_only_when_flagged,
+    checks.caller_key_never_leaves,
+    checks.usage_within_policy,
+    checks.every_request_answered_and_counted,
+)
 
 
 def _flagged_by_pattern(exposition: str) -> float:

@@ -3,7 +3,9 @@
 One deliberately leaky gateway per sink class (`tests/properties/server.py` wires each in): a store writing the
 request body, a usage column holding a short prompt whole, a log record, stderr, a file that existed before the
 request and is appended to, one log record per streamed token, a JSON-escaped copy on stdout, and a metric
-label holding the request body (scraped from `/metrics`). Each must be
+label holding the request body (scraped from `/metrics`). And one per newer endpoint, leaking only its own
+content: embeddings `input` logged (text or token ids), Responses `instructions` and tool outputs on stderr,
+a legacy completion's `prompt` in a usage column. Each must be
 caught by the same check the properties use, in the sink it leaks into.
 """
 
@@ -125,3 +127,28 @@ def test_a_json_escaped_copy_of_a_non_ascii_prompt_is_caught() -> None:
     assert "prompt found in stdout" in found
     # As written, stdout shares no fragment with the prompt: only decoding its escapes finds it.
     assert not any(piece in outcome.added.stdout for piece in fragments(scenario.prompt))
+
+
+def test_a_log_of_embeddings_input_is_caught() -> None:
+    scenario, _, found = _caught("embeddings_input", scenarios(wire=ordinary, endpoints=("embeddings",)))
+    assert scenario.shape in ("string", "list")  # text: found by the prompt's own fragments
+    assert "prompt found in logs" in found
+
+
+def test_embeddings_token_ids_in_a_log_are_caught_as_the_prompt() -> None:
+    tokens = scenarios(wire=ordinary, endpoints=("embeddings",)).filter(lambda s: s.shape == "tokens")
+    _, _, found = _caught("embeddings_input", tokens)
+    # The log holds numbers, never the prompt's text: only reading the token ids as the prompt finds it.
+    assert found == ["prompt tokens found in logs"]
+
+
+def test_responses_instructions_and_tool_outputs_on_stderr_are_caught() -> None:
+    scenario, _, found = _caught("responses_fields", scenarios(wire=ordinary, endpoints=("responses",)))
+    assert scenario.shape in ("instructions", "tools")  # the leak writes only those
+    assert "prompt found in stderr" in found
+
+
+def test_a_legacy_completions_prompt_in_a_usage_column_is_caught() -> None:
+    scenario, _, found = _caught("completions_prompt", scenarios(wire=ordinary, endpoints=("completions",)))
+    assert "prompt found in table usage_events" in found or "prompt tokens found in table usage_events" in found
+    assert scenario.accepted

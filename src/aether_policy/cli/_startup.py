@@ -20,9 +20,10 @@ def startup_lines(
     ]
     for name, provider in config.providers.items():
         recipient = provider.recipient or name
+        fallback = ", ".join(f.provider + (f" ({f.model})" if f.model else "") for f in provider.fallback)
         lines.append(
             f"  provider {name} ({provider.api} API, recipient '{recipient}') at {provider.base_url}: "
-            f"models {', '.join(provider.models)}"
+            f"models {', '.join(provider.models)}" + (f"; fallback {fallback}" if fallback else "")
         )
     rules = ", ".join(f"{spec.name} {spec.keep_for} after {spec.after}" for spec in plan.retention)
     if every is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,6 +20,7 @@ from aether_policy.derive import model_name
 from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
 from aether_policy.gateway.errors import GatewayError, error_body
+from aether_policy.gateway.fallback import Fallbacks, Sending
 from aether_policy.gateway.limits import KeyLimits
 from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
 from aether_policy.gateway.protocols.base import model_and_stream_of_body
@@ -48,6 +50,7 @@ class Gateway:
             name: Upstream(name, provider, plan.egress[provider.recipient or name], transport)
             for name, provider in config.providers.items()
         }
+        self.fallbacks = Fallbacks(config, self.upstreams)  # only the fallbacks the policy allows
 
     # -- endpoints ------------------------------------------------------------------------------------------------
 
@@ -137,22 +140,21 @@ class Gateway:
             if listed:
                 facts.model = model  # the operator names it: a model this gateway serves
             facts.offered["provider"] = upstream.name
-            if kind == "chat":
-                path = upstream.protocol.chat_path_for(model, streaming)
-            else:
-                path = self._endpoint_of(caller, upstream, kind, model)
-            headers = self._passthrough(request, caller, upstream)
-            json_answer = False
-            if kind == "chat" and upstream.protocol is not caller:
-                payload, json_answer = self._translate(caller, upstream, body, model, streaming)
-            elif kind == "responses":
-                payload = self._stored_as_declared(upstream, body)
-            else:
-                payload = body
+
+            def prepare(upstream: Upstream, model: str, body: dict[str, Any]) -> Sending:
+                return self._prepare(request, caller, kind, upstream, body, model, streaming)
+
+            sending = prepare(upstream, model, body)
             # Authenticated, parsed, routed and translatable: from here on the body is content the policy
             # governs, and the flagger may judge it.
             facts.authenticated_content = True
-            response = await upstream.open(payload, stream=streaming, path=path, headers=headers)
+            # A Responses fallback starts from what the first provider was sent: its `store: false` holds.
+            start = sending.payload if kind == "responses" else body
+            sending, response = await self.fallbacks.open(
+                sending, start, prepare, partial(self.limits.allows_model, request)
+            )
+            upstream, model, json_answer = sending.upstream, sending.model, sending.json_answer
+            facts.offered["provider"] = upstream.name  # the provider that answered, for the metrics
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
             return error.response(caller)
@@ -166,6 +168,32 @@ class Gateway:
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
         return self._complete(request, response, upstream, caller, json_answer)
+
+    def _prepare(
+        self,
+        request: Request,
+        caller: WireProtocol,
+        kind: str,
+        upstream: Upstream,
+        body: dict[str, Any],
+        model: str,
+        streaming: bool,
+    ) -> Sending:
+        """The request for one provider: its path, headers and payload (translated when it speaks another
+        protocol), or the caller's GatewayError when that provider cannot take it."""
+        if kind == "chat":
+            path = upstream.protocol.chat_path_for(model, streaming)
+        else:
+            path = self._endpoint_of(caller, upstream, kind, model)
+        headers = self._passthrough(request, caller, upstream)
+        json_answer = False
+        if kind == "chat" and upstream.protocol is not caller:
+            payload, json_answer = self._translate(caller, upstream, body, model, streaming)
+        elif kind == "responses":
+            payload = self._stored_as_declared(upstream, body)
+        else:
+            payload = body
+        return Sending(upstream, model, path, headers, payload, streaming, json_answer)
 
     @staticmethod
     def _passthrough(request: Request, caller: WireProtocol, upstream: Upstream) -> dict[str, str]:

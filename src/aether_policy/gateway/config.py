@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from aether_policy._positions import Located
 from aether_policy._validation import parse_yaml, read_yaml_file, validation_problems
@@ -23,6 +23,8 @@ from aether_policy.model import ProtocolName
 from aether_policy.plan.compiled import Plan
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,99}$")]
+"""An exact model name (no glob pattern): what a fallback is asked for."""
 
 # Exact names are what `GET /v1/models` lists; the patterns route every other model of each family. The
 # listed names are current ones (the newest in the official SDKs' model lists); none is deprecated.
@@ -43,6 +45,17 @@ DEFAULT_OPENAI_MODELS = (
 DEFAULT_ANTHROPIC_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-*")
 
 
+class Fallback(BaseModel):
+    """Another provider to try when this one fails; `aether_policy.gateway.fallback` says when it may be."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str = Field(min_length=1, description="The name of another provider in this config.")
+    model: ModelName | None = Field(
+        None, description="The model asked of the fallback; default: the model the caller asked for."
+    )
+
+
 class ProviderConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,6 +71,20 @@ class ProviderConfig(BaseModel):
     max_retry_wait: float = Field(
         20.0, ge=0, description="Longest Retry-After honoured (seconds); a provider asking for more is not retried."
     )
+    fallback: tuple[Fallback, ...] = Field(
+        (),
+        max_length=8,
+        description="Providers tried in order when this one refuses the connection or fails (5xx, 429) after its "
+        "retries; each must be a recipient of the same data in the policy. A name, or {provider, model}.",
+    )
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _names_are_fallbacks(cls, value: object) -> object:
+        """`fallback: [backup]` is short for `fallback: [{provider: backup}]`."""
+        if isinstance(value, list | tuple):
+            return [{"provider": item} if isinstance(item, str) else item for item in value]
+        return value
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -170,7 +197,9 @@ def conformance_problems(config: GatewayConfig, plan: Plan) -> list[tuple[tuple[
                     f"{', '.join(rule.hosts)}); add it to recipients.{recipient}.provider.hosts or change base_url",
                 )
             )
-    return found
+    from aether_policy.gateway.fallback import fallback_problems  # it reads this module's models
+
+    return found + fallback_problems(config, plan)
 
 
 def check_conformance(config: GatewayConfig, plan: Plan, file: str) -> None:

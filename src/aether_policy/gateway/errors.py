@@ -12,9 +12,14 @@ from aether_policy.types import Scope
 class GatewayError(Exception):
     """A request the gateway answers with an error: status, a content-free message, and an OpenAI type."""
 
-    def __init__(self, status: int, message: str, kind: str, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, kind: str, code: str | None = None, *, provider_failed: bool = False
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
+        self.provider_failed = provider_failed
+        """The provider could not answer (refused, unreachable, 5xx or 429 after retries): another provider
+        might (`gateway.fallback`). Never set for a timeout, a refused request or the egress guard's refusal."""
 
     def response(self, protocol: WireProtocol) -> JSONResponse:
         """The error in the shape of the protocol the caller speaks."""

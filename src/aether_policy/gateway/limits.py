@@ -158,6 +158,15 @@ class KeyLimits:
             request.scope["state"][_CHARGE] = slot
         self._ensure_syncer()
 
+    async def allows_model(self, request: Request, model: str) -> bool:
+        """Whether the caller's key may call `model`: a fallback's own model is held to the key's patterns
+        exactly like the model the caller asked for."""
+        digest = request.scope.get("state", {}).get(_KEY_HASH)
+        if digest is None:
+            return True
+        controls = await self._controls(digest)
+        return controls is None or controls.allows(model)
+
     def settle(self, request: Request, data: Mapping[str, Any]) -> None:
         """After a complete (non-streamed) response: record its token counts and charge them to the window."""
         usage = data.get("usage")

@@ -62,16 +62,24 @@ class Upstream:
         except httpx.TimeoutException as error:
             if _refused(error):
                 raise GatewayError(
-                    502, f"provider '{self.name}' refused the connection", "upstream_error", "connection_refused"
+                    502,
+                    f"provider '{self.name}' refused the connection",
+                    "upstream_error",
+                    "connection_refused",
+                    provider_failed=True,
                 ) from None
             raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
         except httpx.ConnectError:
             raise GatewayError(
-                502, f"provider '{self.name}' refused the connection", "upstream_error", "connection_refused"
+                502,
+                f"provider '{self.name}' refused the connection",
+                "upstream_error",
+                "connection_refused",
+                provider_failed=True,
             ) from None
         except httpx.HTTPError as error:
             message = f"provider '{self.name}' {stage} ({type(error).__name__})"
-            raise GatewayError(502, message, "upstream_error") from None
+            raise GatewayError(502, message, "upstream_error", provider_failed=True) from None
 
     async def open(
         self,
@@ -142,10 +150,10 @@ class Upstream:
             await response.aclose()
         message = f"provider '{self.name}' returned {status} ({kind})"
         if status == 429:
-            raise GatewayError(429, message, "rate_limit_error", "rate_limited")
+            raise GatewayError(429, message, "rate_limit_error", "rate_limited", provider_failed=True)
         if status in (400, 404, 409, 413, 422):
             raise GatewayError(400, message, "invalid_request_error", "upstream_rejected")
-        raise GatewayError(502, message, "upstream_error")
+        raise GatewayError(502, message, "upstream_error", provider_failed=status >= 500)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -32,6 +32,10 @@ class ProviderEgress:
     headers: frozenset[str]
     stores_content: bool = False
     """Whether the policy lets this provider keep request content (a disclosure the policy makes)."""
+    receives: tuple[str, ...] = ()
+    """The data references the policy says it receives (`prompt_content`, `api_usage.model`), as written."""
+    purposes: tuple[str, ...] = ()
+    """The purposes it receives them for."""
 
     def allows_host(self, host: str, port: int | None) -> bool:
         for allowed in self.hosts:
@@ -55,5 +59,13 @@ def compile_egress(policy: Policy, bound: Bound | None = None) -> dict[str, Prov
         data_headers = {h for h in FORWARDED_HEADERS if receives.intersection(bound.header_refs(h))}
         api = recipient.provider.api
         headers = HTTP_HEADERS | protocols.get(api).egress_headers | data_headers  # only its own protocol's
-        rules[name] = ProviderEgress(name, api, recipient.provider.hosts, headers, recipient.provider.stores_content)
+        rules[name] = ProviderEgress(
+            name,
+            api,
+            recipient.provider.hosts,
+            headers,
+            recipient.provider.stores_content,
+            recipient.receives,
+            recipient.purposes,
+        )
     return rules

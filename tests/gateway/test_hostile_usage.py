@@ -14,7 +14,7 @@ import pytest
 from aether_policy.gateway import create_app
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp
-from tests.gateway.conftest import PROVIDER_KEYS, config_for
+from tests.gateway.conftest import config_for
 from tests.helpers import gate_for, loopback_plan, serve
 from tests.standins import StandIn
 
@@ -35,10 +35,8 @@ def send(app: ASGIApp, requests: list[tuple[str, str, dict[str, object]]]) -> li
 
 
 def test_hostile_methods_paths_models_and_forwarded_headers_are_all_recorded_bounded(
-    store: Store, standin_server: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
+    store: Store, standin_server: tuple[str, StandIn], provider_keys: None
 ) -> None:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     _, key = store.create_key("acme")
     plan = loopback_plan()
     app = create_app(plan, store, config_for(standin_server[0]), gate_for(plan), forwarded_allow_ips="*")

@@ -15,7 +15,7 @@ from aether_policy.prose import MAX_POLICY_OUTPUT, MAX_STRING_OUTPUT
 from aether_policy.render import build_site
 from aether_policy.render.markdown import markdown_block
 from aether_policy.render.site import JSON, MARKDOWN, PAGE
-from tests.hostile import run_cli_limited
+from tests.hostile import run_cli_limited, validate_limited
 from tests.policy_edits import errors_for, line_of
 
 CHILDREN = "Our Service is not directed to individuals under the age of {{ children.minimum_age }}. We do"
@@ -32,15 +32,6 @@ def refusal(construct: str) -> str:
         "`{{ retention.usage_data.keep_for }}`, through the filters capitalize, first, join, join_and, last, "
         "length, long_date, lower, month_year, title, titles, upper"
     )
-
-
-def validate_limited(tmp_path: Path, text: str) -> list[str]:
-    policy = tmp_path / "p.yaml"
-    policy.write_text(text, encoding="utf-8")
-    outcome = run_cli_limited("validate", str(policy))
-    assert "Traceback" not in outcome.stderr, outcome.stderr
-    assert outcome.code == 1, outcome
-    return [line.removeprefix(f"Error: {policy}:") for line in outcome.stderr.splitlines()]
 
 
 @pytest.mark.parametrize(

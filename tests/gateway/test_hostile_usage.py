@@ -6,7 +6,7 @@ whole write batch (SQLite does not enforce column lengths), taking everyone's ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,11 +20,8 @@ from tests.standins import StandIn
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, flush_interval=0.05)
-    store.migrate()
-    yield store
-    store.close()
+def store_options() -> dict[str, Any]:
+    return {"flush_interval": 0.05}
 
 
 def send(app: ASGIApp, requests: list[tuple[str, str, dict[str, object]]]) -> list[int]:

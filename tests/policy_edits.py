@@ -16,6 +16,13 @@ def edit(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def replaced(text: str, *pairs: tuple[str, str]) -> str:
+    """Several edits, one after another."""
+    for old, new in pairs:
+        text = edit(text, old, new)
+    return text
+
+
 def line_of(text: str, needle: str, after: int = 0) -> int:
     """The first line (counted from 1) after line `after` that contains `needle`."""
     return next(i for i, line in enumerate(text.splitlines(), 1) if i > after and needle in line)

@@ -55,6 +55,30 @@ def _caught(
         return scenario, outcome, checks.prompt_in_no_sink(harness, outcome)
 
 
+def plain_scenarios(
+    *,
+    prompt: st.SearchStrategy[str],
+    endpoint: st.SearchStrategy[str],
+    family: st.SearchStrategy[str],
+    stream: st.SearchStrategy[bool],
+) -> st.SearchStrategy[Scenario]:
+    """Requests with nothing else unusual: a clean account, a plain reply, the prompt as a string, no pattern,
+    no disconnect, no key pasted in; only where the prompt goes, and how it comes back, vary."""
+    return st.builds(
+        Scenario,
+        prompt=prompt,
+        endpoint=endpoint,
+        family=family,
+        behaviour=st.just("ok"),
+        stream=stream,
+        account=st.just("clean"),
+        pattern=st.just(False),
+        disconnect=st.just(False),
+        shape=st.just("string"),
+        key_in_prompt=st.just(False),
+    )
+
+
 def test_a_store_writing_the_request_body_is_caught_with_a_minimal_counterexample() -> None:
     scenario, _, found = _caught("store", scenarios(), shrink=True)
     assert "prompt found in table usage_events" in found
@@ -81,30 +105,6 @@ SINK_LEAKS = {
 
 
 @pytest.mark.parametrize("leak", SINK_LEAKS)
-def plain_scenarios(
-    *,
-    prompt: st.SearchStrategy[str],
-    endpoint: st.SearchStrategy[str],
-    family: st.SearchStrategy[str],
-    stream: st.SearchStrategy[bool],
-) -> st.SearchStrategy[Scenario]:
-    """Requests with nothing else unusual: a clean account, a plain reply, the prompt as a string, no pattern,
-    no disconnect, no key pasted in; only where the prompt goes, and how it comes back, vary."""
-    return st.builds(
-        Scenario,
-        prompt=prompt,
-        endpoint=endpoint,
-        family=family,
-        behaviour=st.just("ok"),
-        stream=stream,
-        account=st.just("clean"),
-        pattern=st.just(False),
-        disconnect=st.just(False),
-        shape=st.just("string"),
-        key_in_prompt=st.just(False),
-    )
-
-
 def test_a_leak_into_each_sink_is_caught_in_that_sink(leak: str) -> None:
     _, _, found = _caught(leak, scenarios(wire=ordinary))
     assert f"prompt found in {SINK_LEAKS[leak]}" in found

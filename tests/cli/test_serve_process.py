@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from aether_policy.cli import main
 from aether_policy.store import Store
 from tests.conftest import POLICY_FILE
+from tests.gateway.conftest import store_with_key
 from tests.helpers import CLI, free_port, serve, serve_files, wait_healthy
 from tests.standins import StandIn
 
@@ -59,9 +60,7 @@ def upstream() -> Iterator[str]:
 def start(tmp_path: Path, upstream: str, *options: str) -> Served:
     policy, config = serve_files(tmp_path, upstream)
     db_url = f"sqlite:///{tmp_path / 'aether.db'}"
-    store = Store(db_url)
-    store.migrate()
-    _, key = store.create_key("acme")
+    store, key = store_with_key(db_url)
     store.close()
     port = free_port()
     env = {**os.environ, "STANDIN_OPENAI_KEY": "sk-provider-1", "AETHER_ENCRYPTION_KEY": KEY}

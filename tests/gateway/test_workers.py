@@ -11,8 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS
+from tests.gateway.conftest import PROVIDER_KEYS, store_with_key
 from tests.helpers import CLI, free_port, serve, serve_files, wait_healthy
 from tests.standins import StandIn
 
@@ -24,9 +23,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     with serve(StandIn().app()) as upstream:
         policy, config = serve_files(tmp_path, upstream)
         db = f"sqlite:///{tmp_path / 'aether.db'}"
-        store = Store(db)
-        store.migrate()
-        _, key = store.create_key("acme")
+        store, key = store_with_key(db)
         store.close()
         metrics_dir = tmp_path / "metrics"
         env = {

@@ -5,11 +5,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from aether_policy.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_FILE = ROOT / "policies" / "aetherapi.yaml"
@@ -44,6 +48,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip("set AETHER_TEST_POSTGRES_URL to run the PostgreSQL tests")
     with isolated_postgres(POSTGRES_URL) as url:
         yield url
+
+
+@pytest.fixture
+def store_options() -> dict[str, Any]:
+    """Keyword arguments for the `store` fixture's Store: none, its defaults; a module overrides this fixture
+    to change them (a short flush interval to read usage back soon, a long one to write one batch)."""
+    return {}
+
+
+@pytest.fixture
+def store(database_url: str, store_options: dict[str, Any]) -> Iterator[Store]:
+    """A migrated store on each backend (see `database_url`), closed after the test."""
+    from aether_policy.store import Store
+
+    store = Store(database_url, **store_options)
+    store.migrate()
+    yield store
+    store.close()
 
 
 @contextmanager

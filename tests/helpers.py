@@ -1,15 +1,21 @@
-"""Shared test helpers: the shipped policy compiled, and loopback servers that tests start themselves."""
+"""Shared test helpers: the shipped policy compiled, and loopback servers that tests start themselves (in a
+thread, or as `aether-policy serve` processes)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 
 from aether_policy import LoadedPolicy, load_policy, load_policy_text
@@ -19,6 +25,7 @@ from aether_policy.types import ASGIApp
 from tests.conftest import POLICY_FILE
 
 TEST_KEY = bytes(range(32))
+CLI = str(Path(sys.executable).with_name("aether-policy"))  # the console script installed beside this Python
 
 
 @cache
@@ -72,3 +79,30 @@ def serve(app: ASGIApp, lifespan: str = "auto", **options: object) -> Iterator[s
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def serve_files(folder: Path, upstream: str) -> tuple[Path, Path]:
+    """What a `serve` process reads, written in `folder`: the loopback policy, and a gateway.yaml that routes
+    gpt-* to the OpenAI stand-in at `upstream` with the provider key from `STANDIN_OPENAI_KEY`."""
+    policy = folder / "policy.yaml"
+    policy.write_text(loopback_policy_text())
+    config = folder / "gateway.yaml"
+    config.write_text(
+        f"providers:\n  openai:\n    api: openai\n    base_url: {upstream}/v1\n"
+        "    api_key_env: STANDIN_OPENAI_KEY\n    models: [gpt-*]\n"
+    )
+    return policy, config
+
+
+def wait_healthy(base: str, process: subprocess.Popen[Any] | None = None, seconds: float = 30) -> None:
+    """Until the gateway at `base` answers /healthz with 200; RuntimeError if `process` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or (process is not None and process.poll() is not None):
+            raise RuntimeError(f"the gateway at {base} did not start")
+        time.sleep(0.1)

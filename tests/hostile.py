@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 """Address space for the child: the CLI with every dependency loaded uses about a quarter of it."""
@@ -44,3 +45,13 @@ def run_cli_limited(*args: str, cwd: str | None = None) -> Outcome:
         cwd=cwd,
     )
     return Outcome(result.returncode, result.stdout, result.stderr)
+
+
+def validate_limited(tmp_path: Path, text: str) -> list[str]:
+    """`aether-policy validate` on the text in a bounded child: the problems it printed, one per line."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(text, encoding="utf-8")
+    outcome = run_cli_limited("validate", str(policy))
+    assert "Traceback" not in outcome.stderr, outcome.stderr
+    assert outcome.code == 1, outcome
+    return [line.removeprefix(f"Error: {policy}:") for line in outcome.stderr.splitlines()]

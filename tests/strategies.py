@@ -8,17 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from aether_policy.model import Policy
-
-SECTION_NAMES = (
-    "introduction",
-    "information_we_collect",
-    "how_we_use",
-    "sharing",
-    "security_and_retention",
-    "children",
-    "changes",
-    "contact",
-)
+from aether_policy.page_sections import FIXED
 
 identifiers = st.from_regex(r"\A[a-z][a-z0-9_]{0,11}\Z")
 # Any Unicode but braces (they start a prose reference) and surrogates (not encodable).
@@ -91,7 +81,7 @@ def policies(draw: st.DrawFn) -> Policy:
     }
     last_updated = draw(dates)
     groups = {c["group"] for c in categories.values()}
-    sections: dict[str, Any] = {s: {"title": draw(texts), "body": draw(texts)} for s in SECTION_NAMES}
+    sections: dict[str, Any] = {s: {"title": draw(texts), "body": draw(texts)} for s in FIXED}
     sections["information_we_collect"]["subsections"] = {g: {"title": draw(texts)} for g in sorted(groups)}
     return Policy.model_validate(
         {

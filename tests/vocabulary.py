@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.policy_edits import edit
+
 BASES = {
     "service_provision": "contract",
     "business_operations": "legitimate_interests",
@@ -26,29 +28,24 @@ EXTRA = """  data_protection_officer:
 """
 
 
-def one(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"the edit target {old!r} must be unique"
-    return text.replace(old, new)
-
-
 def eu_policy(policy_text: str) -> str:
-    text = one(policy_text, "last_updated: 2026-11-25\n", "last_updated: 2026-11-25\napplies_in: [EU, US]\n")
+    text = edit(policy_text, "last_updated: 2026-11-25\n", "last_updated: 2026-11-25\napplies_in: [EU, US]\n")
     for purpose, basis in BASES.items():
-        text = one(text, f"  {purpose}:\n    title:", f"  {purpose}:\n    legal_basis: {basis}\n    title:")
-    text = one(
+        text = edit(text, f"  {purpose}:\n    title:", f"  {purpose}:\n    legal_basis: {basis}\n    title:")
+    text = edit(
         text,
         "    legal_basis: legitimate_interests\n",
         "    legal_basis: legitimate_interests\n    legitimate_interest: keeping the service available and safe\n",
     )
     for name in ("openai", "anthropic"):
-        text = one(
+        text = edit(
             text,
             f"  {name}:\n    title:",
             f"  {name}:\n    role: processor\n    countries: [US]\n    transfer: standard_contractual_clauses\n"
             "    title:",
         )
-    text = one(text, "    kind: session\n", "    kind: session\n    consent: not_required\n")
-    text = one(text, "    kind: analytics\n", "    kind: analytics\n    consent: opt_in\n")
-    text = one(text, "    kind: preference\n", "    kind: preference\n    consent: opt_in\n")
-    text = one(text, "\nsections:\n", "\n" + RIGHTS + "sections:\n")
+    text = edit(text, "    kind: session\n", "    kind: session\n    consent: not_required\n")
+    text = edit(text, "    kind: analytics\n", "    kind: analytics\n    consent: opt_in\n")
+    text = edit(text, "    kind: preference\n", "    kind: preference\n    consent: opt_in\n")
+    text = edit(text, "\nsections:\n", "\n" + RIGHTS + "sections:\n")
     return text + EXTRA

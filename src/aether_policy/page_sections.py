@@ -8,18 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from aether_policy.model import Policy, Section
+from aether_policy.model import Policy, Section, Sections
 
-FIXED = (
-    "introduction",
-    "information_we_collect",
-    "how_we_use",
-    "sharing",
-    "security_and_retention",
-    "children",
-    "changes",
-    "contact",
-)
+FIXED = tuple(Sections.model_fields)
+"""The fixed eight, in the order the model declares them (and the page prints them)."""
 RIGHTS = "your_rights"
 """The key (and anchor, `#your-rights`) of the section `rights` renders into, after security and retention."""
 _RIGHTS_AFTER = "security_and_retention"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from aether_policy.checks import CheckOptions, run_checks
 from aether_policy.cli import main
 from tests.conftest import POLICY_FILE, ROOT
+from tests.repos import first_commit, git
 
 
 @pytest.fixture
@@ -28,9 +28,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     CliRunner().invoke(main, ["build"])
     for variable in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(variable, raising=False)
-    git(tmp_path, "init", "-q", "-b", "main")
-    git(tmp_path, "add", "-A")
-    git(tmp_path, "commit", "-qm", "policy v1")
+    first_commit(tmp_path, "policy v1")
     return tmp_path
 
 
@@ -41,15 +39,6 @@ def pin_first_publication(policy: Path) -> None:
     text = re.sub(r"(?m)^last_updated: .*$", "last_updated: 2025-10-01", text, count=1)
     first = text.index("      material: false\n", text.index("  log:\n")) + len("      material: false\n")
     policy.write_text(text[:first] + text[text.index("\nsections:") :])
-
-
-def git(folder: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.test", *args],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-    )
 
 
 def edit(project: Path, old: str, new: str) -> Path:

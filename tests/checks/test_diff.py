@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from aether_policy import load_policy_text
 from aether_policy.cli import main
 from aether_policy.diff import rules_changed, semantic_diff
+from tests.policy_edits import replaced
 
 
 def changes(old_text: str, new_text: str) -> list[tuple[str, str, bool]]:
@@ -19,13 +20,6 @@ def changes(old_text: str, new_text: str) -> list[tuple[str, str, bool]]:
 
 def material(old_text: str, new_text: str) -> list[tuple[str, str, bool]]:
     return [c for c in changes(old_text, new_text) if c[2]]
-
-
-def replaced(text: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
 
 
 def test_identical_policies_have_no_changes(policy_text: str) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from tests.checks.test_diff import changes
-from tests.vocabulary import RIGHTS, eu_policy, one
+from tests.policy_edits import edit
+from tests.vocabulary import RIGHTS, eu_policy
 
 SCC = "    countries: [US]\n    transfer: standard_contractual_clauses\n"
 
 
 def test_a_purpose_moving_to_another_legal_basis_is_material(policy_text: str) -> None:
     old = eu_policy(policy_text)
-    new = one(old, "legal_basis: consent", "legal_basis: legitimate_interests")
+    new = edit(old, "legal_basis: consent", "legal_basis: legitimate_interests")
     assert changes(old, new) == [
         (
             "purposes.improvement_analytics.legal_basis",
@@ -21,7 +22,7 @@ def test_a_purpose_moving_to_another_legal_basis_is_material(policy_text: str) -
 
 
 def test_stating_a_legal_basis_for_the_first_time_is_not_material(policy_text: str) -> None:
-    new = one(
+    new = edit(
         policy_text,
         "  legal_compliance:\n    title:",
         "  legal_compliance:\n    legal_basis: legal_obligation\n    title:",
@@ -54,7 +55,7 @@ def test_a_processor_becoming_a_controller_is_material_and_the_reverse_is_not(po
 
 def test_withdrawing_a_right_or_answering_slower_is_material(policy_text: str) -> None:
     old = eu_policy(policy_text)
-    new = one(one(old, "portability, ", ""), "response_time: 1 month", "response_time: 2 months")
+    new = edit(edit(old, "portability, ", ""), "response_time: 1 month", "response_time: 2 months")
     assert changes(old, new) == [
         ("rights.available", "right withdrawn: portability", True),
         ("rights.response_time", "requests answered within 1 month → 2 months", True),
@@ -63,14 +64,14 @@ def test_withdrawing_a_right_or_answering_slower_is_material(policy_text: str) -
 
 def test_no_longer_stating_rights_is_material_and_first_stating_them_is_not(policy_text: str) -> None:
     old = eu_policy(policy_text)
-    new = one(old, RIGHTS, "")
+    new = edit(old, RIGHTS, "")
     assert [c[2] for c in changes(old, new)] == [True]
     assert [c[2] for c in changes(new, old)] == [False]
 
 
 def test_a_cookie_needing_weaker_consent_is_material(policy_text: str) -> None:
     old = eu_policy(policy_text)
-    new = one(old, "    kind: analytics\n    consent: opt_in", "    kind: analytics\n    consent: opt_out")
+    new = edit(old, "    kind: analytics\n    consent: opt_in", "    kind: analytics\n    consent: opt_out")
     assert changes(old, new) == [
         ("cookies.aether_analytics.consent", "cookie 'aether_analytics' consent opt in → opt out", True)
     ]
@@ -83,8 +84,8 @@ def test_a_new_extra_section_is_prose(policy_text: str) -> None:
 
 
 def test_a_retention_summary_and_a_recipient_mention_are_prose(policy_text: str) -> None:
-    new = one(policy_text, "NOT stored under normal conditions;", "Not stored normally;")
-    new = one(new, "mention: securely through", "mention: through")
+    new = edit(policy_text, "NOT stored under normal conditions;", "Not stored normally;")
+    new = edit(new, "mention: securely through", "mention: through")
     assert changes(policy_text, new) == [
         ("retention.flagged_content.summary", "API Prompts/Responses: the page's sentence reworded", False),
         ("recipients.payment_processors.mention", "Payment Processors: named differently in sentences", False),

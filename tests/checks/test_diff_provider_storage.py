@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tests.checks.test_diff import changes, material, replaced
+from tests.checks.test_diff import changes, material
 from tests.helpers import POLICY_FILE
+from tests.policy_edits import replaced
 
 POLICY = POLICY_FILE.read_text(encoding="utf-8")
 STORING = replaced(POLICY, ("      api: openai\n", "      api: openai\n      stores_content: true\n"))

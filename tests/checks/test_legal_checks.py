@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aether_policy.checks.runner import CheckOptions, run_checks
-from tests.vocabulary import RIGHTS, eu_policy, one
+from tests.policy_edits import edit, line_of
+from tests.vocabulary import RIGHTS, eu_policy
 
 
 def findings(tmp_path: Path, text: str) -> list[str]:
@@ -15,16 +16,12 @@ def findings(tmp_path: Path, text: str) -> list[str]:
     return [str(f).replace(f"{policy}:", "") for f in report.findings]
 
 
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
-
-
 def test_the_full_eu_policy_passes_without_findings(tmp_path: Path, policy_text: str) -> None:
     assert findings(tmp_path, eu_policy(policy_text)) == []
 
 
 def test_an_eu_facing_policy_without_rights_is_warned_about(tmp_path: Path, policy_text: str) -> None:
-    text = one(eu_policy(policy_text), RIGHTS, "")
+    text = edit(eu_policy(policy_text), RIGHTS, "")
     assert findings(tmp_path, text) == [
         f"{line_of(text, 'applies_in')}:1: warning: [schema] the policy applies in the EU but declares no `rights` "
         "(GDPR Art. 13(2)(b)); add them"
@@ -32,7 +29,7 @@ def test_an_eu_facing_policy_without_rights_is_warned_about(tmp_path: Path, poli
 
 
 def test_an_answer_slower_than_a_month_is_warned_about(tmp_path: Path, policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "response_time: 1 month", "response_time: 45 days")
+    text = edit(eu_policy(policy_text), "response_time: 1 month", "response_time: 45 days")
     assert findings(tmp_path, text) == [
         f"{line_of(text, 'response_time: 45 days')}:3: warning: [schema] requests are answered in 45 days; GDPR Art. 12(3) "
         "allows one month"
@@ -40,13 +37,13 @@ def test_an_answer_slower_than_a_month_is_warned_about(tmp_path: Path, policy_te
 
 
 def test_a_legitimate_interest_must_be_named(tmp_path: Path, policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "    legitimate_interest: keeping the service available and safe\n", "")
+    text = edit(eu_policy(policy_text), "    legitimate_interest: keeping the service available and safe\n", "")
     (finding,) = findings(tmp_path, text)
     assert finding.startswith(f"{line_of(text, 'legal_basis: legitimate_interests')}:5: warning: [schema] say which")
 
 
 def test_consent_without_the_right_to_withdraw_it_is_warned_about(tmp_path: Path, policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "objection, withdraw_consent, complaint", "objection, complaint")
+    text = edit(eu_policy(policy_text), "objection, withdraw_consent, complaint", "objection, complaint")
     (finding,) = findings(tmp_path, text)
     assert f"{line_of(text, 'legal_basis: consent')}:5: warning: [schema] this purpose rests on consent" in finding
 
@@ -62,7 +59,7 @@ def test_an_adequacy_decision_for_a_country_without_one_is_questioned(tmp_path: 
 
 
 def test_an_opt_out_cookie_in_the_eu_is_warned_about(tmp_path: Path, policy_text: str) -> None:
-    text = one(
+    text = edit(
         eu_policy(policy_text), "    kind: analytics\n    consent: opt_in", "    kind: analytics\n    consent: opt_out"
     )
     (finding,) = findings(tmp_path, text)
@@ -72,7 +69,7 @@ def test_an_opt_out_cookie_in_the_eu_is_warned_about(tmp_path: Path, policy_text
 def test_an_anchor_the_gateway_does_not_record_is_said_to_be_enforced_elsewhere(
     tmp_path: Path, policy_text: str
 ) -> None:
-    text = one(
+    text = edit(
         policy_text, "    keep_for: 52 weeks\n    after: collection", "    keep_for: 52 weeks\n    after: last_activity"
     )
     assert findings(tmp_path, text) == [
@@ -85,7 +82,7 @@ def test_an_anchor_the_gateway_does_not_record_is_said_to_be_enforced_elsewhere(
 def test_data_the_gateway_stores_cannot_be_counted_from_an_event_it_does_not_record(
     tmp_path: Path, policy_text: str
 ) -> None:
-    text = one(
+    text = edit(
         policy_text, "    keep_for: 90 days\n    after: collection", "    keep_for: 90 days\n    after: contract_end"
     )
     errors = [f for f in findings(tmp_path, text) if ": error: " in f]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -15,15 +14,7 @@ from aether_policy.cli import main
 from aether_policy.exceptions import PolicyError
 from aether_policy.init_repo import Starter, scaffold
 from aether_policy.render import default_templates_dir
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
+from tests.repos import first_commit
 
 
 @pytest.fixture
@@ -47,9 +38,7 @@ def test_init_then_build_passes_every_check_in_a_fresh_git_repository(fresh: Pat
     )
     assert invoke("validate")[0] == 0
     assert invoke("build")[0] == 0
-    git(fresh, "init", "-q")
-    git(fresh, "add", "-A")
-    git(fresh, "commit", "-qm", "Start the privacy policy")
+    first_commit(fresh, "Start the privacy policy")
     code, output = invoke("check", "--base", "HEAD")
     assert code == 0, output
     assert output.splitlines()[-7:] == [

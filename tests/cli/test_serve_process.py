@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ from click.testing import CliRunner
 from aether_policy.cli import main
 from aether_policy.store import Store
 from tests.conftest import POLICY_FILE
-from tests.helpers import free_port, loopback_policy_text, serve
+from tests.gateway.conftest import store_with_key
+from tests.helpers import CLI, free_port, serve, serve_files, wait_healthy
 from tests.standins import StandIn
 
-EXE = str(Path(sys.executable).with_name("aether-policy"))
 KEY = "mWkq6Kp3Bz0dE6n7vJ0m8l9x3yQw2e4r5t6y7u8i9o0="
 
 
@@ -59,24 +58,16 @@ def upstream() -> Iterator[str]:
 
 
 def start(tmp_path: Path, upstream: str, *options: str) -> Served:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(loopback_policy_text())
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        f"providers:\n  openai:\n    api: openai\n    base_url: {upstream}/v1\n"
-        "    api_key_env: STANDIN_OPENAI_KEY\n    models: [gpt-*]\n"
-    )
+    policy, config = serve_files(tmp_path, upstream)
     db_url = f"sqlite:///{tmp_path / 'aether.db'}"
-    store = Store(db_url)
-    store.migrate()
-    _, key = store.create_key("acme")
+    store, key = store_with_key(db_url)
     store.close()
     port = free_port()
     env = {**os.environ, "STANDIN_OPENAI_KEY": "sk-provider-1", "AETHER_ENCRYPTION_KEY": KEY}
     env.pop("FORWARDED_ALLOW_IPS", None)
     args = ["serve", "--policy", str(policy), "--config", str(config), "--db", db_url, "--port", str(port)]
     process = subprocess.Popen(
-        [EXE, *args, *options],
+        [CLI, *args, *options],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -84,16 +75,11 @@ def start(tmp_path: Path, upstream: str, *options: str) -> Served:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("the gateway did not start") from None
-            time.sleep(0.1)
+    try:
+        wait_healthy(base, process)
+    except RuntimeError:
+        process.kill()
+        raise
     return Served(base, port, key, db_url, process)
 
 

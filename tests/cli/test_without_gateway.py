@@ -15,6 +15,7 @@ import pytest
 
 from aether_policy._extras import GATEWAY_MODULES
 from tests.conftest import ROOT
+from tests.repos import first_commit
 
 WITHOUT_GATEWAY = f"""
 import sys
@@ -102,13 +103,7 @@ def test_a_gateway_command_without_the_gateway_stack_names_the_install_command(
 def test_init_build_and_check_pass_in_a_fresh_repository_without_the_gateway_stack(tmp_path: Path) -> None:
     assert run(tmp_path, "init", "--service", "Acme AI").returncode == 0
     assert run(tmp_path, "build").returncode == 0
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
-    subprocess.run(
-        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=CI", "commit", "-qm", "start"],
-        cwd=tmp_path,
-        check=True,
-    )
+    first_commit(tmp_path, "start")
     checked = run(tmp_path, "check", "--base", "HEAD")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "ok   change-control" in checked.stdout and "skip promise-coverage" in checked.stdout

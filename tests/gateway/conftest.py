@@ -37,6 +37,24 @@ class Running:
             time.sleep(0.02)
 
 
+@pytest.fixture
+def provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in providers' keys in the environment, where `config_for`'s `api_key_env` names them."""
+    for name, value in PROVIDER_KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+def store_with_key(url: str, flush_interval: float = 0.05) -> tuple[Store, str]:
+    """A migrated store holding one API key, for tenant 'acme', and that key; the caller closes the store.
+
+    A short flush interval, so a test waits little for the usage it reads back.
+    """
+    store = Store(url, flush_interval=flush_interval)
+    store.migrate()
+    _, key = store.create_key("acme")
+    return store, key
+
+
 @pytest.fixture(scope="module")
 def standin_server() -> Iterator[tuple[str, StandIn]]:
     standin = StandIn(slow_seconds=3.0)
@@ -66,15 +84,11 @@ def config_for(upstream: str, timeout: float = 1.5) -> GatewayConfig:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, standin_server: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
+def gateway(tmp_path: Path, standin_server: tuple[str, StandIn], provider_keys: None) -> Iterator[Running]:
     upstream, standin = standin_server
     standin.received.clear()
     db_file = tmp_path / "aether.db"
-    store = Store(f"sqlite:///{db_file}", flush_interval=0.05)
-    store.migrate()
-    _, key = store.create_key("acme")
+    store, key = store_with_key(f"sqlite:///{db_file}")
     plan = loopback_plan()
     app = create_app(plan, store, config_for(upstream), gate_for(plan))
     with serve(app) as base:

@@ -15,8 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aether_policy.gateway import create_app
-from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS, Running, config_for
+from tests.gateway.conftest import Running, config_for, store_with_key
 from tests.helpers import gate_for, loopback_plan, serve
 
 PROMPT = "Describe the harbour of Porto at dawn in two sentences"
@@ -238,12 +237,8 @@ async def odd_upstream(request: Request) -> Response:
 
 
 @pytest.fixture
-def odd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Store]]:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
-    store = Store(f"sqlite:///{tmp_path / 'odd.db'}", flush_interval=0.05)
-    store.migrate()
-    _, key = store.create_key("acme")
+def odd(tmp_path: Path, provider_keys: None) -> Iterator[tuple[str, str]]:
+    store, key = store_with_key(f"sqlite:///{tmp_path / 'odd.db'}")
     with serve(Starlette(routes=[Route("/v1/chat/completions", odd_upstream, methods=["POST"])])) as upstream:
         plan = loopback_plan()
         with serve(create_app(plan, store, config_for(upstream), gate_for(plan))) as base:

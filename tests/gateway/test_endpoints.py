@@ -13,8 +13,7 @@ import pytest
 from aether_policy.gateway import create_app
 from aether_policy.loader import load_policy_text
 from aether_policy.plan import compile_policy
-from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS, Running, config_for
+from tests.gateway.conftest import PROVIDER_KEYS, Running, config_for, store_with_key
 from tests.gateway.test_gateway_sdks import assert_nothing_kept, claude, oai, server_text
 from tests.helpers import gate_for, loopback_policy_text, serve
 from tests.standins import StandIn
@@ -141,19 +140,13 @@ def test_responses_for_an_anthropic_model_are_a_400_not_a_silent_translation(gat
 
 
 @pytest.fixture
-def storing_gateway(
-    tmp_path: Path, standin_server: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Running]:
+def storing_gateway(tmp_path: Path, standin_server: tuple[str, StandIn], provider_keys: None) -> Iterator[Running]:
     """The gateway under a policy that declares OpenAI may keep request content."""
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     upstream, standin = standin_server
     standin.received.clear()
     text = loopback_policy_text().replace("      api: openai\n", "      api: openai\n      stores_content: true\n")
     plan = compile_policy(load_policy_text(text).policy)
-    store = Store(f"sqlite:///{tmp_path / 'aether.db'}", flush_interval=0.05)
-    store.migrate()
-    _, key = store.create_key("acme")
+    store, key = store_with_key(f"sqlite:///{tmp_path / 'aether.db'}")
     app = create_app(plan, store, config_for(upstream), gate_for(plan))
     with serve(app) as base:
         yield Running(base, store, standin, key, tmp_path / "aether.db", app)

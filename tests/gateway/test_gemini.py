@@ -13,9 +13,8 @@ from google.genai import errors, types
 from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
 from aether_policy.loader import load_policy_text
 from aether_policy.plan import compile_policy
-from aether_policy.store import Store
 from aether_policy.store.key_controls import update_controls
-from tests.gateway.conftest import PROVIDER_KEYS, Running, config_for
+from tests.gateway.conftest import PROVIDER_KEYS, Running, config_for, store_with_key
 from tests.gateway.test_gateway_sdks import claude, oai
 from tests.helpers import gate_for, loopback_policy_text, serve
 from tests.standins import StandIn
@@ -47,9 +46,7 @@ def gateway(tmp_path: Path, standin_server: tuple[str, StandIn], monkeypatch: py
         api="gemini", base_url=upstream, api_key_env="STANDIN_GEMINI_KEY", models=("gemini-*",), timeout=1.5
     )
     config = GatewayConfig(providers={**base_config.providers, "google": gemini})
-    store = Store(f"sqlite:///{tmp_path / 'aether.db'}", flush_interval=0.05)
-    store.migrate()
-    _, key = store.create_key("acme")
+    store, key = store_with_key(f"sqlite:///{tmp_path / 'aether.db'}")
     with serve(create_app(plan, store, config, gate_for(plan))) as base:
         yield Running(base, store, standin, key, tmp_path / "aether.db", None)  # type: ignore[arg-type]
     store.close()

@@ -6,7 +6,7 @@ whole write batch (SQLite does not enforce column lengths), taking everyone's ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,17 +14,14 @@ import pytest
 from aether_policy.gateway import create_app
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp
-from tests.gateway.conftest import PROVIDER_KEYS, config_for
+from tests.gateway.conftest import config_for
 from tests.helpers import gate_for, loopback_plan, serve
 from tests.standins import StandIn
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, flush_interval=0.05)
-    store.migrate()
-    yield store
-    store.close()
+def store_options() -> dict[str, Any]:
+    return {"flush_interval": 0.05}
 
 
 def send(app: ASGIApp, requests: list[tuple[str, str, dict[str, object]]]) -> list[int]:
@@ -35,10 +32,8 @@ def send(app: ASGIApp, requests: list[tuple[str, str, dict[str, object]]]) -> li
 
 
 def test_hostile_methods_paths_models_and_forwarded_headers_are_all_recorded_bounded(
-    store: Store, standin_server: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
+    store: Store, standin_server: tuple[str, StandIn], provider_keys: None
 ) -> None:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     _, key = store.create_key("acme")
     plan = loopback_plan()
     app = create_app(plan, store, config_for(standin_server[0]), gate_for(plan), forwarded_allow_ips="*")

@@ -17,7 +17,7 @@ import pytest
 from aether_policy.gateway import create_app
 from aether_policy.store import Store
 from aether_policy.store.key_controls import controls_by_id, update_controls
-from tests.gateway.conftest import PROVIDER_KEYS, config_for
+from tests.gateway.conftest import config_for
 from tests.helpers import gate_for, loopback_plan, serve
 from tests.standins import StandIn
 
@@ -83,9 +83,7 @@ def start(database_url: str, upstream: str, count: int, tmp_path: Path) -> tuple
 
 
 @pytest.fixture
-def gateway(database_url: str, upstream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Replicas]:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
+def gateway(database_url: str, upstream: str, tmp_path: Path, provider_keys: None) -> Iterator[Replicas]:
     stack, replicas = start(database_url, upstream, 1, tmp_path)
     with stack:
         yield replicas
@@ -227,14 +225,12 @@ def test_a_hostile_max_tokens_on_a_stream_cannot_overflow_the_counter(gateway: R
 
 @pytest.mark.postgres
 def test_two_replicas_on_one_postgresql_database_share_the_request_limit(
-    upstream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: str, tmp_path: Path, provider_keys: None
 ) -> None:
     from tests.conftest import POSTGRES_URL, isolated_postgres
 
     if not POSTGRES_URL:
         pytest.skip("set AETHER_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     with isolated_postgres(POSTGRES_URL) as url:
         stack, replicas = start(url, upstream, 2, tmp_path)
         with stack:

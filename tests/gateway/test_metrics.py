@@ -17,7 +17,7 @@ from aether_policy.flagger import PatternDetector
 from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
 from aether_policy.gateway.metrics import GatewayMetrics
 from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS, config_for
+from tests.gateway.conftest import config_for, store_with_key
 from tests.helpers import gate_for, loopback_plan, serve
 from tests.standins import StandIn
 
@@ -49,15 +49,11 @@ class Metered:
 
 
 @pytest.fixture
-def metered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Metered]:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
+def metered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider_keys: None) -> Iterator[Metered]:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     standin = StandIn()
     with serve(standin.app()) as upstream:
-        store = Store(f"sqlite:///{tmp_path / 'aether.db'}", flush_interval=0.02)
-        store.migrate()
-        _, key = store.create_key("acme")
+        store, key = store_with_key(f"sqlite:///{tmp_path / 'aether.db'}", flush_interval=0.02)
         plan = loopback_plan()
         providers = dict(config_for(upstream).providers)
         # Routed to a host the policy does not declare for 'openai': the egress guard refuses every call.

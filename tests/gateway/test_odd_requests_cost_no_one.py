@@ -11,22 +11,18 @@ import pytest
 
 from aether_policy.gateway import create_app
 from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS, config_for
+from tests.gateway.conftest import config_for, store_with_key
 from tests.helpers import gate_for, loopback_plan, serve
 from tests.standins import StandIn
 
 
 @pytest.fixture
 def gateway(
-    database_url: str, standin_server: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
+    database_url: str, standin_server: tuple[str, StandIn], provider_keys: None
 ) -> Iterator[tuple[str, Store, str]]:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     upstream, _ = standin_server
     # A long interval: every request below is written in the same batch.
-    store = Store(database_url, flush_interval=2.0)
-    store.migrate()
-    _, key = store.create_key("acme")
+    store, key = store_with_key(database_url, flush_interval=2.0)
     plan = loopback_plan()
     with serve(create_app(plan, store, config_for(upstream), gate_for(plan))) as base:
         yield base, store, key

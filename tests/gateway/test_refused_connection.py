@@ -10,18 +10,13 @@ import openai
 import pytest
 
 from aether_policy.gateway import create_app
-from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS, config_for
+from tests.gateway.conftest import config_for, store_with_key
 from tests.helpers import free_port, gate_for, loopback_plan, serve
 
 
 @pytest.fixture
-def refusing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
-    store = Store(f"sqlite:///{tmp_path / 'aether.db'}", flush_interval=0.05)
-    store.migrate()
-    _, key = store.create_key("acme")
+def refusing(tmp_path: Path, provider_keys: None) -> Iterator[tuple[str, str]]:
+    store, key = store_with_key(f"sqlite:///{tmp_path / 'aether.db'}")
     plan = loopback_plan()
     nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there: the connection is refused at once
     with serve(create_app(plan, store, config_for(nobody, timeout=30.0), gate_for(plan))) as base:

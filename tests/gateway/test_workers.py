@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aether_policy.store import Store
-from tests.gateway.conftest import PROVIDER_KEYS
-from tests.helpers import free_port, loopback_policy_text, serve
+from tests.gateway.conftest import PROVIDER_KEYS, store_with_key
+from tests.helpers import CLI, free_port, serve, serve_files, wait_healthy
 from tests.standins import StandIn
 
 TOKEN = "workers-metrics-token-0123456789"
@@ -24,17 +21,9 @@ TOKEN = "workers-metrics-token-0123456789"
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     with serve(StandIn().app()) as upstream:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(loopback_policy_text())
-        config = tmp_path / "gateway.yaml"
-        config.write_text(
-            f"providers:\n  openai:\n    api: openai\n    base_url: {upstream}/v1\n"
-            "    api_key_env: STANDIN_OPENAI_KEY\n    models: [gpt-*]\n"
-        )
+        policy, config = serve_files(tmp_path, upstream)
         db = f"sqlite:///{tmp_path / 'aether.db'}"
-        store = Store(db)
-        store.migrate()
-        _, key = store.create_key("acme")
+        store, key = store_with_key(db)
         store.close()
         metrics_dir = tmp_path / "metrics"
         env = {
@@ -45,25 +34,14 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         }
         env.pop("AETHER_ENCRYPTION_KEY", None)
         port = free_port()
-        exe = str(Path(sys.executable).with_name("aether-policy"))
-        command = [exe, "serve", "--policy", str(policy), "--config", str(config), "--db", db, "--port", str(port)]
+        command = [CLI, "serve", "--policy", str(policy), "--config", str(config), "--db", db, "--port", str(port)]
         command += ["--workers", "2", "--metrics-token", TOKEN, "--no-access-log"]
         log = tmp_path / "serve.log"
         with log.open("w") as sink:  # a file, not a pipe: nobody reads it while the server logs
             process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=sink, stdout=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert process.poll() is None and time.monotonic() < deadline, (
-                    process.stderr.read() if process.stderr else ""
-                )
-                time.sleep(0.1)
+            wait_healthy(base, process)
             yield base, key, metrics_dir
         finally:
             process.terminate()

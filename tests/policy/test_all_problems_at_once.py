@@ -5,24 +5,7 @@ Before, a schema error stopped the load, so an author fixed it only to meet the 
 
 from __future__ import annotations
 
-import pytest
-
-from aether_policy import PolicyLoadError, load_policy_text
-
-
-def errors_for(text: str) -> list[str]:
-    with pytest.raises(PolicyLoadError) as caught:
-        load_policy_text(text, "p.yaml")
-    return [str(p) for p in caught.value.problems]
-
-
-def edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"the edit target {old!r} must be unique"
-    return text.replace(old, new)
-
-
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+from tests.policy_edits import edit, errors_for, line_of
 
 
 def test_a_schema_error_does_not_hide_a_reference_error(policy_text: str) -> None:

@@ -10,26 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from aether_policy import PolicyLoadError, load_policy, load_policy_text
+from aether_policy import PolicyLoadError, load_policy
 from aether_policy._positions import MAX_DEPTH, MAX_TEXT, MAX_VALUES, load_located
 from aether_policy._validation import MAX_FILE_BYTES
-from tests.hostile import run_cli_limited
-
-
-def errors_for(text: str) -> list[str]:
-    with pytest.raises(PolicyLoadError) as caught:
-        load_policy_text(text, "p.yaml")
-    return [str(p) for p in caught.value.problems]
-
-
-def validate_limited(tmp_path: Path, text: str) -> list[str]:
-    """`aether-policy validate` on the text in a bounded child: the problems it printed, one per line."""
-    policy = tmp_path / "p.yaml"
-    policy.write_text(text, encoding="utf-8")
-    outcome = run_cli_limited("validate", str(policy))
-    assert "Traceback" not in outcome.stderr, outcome.stderr
-    assert outcome.code == 1, outcome
-    return [line.removeprefix(f"Error: {policy}:") for line in outcome.stderr.splitlines()]
+from tests.hostile import validate_limited
+from tests.policy_edits import errors_for
 
 
 def billion_laughs(levels: int = 9) -> str:

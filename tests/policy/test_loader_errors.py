@@ -5,21 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aether_policy import PolicyLoadError, load_policy, load_policy_text
-
-
-def errors_for(text: str) -> list[str]:
-    with pytest.raises(PolicyLoadError) as caught:
-        load_policy_text(text, "p.yaml")
-    return [str(p) for p in caught.value.problems]
-
-
-def edit(policy_text: str, old: str, new: str) -> str:
-    assert policy_text.count(old) == 1, f"the edit target {old!r} must be unique"
-    return policy_text.replace(old, new)
-
-
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+from tests.policy_edits import edit, errors_for, line_of
 
 
 def test_the_shipped_policy_is_valid(policy_text: str) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from aether_policy import PolicyLoadError, load_policy_text
+from aether_policy import load_policy_text
 from aether_policy.prose import MAX_POLICY_OUTPUT, MAX_STRING_OUTPUT
 from aether_policy.render import build_site
 from aether_policy.render.markdown import markdown_block
 from aether_policy.render.site import JSON, MARKDOWN, PAGE
-from tests.hostile import run_cli_limited
+from tests.hostile import run_cli_limited, validate_limited
+from tests.policy_edits import errors_for, line_of
 
 CHILDREN = "Our Service is not directed to individuals under the age of {{ children.minimum_age }}. We do"
 
@@ -25,31 +26,12 @@ def with_children_prose(policy_text: str, prose: str) -> str:
     return policy_text.replace(CHILDREN, prose)
 
 
-def children_line(text: str, needle: str) -> int:
-    return next(i for i, row in enumerate(text.splitlines(), 1) if needle in row)
-
-
-def errors_for(text: str) -> list[str]:
-    with pytest.raises(PolicyLoadError) as caught:
-        load_policy_text(text, "p.yaml")
-    return [str(p) for p in caught.value.problems]
-
-
 def refusal(construct: str) -> str:
     return (
         f"prose may not use {construct}; it may only print rule values, such as "
         "`{{ retention.usage_data.keep_for }}`, through the filters capitalize, first, join, join_and, last, "
         "length, long_date, lower, month_year, title, titles, upper"
     )
-
-
-def validate_limited(tmp_path: Path, text: str) -> list[str]:
-    policy = tmp_path / "p.yaml"
-    policy.write_text(text, encoding="utf-8")
-    outcome = run_cli_limited("validate", str(policy))
-    assert "Traceback" not in outcome.stderr, outcome.stderr
-    assert outcome.code == 1, outcome
-    return [line.removeprefix(f"Error: {policy}:") for line in outcome.stderr.splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -66,7 +48,7 @@ def test_prose_that_hung_or_filled_memory_is_refused_naming_the_construct(
 ) -> None:
     text = with_children_prose(policy_text, prose)
     assert validate_limited(tmp_path, text) == [
-        f"{children_line(text, prose)}:1: sections.children.body: " + refusal(construct)
+        f"{line_of(text, prose)}:1: sections.children.body: " + refusal(construct)
     ]
 
 
@@ -89,13 +71,13 @@ def test_prose_that_hung_or_filled_memory_is_refused_naming_the_construct(
 )
 def test_every_construct_but_lookups_and_filters_is_refused(policy_text: str, prose: str, expected: str) -> None:
     text = with_children_prose(policy_text, prose)
-    assert errors_for(text) == [f"p.yaml:{children_line(text, prose)}:1: sections.children.body: {expected}"]
+    assert errors_for(text) == [f"p.yaml:{line_of(text, prose)}:1: sections.children.body: {expected}"]
 
 
 def test_a_filter_outside_the_allowlist_is_refused_with_the_list(policy_text: str) -> None:
     text = with_children_prose(policy_text, "{{ service.name | attr('__class__') }}")
     assert errors_for(text) == [
-        f"p.yaml:{children_line(text, 'attr(')}:1: sections.children.body: the filter `attr` is not allowed in "
+        f"p.yaml:{line_of(text, 'attr(')}:1: sections.children.body: the filter `attr` is not allowed in "
         "prose; use one of capitalize, first, join, join_and, last, length, long_date, lower, month_year, title, "
         "titles, upper"
     ]
@@ -104,7 +86,7 @@ def test_a_filter_outside_the_allowlist_is_refused_with_the_list(policy_text: st
 def test_a_method_is_not_a_rule_value(policy_text: str) -> None:
     text = with_children_prose(policy_text, "{{ purposes.items }}")
     assert errors_for(text) == [
-        f"p.yaml:{children_line(text, 'purposes.items')}:1: sections.children.body: prose reference: 'items' is "
+        f"p.yaml:{line_of(text, 'purposes.items')}:1: sections.children.body: prose reference: 'items' is "
         "not defined here; expected one of: 'business_operations', 'communication', 'improvement_analytics', "
         "'legal_compliance', 'service_provision'"
     ]
@@ -113,7 +95,7 @@ def test_a_method_is_not_a_rule_value(policy_text: str) -> None:
 def test_printing_a_whole_list_asks_for_a_join(policy_text: str) -> None:
     text = with_children_prose(policy_text, "{{ changes.notify_by }}")
     assert errors_for(text) == [
-        f"p.yaml:{children_line(text, '{{ changes.notify_by }}')}:1: sections.children.body: prose reference: this prints a "
+        f"p.yaml:{line_of(text, '{{ changes.notify_by }}')}:1: sections.children.body: prose reference: this prints a "
         "list, not a value; join it with `| join_and`"
     ]
 
@@ -144,7 +126,7 @@ def test_one_prose_string_is_capped(policy_text: str) -> None:
     prose = "{{ service.description }} {{ service.description }} {{ service.description }}"
     text = with_children_prose(text, prose)
     assert errors_for(text) == [
-        f"p.yaml:{children_line(text, prose)}:1: sections.children.body: this prose renders to more than "
+        f"p.yaml:{line_of(text, prose)}:1: sections.children.body: this prose renders to more than "
         f"{MAX_STRING_OUTPUT:,} characters; shorten it"
     ]
 
@@ -165,7 +147,7 @@ def test_a_markdown_image_is_refused_so_no_tracking_pixel_reaches_the_page(polic
     prose = "![](https://tracker.example/pixel.gif?u=1) Our Service is for adults over {{ children.minimum_age }}."
     text = with_children_prose(policy_text, prose)
     assert errors_for(text) == [
-        f"p.yaml:{children_line(text, 'pixel.gif')}:1: sections.children.body: images are not allowed in prose: a "
+        f"p.yaml:{line_of(text, 'pixel.gif')}:1: sections.children.body: images are not allowed in prose: a "
         "picture from another server sees every reader of the page; describe it in words"
     ]
 
@@ -177,7 +159,7 @@ def test_a_markdown_image_is_refused_so_no_tracking_pixel_reaches_the_page(polic
 def test_a_link_off_the_site_is_refused(policy_text: str, target: str) -> None:
     text = with_children_prose(policy_text, f"See [this]({target}) under {{{{ children.minimum_age }}}}.")
     assert errors_for(text) == [
-        f"p.yaml:{children_line(text, 'See [this]')}:1: sections.children.body: the link to '{target}' leaves the "
+        f"p.yaml:{line_of(text, 'See [this]')}:1: sections.children.body: the link to '{target}' leaves the "
         "site; prose may link to a page of aetherapi.dev, an anchor on this page (`#retention`) or a `mailto:` "
         "address"
     ]

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from aether_policy import PolicyLoadError, load_policy_text
+from aether_policy import load_policy_text
 from aether_policy.anchors import ANCHORS
 from aether_policy.model import RetentionRule
-from tests.vocabulary import eu_policy, one
-
-
-def errors_for(text: str) -> list[str]:
-    with pytest.raises(PolicyLoadError) as caught:
-        load_policy_text(text, "p.yaml")
-    return [str(p) for p in caught.value.problems]
-
-
-def line_of(text: str, needle: str, after: int = 0) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if i > after and needle in line)
+from tests.policy_edits import edit, errors_for, line_of
+from tests.vocabulary import eu_policy
 
 
 def test_the_shipped_policy_loads_without_any_of_the_new_fields(policy_text: str) -> None:
@@ -34,7 +25,7 @@ def test_an_eu_facing_policy_with_the_whole_vocabulary_loads(policy_text: str) -
 
 
 def test_an_eu_facing_purpose_without_a_legal_basis_is_a_located_error(policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "    legal_basis: legal_obligation\n", "")
+    text = edit(eu_policy(policy_text), "    legal_basis: legal_obligation\n", "")
     line = line_of(text, "  legal_compliance:")
     assert errors_for(text) == [
         f"p.yaml:{line}:3: purposes.legal_compliance: purpose 'legal_compliance' has no `legal_basis`, but the "
@@ -44,13 +35,13 @@ def test_an_eu_facing_purpose_without_a_legal_basis_is_a_located_error(policy_te
 
 
 def test_a_policy_that_does_not_apply_in_the_eu_needs_no_legal_basis(policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "applies_in: [EU, US]", "applies_in: [US-CA]")
-    load_policy_text(one(text, "    legal_basis: legal_obligation\n", ""))
+    text = edit(eu_policy(policy_text), "applies_in: [EU, US]", "applies_in: [US-CA]")
+    load_policy_text(edit(text, "    legal_basis: legal_obligation\n", ""))
 
 
 def test_a_member_state_makes_the_policy_eu_facing(policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "applies_in: [EU, US]", "applies_in: [DE]")
-    assert "has no `legal_basis`" in errors_for(one(text, "    legal_basis: legal_obligation\n", ""))[0]
+    text = edit(eu_policy(policy_text), "applies_in: [EU, US]", "applies_in: [DE]")
+    assert "has no `legal_basis`" in errors_for(edit(text, "    legal_basis: legal_obligation\n", ""))[0]
 
 
 def test_a_transfer_outside_the_eea_without_a_mechanism_is_a_located_error(policy_text: str) -> None:
@@ -83,7 +74,7 @@ def test_a_mechanism_without_countries_is_an_error(policy_text: str) -> None:
 
 
 def test_an_unknown_legal_basis_lists_the_choices(policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "legal_basis: legal_obligation", "legal_basis: law")
+    text = edit(eu_policy(policy_text), "legal_basis: legal_obligation", "legal_basis: law")
     assert "purposes.legal_compliance.legal_basis" in errors_for(text)[0]
     assert "'legal_obligation'" in errors_for(text)[0]
 
@@ -94,7 +85,7 @@ def test_a_lower_case_country_code_is_refused(policy_text: str) -> None:
 
 
 def test_an_unknown_retention_anchor_suggests_the_close_one(policy_text: str) -> None:
-    text = one(
+    text = edit(
         policy_text, "    keep_for: 90 days\n    after: collection", "    keep_for: 90 days\n    after: last_activty"
     )
     (error,) = errors_for(text)
@@ -110,14 +101,14 @@ def test_every_registered_anchor_is_accepted_and_in_the_schema() -> None:
 
 
 def test_an_extra_section_after_an_unknown_section_is_a_located_error(policy_text: str) -> None:
-    text = one(eu_policy(policy_text), "    after: how_we_use\n", "    after: how_we_used\n")
+    text = edit(eu_policy(policy_text), "    after: how_we_use\n", "    after: how_we_used\n")
     (error,) = errors_for(text)
     assert error.startswith(f"p.yaml:{line_of(text, 'after: how_we_used')}:5: sections.glossary.after: ")
     assert "'how_we_used' is not a section written before 'glossary'" in error
 
 
 def test_a_fixed_section_cannot_be_moved(policy_text: str) -> None:
-    text = one(
+    text = edit(
         policy_text,
         "  children:\n    title: Children's Privacy\n",
         "  children:\n    title: Children's Privacy\n    after: contact\n",
@@ -138,7 +129,7 @@ def test_an_extra_section_key_must_be_an_identifier(policy_text: str) -> None:
 
 
 def test_a_legitimate_interest_without_that_basis_is_an_error(policy_text: str) -> None:
-    text = one(
+    text = edit(
         eu_policy(policy_text),
         "    legal_basis: legal_obligation\n",
         "    legal_basis: legal_obligation\n    legitimate_interest: x\n",
@@ -152,7 +143,7 @@ def test_a_country_or_right_listed_twice_is_a_located_error(policy_text: str) ->
         f"p.yaml:{line_of(text, 'countries: [US, US]')}:21: recipients.openai.countries[1]: 'US' is listed twice; "
         "remove one"
     ]
-    text = one(eu_policy(policy_text), "[access, ", "[access, access, ")
+    text = edit(eu_policy(policy_text), "[access, ", "[access, access, ")
     assert "rights.available[1]: 'access' is listed twice" in errors_for(text)[0]
 
 

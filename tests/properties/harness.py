@@ -38,6 +38,7 @@ from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
 from aether_policy.plan import Plan, PromptGate, compile_policy
 from aether_policy.store import Store
 from tests.conftest import ROOT, isolated_postgres
+from tests.gateway.conftest import PROVIDER_KEYS
 from tests.helpers import TEST_KEY, free_port, loopback_policy_text, serve
 from tests.properties.strategies import MODEL_VOCABULARY
 from tests.properties.watch import FileWatch, MetricsWatch, Region, TableWatch, TextWatch
@@ -46,7 +47,6 @@ from tests.standins import StandIn
 UPSTREAM_TIMEOUT = 0.5
 LEAK = "store" if os.environ.get("AETHER_PROPERTY_LEAK") == "1" else None
 METRICS_TOKEN = "property-metrics-token-0123456789"
-PROVIDER_KEYS = {"STANDIN_OPENAI_KEY": "sk-provider-openai-0001", "STANDIN_ANTHROPIC_KEY": "sk-provider-anthropic-0002"}
 
 
 def property_policy_text() -> str:

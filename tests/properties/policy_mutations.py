@@ -105,13 +105,16 @@ def keep_a_rule_longer(doc: Doc, draw: st.DrawFn) -> bool:
     return True
 
 
-def move_a_category_into_a_longer_rule(doc: Doc, draw: st.DrawFn) -> bool:
+def _move_a_category(doc: Doc, draw: st.DrawFn, wanted: Callable[[int, int], bool]) -> bool:
+    """Move a category one rule covers whole into another rule counted from the same event whose period
+    (in days) is `wanted(new, old)`; a rule left covering nothing goes."""
     moves = [
         (cname, old, new)
         for cname, old in _whole_categories(doc)
         for new, rule in doc["retention"].items()
         if rule["after"] == doc["retention"][old]["after"]
-        and _days(rule["keep_for"]) > _days(doc["retention"][old]["keep_for"])
+        and new != old
+        and wanted(_days(rule["keep_for"]), _days(doc["retention"][old]["keep_for"]))
     ]
     if not moves:
         return False
@@ -121,6 +124,10 @@ def move_a_category_into_a_longer_rule(doc: Doc, draw: st.DrawFn) -> bool:
         del doc["retention"][old]
     doc["retention"][new]["categories"].append(cname)
     return True
+
+
+def move_a_category_into_a_longer_rule(doc: Doc, draw: st.DrawFn) -> bool:
+    return _move_a_category(doc, draw, lambda new, old: new > old)
 
 
 def add_a_rule_keeping_a_category_longer(doc: Doc, draw: st.DrawFn) -> bool:
@@ -410,22 +417,7 @@ def keep_a_rule_shorter(doc: Doc, draw: st.DrawFn) -> bool:
 
 
 def move_a_category_into_a_shorter_rule(doc: Doc, draw: st.DrawFn) -> bool:
-    moves = [
-        (cname, old, new)
-        for cname, old in _whole_categories(doc)
-        for new, rule in doc["retention"].items()
-        if rule["after"] == doc["retention"][old]["after"]
-        and new != old
-        and _days(rule["keep_for"]) <= _days(doc["retention"][old]["keep_for"])
-    ]
-    if not moves:
-        return False
-    cname, old, new = draw(st.sampled_from(moves))
-    doc["retention"][old]["categories"].remove(cname)
-    if not doc["retention"][old]["categories"]:
-        del doc["retention"][old]
-    doc["retention"][new]["categories"].append(cname)
-    return True
+    return _move_a_category(doc, draw, lambda new, old: new <= old)
 
 
 def rename_a_retention_rule(doc: Doc, draw: st.DrawFn) -> bool:

@@ -57,6 +57,30 @@ def _caught(
         return scenario, outcome, checks.prompt_in_no_sink(harness, outcome)
 
 
+def plain_scenarios(
+    *,
+    prompt: st.SearchStrategy[str],
+    endpoint: st.SearchStrategy[str],
+    family: st.SearchStrategy[str],
+    stream: st.SearchStrategy[bool],
+) -> st.SearchStrategy[Scenario]:
+    """Requests with nothing else unusual: a clean account, a plain reply, the prompt as a string, no pattern,
+    no disconnect, no key pasted in; only where the prompt goes, and how it comes back, vary."""
+    return st.builds(
+        Scenario,
+        prompt=prompt,
+        endpoint=endpoint,
+        family=family,
+        behaviour=st.just("ok"),
+        stream=stream,
+        account=st.just("clean"),
+        pattern=st.just(False),
+        disconnect=st.just(False),
+        shape=st.just("string"),
+        key_in_prompt=st.just(False),
+    )
+
+
 def test_a_store_writing_the_request_body_is_caught_with_a_minimal_counterexample() -> None:
     scenario, _, found = _caught("store", scenarios(), shrink=True)
     assert "prompt found in table usage_events" in found
@@ -90,18 +114,11 @@ def test_a_leak_into_each_sink_is_caught_in_that_sink(leak: str) -> None:
 
 def test_one_log_record_per_streamed_token_is_caught_by_reassembling_the_stream() -> None:
     words = st.lists(st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6), min_size=6, max_size=20)
-    strategy = st.builds(
-        Scenario,
+    strategy = plain_scenarios(
         prompt=words.map(" ".join),
         endpoint=st.sampled_from(["openai", "anthropic"]),
         family=st.sampled_from(["gpt", "claude"]),
-        behaviour=st.just("ok"),
         stream=st.just(True),
-        account=st.just("clean"),
-        pattern=st.just(False),
-        disconnect=st.just(False),
-        shape=st.just("string"),
-        key_in_prompt=st.just(False),
     )
     _, _, found = _caught("token", strategy)
     # No record holds 16 characters of it (each token is a word of at most six letters): the stream does.
@@ -110,18 +127,8 @@ def test_one_log_record_per_streamed_token_is_caught_by_reassembling_the_stream(
 
 
 def test_a_json_escaped_copy_of_a_non_ascii_prompt_is_caught() -> None:
-    strategy = st.builds(
-        Scenario,
-        prompt=non_ascii,
-        endpoint=st.just("openai"),
-        family=st.just("gpt"),
-        behaviour=st.just("ok"),
-        stream=st.just(False),
-        account=st.just("clean"),
-        pattern=st.just(False),
-        disconnect=st.just(False),
-        shape=st.just("string"),
-        key_in_prompt=st.just(False),
+    strategy = plain_scenarios(
+        prompt=non_ascii, endpoint=st.just("openai"), family=st.just("gpt"), stream=st.just(False)
     )
     scenario, outcome, found = _caught("escaped", strategy)
     assert "prompt found in stdout" in found

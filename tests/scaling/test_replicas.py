@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from sqlalchemy import select
 
 from aether_policy.store import Store, tables
 from tests.conftest import POSTGRES_URL, reset_postgres
-from tests.helpers import free_port, loopback_policy_text, serve
+from tests.helpers import CLI, free_port, serve, serve_files, wait_healthy
 from tests.retention.fixtures import add_usage
 from tests.sinks import fragments
 from tests.standins import StandIn
@@ -27,19 +25,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(POSTGRES_URL is None, reason="set AETHER_TEST_POSTGRES_URL to run the PostgreSQL tests"),
 ]
-EXE = str(Path(sys.executable).with_name("aether-policy"))
 REQUESTS, EXPIRED = 40, 5_000
-
-
-def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"gateway at {base} did not start")
 
 
 def test_two_replicas_share_one_database_without_loss_or_leak(tmp_path: Path) -> None:
@@ -52,24 +38,18 @@ def test_two_replicas_share_one_database_without_loss_or_leak(tmp_path: Path) ->
     store.close()
 
     standin = StandIn()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(loopback_policy_text())
     env = {
         **os.environ,
         "STANDIN_OPENAI_KEY": "sk-provider-1",
         "AETHER_ENCRYPTION_KEY": "mWkq6Kp3Bz0dE6n7vJ0m8l9x3yQw2e4r5t6y7u8i9o0=",
     }
     with serve(standin.app()) as upstream:
-        config = tmp_path / "gateway.yaml"
-        config.write_text(
-            f"providers:\n  openai:\n    api: openai\n    base_url: {upstream}/v1\n"
-            "    api_key_env: STANDIN_OPENAI_KEY\n    models: [gpt-*]\n"
-        )
+        policy, config = serve_files(tmp_path, upstream)
         ports = [free_port(), free_port()]
         replicas = [
             subprocess.Popen(
                 [
-                    EXE,
+                    CLI,
                     "serve",
                     "--policy",
                     str(policy),
@@ -90,8 +70,8 @@ def test_two_replicas_share_one_database_without_loss_or_leak(tmp_path: Path) ->
         ]
         try:
             bases = [f"http://127.0.0.1:{port}" for port in ports]
-            for base in bases:
-                wait_ready(base)
+            for base, replica in zip(bases, replicas, strict=True):
+                wait_healthy(base, replica)
             prompts = []
             for i in range(REQUESTS):
                 flagged = i % 4 == 0
@@ -109,7 +89,7 @@ def test_two_replicas_share_one_database_without_loss_or_leak(tmp_path: Path) ->
             runs = [
                 subprocess.Popen(
                     [
-                        EXE,
+                        CLI,
                         "retention",
                         "run",
                         "--policy",

@@ -156,14 +156,6 @@ def test_the_fingerprint_identifies_a_key_without_containing_it() -> None:
     assert key.hex() not in fingerprint and len(fingerprint) == 64
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.close()
-
-
 def cipher(text: str | None = None) -> Cipher:
     from aether_policy.crypto import decode_key
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +17,9 @@ from tests.retention.fixtures import T0, usage_row
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
+def store_options() -> dict[str, Any]:
     # A long flush interval: everything queued before flush() is written as one batch.
-    store = Store(database_url, flush_interval=5.0)
-    store.migrate()
-    yield store
-    store.close()
+    return {"flush_interval": 5.0}
 
 
 def flagged(text: str = "flagged text") -> QuarantineRecord:

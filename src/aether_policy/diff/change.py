@@ -1,13 +1,15 @@
-"""One change between two policies, and the helper every rule family uses for what joined or left a collection."""
+"""One change between two policies, and the helpers every rule family uses: what joined or left a collection,
+and a named family of rules compared rule by rule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Path = tuple[str | int, ...]
 Kind = Literal["rule", "prose"]
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,23 @@ def membership(
     for item in before_list:
         if item not in after_set:
             yield Change(where(item), removed(item), removing_is_material)
+
+
+def rule_family(
+    name: str,
+    before: Mapping[str, Item],
+    after: Mapping[str, Item],
+    added: Callable[[str], str],
+    removed: Callable[[str], str],
+    compare: Callable[[str, Item, Item], Iterable[Change]],
+    *,
+    adding_is_material: bool = True,
+) -> Iterator[Change]:
+    """A top-level family of named rules (`purposes`, `categories`, …): the rules that joined or left it, each at
+    `(name, rule)`, then every rule in both policies handed to `compare` with its old and new form."""
+    yield from membership(before, after, lambda n: (name, n), added, removed, adding_is_material=adding_is_material)
+    for rule in (n for n in after if n in before):
+        yield from compare(rule, before[rule], after[rule])
 
 
 def words(identifier: str) -> str:

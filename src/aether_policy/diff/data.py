@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from aether_policy.diff.change import Change, Path, membership, words
+from aether_policy.diff.change import Change, Path, membership, rule_family, words
 from aether_policy.diff.treatment import (
     STORAGE_EXPOSURE,
     data_fields,
@@ -17,15 +17,14 @@ from aether_policy.model import Category, DataField, Policy, RetentionRule
 
 
 def categories(old: Policy, new: Policy) -> Iterator[Change]:
-    yield from membership(
+    yield from rule_family(
+        "categories",
         old.categories,
         new.categories,
-        lambda n: ("categories", n),
         lambda n: f"new data category '{new.categories[n].title}'",
         lambda n: f"data category '{old.categories[n].title}' no longer collected",
+        _category,
     )
-    for name in (n for n in new.categories if n in old.categories):
-        yield from _category(name, old.categories[name], new.categories[name])
     for name in sorted(set(old.security.encryption_at_rest) - set(new.security.encryption_at_rest)):
         if name in new.categories:
             title = new.categories[name].title
@@ -93,19 +92,18 @@ def _field(here: Path, category: str, before: DataField, after: DataField) -> It
 
 def retention(old: Policy, new: Policy) -> Iterator[Change]:
     """Rule by rule for what a rule itself says; data by data for what moved between rules."""
-    yield from membership(
+    yield from rule_family(
+        "retention",
         old.retention,
         new.retention,
-        lambda n: ("retention", n),
         lambda n: (
             f"new retention rule '{new.retention[n].title}': {new.retention[n].keep_for} after "
             f"{words(new.retention[n].after)}"
         ),
         lambda n: f"retention rule '{old.retention[n].title}' removed",
+        _rule,
         adding_is_material=False,  # what it means for each piece of data is judged below
     )
-    for name in (n for n in new.retention if n in old.retention):
-        yield from _rule(name, old.retention[name], new.retention[name])
     yield from _effective_retention(old, new)
 
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aether_policy.bindings import CATEGORY_SLOTS, USAGE_SLOTS, bind
-from aether_policy.diff.change import Change, Kind, Path, membership, words
+from aether_policy.diff.change import Change, Kind, Path, membership, rule_family, words
 from aether_policy.diff.treatment import ACCEPTANCE_STRENGTH
-from aether_policy.model import ContentStorage, Policy, Purpose, StorageException
+from aether_policy.model import ContentStorage, Cookie, Policy, Purpose, StorageException
 
 
 def purposes(old: Policy, new: Policy) -> Iterator[Change]:
-    yield from membership(
+    yield from rule_family(
+        "purposes",
         old.purposes,
         new.purposes,
-        lambda n: ("purposes", n),
         lambda n: f"new purpose '{new.purposes[n].title}'",
         lambda n: f"purpose '{old.purposes[n].title}' removed",
+        _purpose,
     )
-    for name in (n for n in new.purposes if n in old.purposes):
-        yield from _purpose(name, old.purposes[name], new.purposes[name])
 
 
 def _purpose(name: str, before: Purpose, after: Purpose) -> Iterator[Change]:
@@ -113,29 +112,31 @@ def _exception(
 
 
 def cookies(old: Policy, new: Policy) -> Iterator[Change]:
-    yield from membership(
+    yield from rule_family(
+        "cookies",
         old.cookies,
         new.cookies,
-        lambda n: ("cookies", n),
         lambda n: f"new {words(new.cookies[n].kind)} cookie '{n}'",
         lambda n: f"cookie '{n}' removed",
+        _cookie,
     )
-    for name in (n for n in new.cookies if n in old.cookies):
-        before, after = old.cookies[name], new.cookies[name]
-        here: Path = ("cookies", name)
-        if before.kind != after.kind:
-            # Kinds decide consent and retention: an analytics cookie called "session" escapes both.
-            yield Change((*here, "kind"), f"cookie '{name}' reclassified: {before.kind} → {after.kind}", True)
-        if before.purpose != after.purpose:
-            yield Change(
-                (*here, "purpose"), f"cookie '{name}' now for {words(after.purpose)} ({words(before.purpose)})", True
-            )
-        if before.max_age != after.max_age:
-            longer = after.max_age is not None and (
-                before.max_age is None or after.max_age.nominal_seconds > before.max_age.nominal_seconds
-            )
-            description = f"cookie '{name}' lifetime {before.max_age or 'session'} → {after.max_age or 'session'}"
-            yield Change((*here, "max_age"), description, longer)
+
+
+def _cookie(name: str, before: Cookie, after: Cookie) -> Iterator[Change]:
+    here: Path = ("cookies", name)
+    if before.kind != after.kind:
+        # Kinds decide consent and retention: an analytics cookie called "session" escapes both.
+        yield Change((*here, "kind"), f"cookie '{name}' reclassified: {before.kind} → {after.kind}", True)
+    if before.purpose != after.purpose:
+        yield Change(
+            (*here, "purpose"), f"cookie '{name}' now for {words(after.purpose)} ({words(before.purpose)})", True
+        )
+    if before.max_age != after.max_age:
+        longer = after.max_age is not None and (
+            before.max_age is None or after.max_age.nominal_seconds > before.max_age.nominal_seconds
+        )
+        description = f"cookie '{name}' lifetime {before.max_age or 'session'} → {after.max_age or 'session'}"
+        yield Change((*here, "max_age"), description, longer)
 
 
 def other_rules(old: Policy, new: Policy) -> Iterator[Change]:

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from aether_policy.diff.change import Change, Path, membership, words
+from aether_policy.diff.change import Change, Path, membership, rule_family, words
 from aether_policy.diff.treatment import WHEN_EXPOSURE, data_fields, describe_fields, expand
 from aether_policy.model import Policy, Recipient
 
 
 def recipients(old: Policy, new: Policy) -> Iterator[Change]:
-    yield from membership(
+    yield from rule_family(
+        "recipients",
         old.recipients,
         new.recipients,
-        lambda n: ("recipients", n),
         lambda n: (
             f"new recipient '{new.recipients[n].title}' receives "
             f"{describe_fields(new, expand(new, new.recipients[n].receives))}"
         ),
         lambda n: f"recipient '{old.recipients[n].title}' removed",
+        lambda name, before, after: _recipient(old, new, name, before, after),
     )
-    for name in (n for n in new.recipients if n in old.recipients):
-        yield from _recipient(old, new, name, old.recipients[name], new.recipients[name])
 
 
 def _recipient(old: Policy, new: Policy, name: str, before: Recipient, after: Recipient) -> Iterator[Change]:

@@ -36,14 +36,30 @@ _REQUEST_TIMEOUT = (
 )
 
 
-class _HeaderDeadline:
-    """The deadline itself, shared by both protocol classes. `header_timeout` is set on the subclass."""
+class _HeaderDeadline(asyncio.Protocol):
+    """The deadline itself, shared by both protocol classes. `header_timeout` is set on the subclass.
+
+    It is listed before uvicorn's protocol class, so its connection hooks run first and hand on to uvicorn's;
+    each subclass adds only how its parser says that a request's headers are complete.
+    """
 
     header_timeout: float
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     _header_timer: asyncio.TimerHandle | None = None
     _header_bytes = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._header_bytes = True
+        super().data_received(data)
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
@@ -65,18 +81,6 @@ class _HeaderDeadline:
 
 
 class H11WithHeaderDeadline(_HeaderDeadline, H11Protocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        self._header_bytes = True
-        super().data_received(data)
-
     def handle_events(self) -> None:
         super().handle_events()
         if self.conn.their_state is not h11.IDLE:  # a whole request line and headers arrived
@@ -96,18 +100,6 @@ def _httptools_class() -> type[asyncio.Protocol] | None:
         return None
 
     class HttpToolsWithHeaderDeadline(_HeaderDeadline, HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_deadline()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_header_deadline()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._header_bytes = True
-            super().data_received(data)
-
         def on_headers_complete(self) -> None:
             self._disarm_header_deadline()
             super().on_headers_complete()

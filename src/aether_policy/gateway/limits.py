@@ -71,7 +71,17 @@ class _Window:
     shared_tokens: int = 0
     pending_requests: int = 0
     pending_tokens: int = 0
+    # Taken from pending by a sync whose database write has not returned yet: still counted, or a request
+    # admitted while the write is in flight would see neither the old pending nor the new shared total.
+    syncing_requests: int = 0
+    syncing_tokens: int = 0
     read: bool = False
+
+    def requests(self) -> int:
+        return self.shared_requests + self.syncing_requests + self.pending_requests
+
+    def tokens(self) -> int:
+        return self.shared_tokens + self.syncing_tokens + self.pending_tokens
 
 
 class KeyLimits:
@@ -139,8 +149,8 @@ class KeyLimits:
             await run_in_threadpool(self._sync, slot)
         estimate = await self._estimate(request, body) if stream else 0
         with self._lock:
-            requests = window.shared_requests + window.pending_requests + 1
-            tokens = window.shared_tokens + window.pending_tokens
+            requests = window.requests() + 1
+            tokens = window.tokens()
             if controls.rpm is not None and requests > controls.rpm:
                 refused = f"{controls.rpm} requests"
             elif controls.tpm is not None and tokens >= controls.tpm:
@@ -211,16 +221,25 @@ class KeyLimits:
                 return
             requests, tokens = window.pending_requests, window.pending_tokens
             window.pending_requests = window.pending_tokens = 0
+            window.syncing_requests += requests
+            window.syncing_tokens += tokens
         try:
             shared = add_to_window(self.store, slot[0], slot[1], requests, tokens)
         except Exception as error:
             with self._lock:  # keep the counts for the next try; the database may be back by then
+                window.syncing_requests -= requests
+                window.syncing_tokens -= tokens
                 window.pending_requests += requests
                 window.pending_tokens += tokens
             log.error("per-key counts not synced: %s", type(error).__name__)
             return
         with self._lock:
-            window.shared_requests, window.shared_tokens = shared
+            window.syncing_requests -= requests
+            window.syncing_tokens -= tokens
+            # A window's shared total only grows: two syncs (the first read and the background thread) may
+            # return out of order, and the older answer must not undo the newer one.
+            window.shared_requests = max(window.shared_requests, shared[0])
+            window.shared_tokens = max(window.shared_tokens, shared[1])
             window.read = True
 
     def _ensure_syncer(self) -> None:

@@ -17,7 +17,8 @@ from aether_policy.exercise import EXERCISES, PROGRAM, channel
 from aether_policy.render import build_site
 from aether_policy.render.site import MARKDOWN, PAGE
 from aether_policy.vocabulary import Right
-from tests.vocabulary import eu_policy, one
+from tests.policy_edits import edit
+from tests.vocabulary import eu_policy
 
 HOW = (
     "  how_to_exercise: Write to [{{ service.contact_email }}](mailto:{{ service.contact_email }}) from your "
@@ -36,7 +37,7 @@ def rights_findings(tmp_path: Path, text: str) -> list[str]:
 
 
 def without_channel(policy_text: str) -> str:
-    return one(eu_policy(policy_text), HOW, NOWHERE)
+    return edit(eu_policy(policy_text), HOW, NOWHERE)
 
 
 def test_the_shipped_policy_passes_the_rights_check() -> None:
@@ -67,7 +68,7 @@ def test_a_right_no_command_answers_and_no_channel_reaches_is_a_located_error(tm
 
 
 def test_rights_a_command_answers_need_no_channel(tmp_path: Path, policy_text: str) -> None:
-    text = one(
+    text = edit(
         without_channel(policy_text),
         "rectification, erasure, restriction, portability, objection, withdraw_consent, complaint]",
         "erasure, portability, complaint]",
@@ -77,7 +78,7 @@ def test_rights_a_command_answers_need_no_channel(tmp_path: Path, policy_text: s
 
 
 def test_a_web_page_is_a_channel_too(tmp_path: Path, policy_text: str) -> None:
-    text = one(eu_policy(policy_text), HOW, "  how_to_exercise: Use the form at {{ service.url }}/privacy/requests.\n")
+    text = edit(eu_policy(policy_text), HOW, "  how_to_exercise: Use the form at {{ service.url }}/privacy/requests.\n")
     assert rights_findings(tmp_path, text) == []
 
 
@@ -141,7 +142,7 @@ def test_the_page_names_the_command_and_the_channel_of_each_right(policy_text: s
 
 def test_an_address_cannot_open_markup_on_the_page(policy_text: str) -> None:
     how = "  how_to_exercise: Use {{ service.url }}/a_b*c*_&amp;`x` or write to us.\n"
-    page, markdown = pages(one(eu_policy(policy_text), HOW, how))
+    page, markdown = pages(edit(eu_policy(policy_text), HOW, how))
     assert item(page, "objection").endswith(". Ask at https://aetherapi.dev/a_b*c*_&amp;amp;`x`; our staff handle it.")
     assert "Ask at https://aetherapi.dev/a\\_b\\*c\\*\\_\\&amp;\\`x\\`; our staff handle it." in markdown
 

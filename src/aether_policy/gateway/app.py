@@ -244,6 +244,7 @@ class Gateway:
         request: Request, caller: WireProtocol, kind: str, required: str, body: dict[str, Any]
     ) -> tuple[str, bool]:
         """(model, streaming), once the body is known to hold the content its endpoint needs."""
+        code = None
         try:
             if kind == "chat":
                 model, streaming = caller.call_of(request.path_params, body)
@@ -252,11 +253,12 @@ class Gateway:
                 model, streaming = model_and_stream_of_body(body)
                 content = body.get(required)
                 missing = content is None or content == "" or content == []
-                problem = f"`{required}` is required" if missing else None
+                problem, code = (f"`{required}` is required", f"missing_{required}") if missing else (None, None)
+                if problem is None and kind == "responses":
+                    problem = openai.responses_problem(body)  # forwarded as it is: its tool arguments too
         except BadRequest as error:
             raise GatewayError(error.status, error.message, "invalid_request_error", error.code) from None
         if problem is not None:
-            code = f"missing_{required}" if kind != "chat" else None
             raise GatewayError(400, problem, "invalid_request_error", code)
         return model, streaming
 

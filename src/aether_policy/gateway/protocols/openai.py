@@ -13,6 +13,7 @@ from aether_policy.gateway.protocols.base import (
     arguments_of,
     messages_problem,
     model_and_stream_of_body,
+    non_finite_problem,
     refuse_unknown,
     sse,
     text_of,
@@ -76,7 +77,37 @@ def call_of(path_params: Mapping[str, str], body: Mapping[str, Any]) -> tuple[st
 
 
 def content_problem(body: Mapping[str, Any]) -> str | None:
-    return messages_problem(body)
+    return messages_problem(body) or _arguments_problem(body["messages"])
+
+
+def _arguments_problem(messages: list[Any]) -> str | None:
+    """A tool call's `arguments` string holding NaN or Infinity, translated or not (see `non_finite_problem`)."""
+    for i, message in enumerate(messages):
+        calls = message.get("tool_calls")
+        for j, call in enumerate(calls if isinstance(calls, list) else ()):
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                where = f"messages[{i}].tool_calls[{j}].function.arguments"
+                problem = non_finite_problem(function.get("arguments"), where)
+                if problem is not None:
+                    return problem
+        legacy = message.get("function_call")  # the deprecated single call
+        if isinstance(legacy, dict):
+            problem = non_finite_problem(legacy.get("arguments"), f"messages[{i}].function_call.arguments")
+            if problem is not None:
+                return problem
+    return None
+
+
+def responses_problem(body: Mapping[str, Any]) -> str | None:
+    """The Responses API's `function_call` input items carry `arguments` strings too."""
+    items = body.get("input")
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            problem = non_finite_problem(item.get("arguments"), f"input[{i}].arguments")
+            if problem is not None:
+                return problem
+    return None
 
 
 def chat_path_for(model: str, stream: bool) -> str:

@@ -80,6 +80,11 @@ class WireProtocol(Protocol):
 
     def error_body(self, status: int, message: str, kind: str, code: str | None) -> dict[str, Any]: ...
 
+    def upstream_error_type(self, data: Any) -> str:
+        """The type of a provider's error body (`error.type`, Gemini's `error.status`) if this protocol
+        defines it, else `unknown`: the only part of an upstream error the gateway relays."""
+        ...
+
     def stream_error(self, message: str) -> bytes: ...
 
     def model_list(self, models: list[tuple[str, str]]) -> dict[str, Any]:
@@ -150,6 +155,21 @@ def non_finite_problem(raw: Any, where: str) -> str | None:
     except (ValueError, RecursionError):
         return None
     return None
+
+
+UNKNOWN_ERROR = "unknown"
+"""The error type relayed for an upstream error whose type is not one its protocol defines."""
+
+
+def known_error_type(error: Any, field: str, known: frozenset[str]) -> str:
+    """The upstream error object's `field` if it is one of the protocol's own error types, else `UNKNOWN_ERROR`.
+
+    A provider's error object is free text as far as the gateway knows: a proxy in front of it, or the provider
+    itself, may echo the prompt into any field. Only a value from the protocol's fixed set goes on to the caller;
+    nothing else of the error (its `message` least of all) is relayed.
+    """
+    value = error.get(field) if isinstance(error, dict) else None
+    return value if isinstance(value, str) and value in known else UNKNOWN_ERROR
 
 
 def refuse_unknown(body: Mapping[str, Any], known: frozenset[str]) -> None:

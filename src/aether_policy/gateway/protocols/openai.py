@@ -11,6 +11,7 @@ from typing import Any
 from aether_policy.gateway.protocols import ir
 from aether_policy.gateway.protocols.base import (
     arguments_of,
+    known_error_type,
     messages_problem,
     model_and_stream_of_body,
     non_finite_problem,
@@ -39,6 +40,25 @@ passthrough_headers: tuple[str, ...] = ()
 egress_headers: frozenset[str] = frozenset({"authorization", "openai-organization", "openai-project"})
 # Chat completions end with `finish_reason`; a Responses answer is `incomplete` with this `reason`.
 moderation_signals: tuple[tuple[str, str], ...] = (("finish_reason", "content_filter"), ("reason", "content_filter"))
+
+# The `error.type` values the OpenAI API documents and sends; any other is relayed as `unknown`.
+error_types: frozenset[str] = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "conflict_error",
+        "unprocessable_entity_error",
+        "rate_limit_error",
+        "insufficient_quota",
+        "tokens",
+        "requests",
+        "server_error",
+        "api_error",
+        "timeout",
+    }
+)
 
 _FINISH_TO_IR: dict[str, ir.Finish] = {
     "stop": "stop",
@@ -345,8 +365,7 @@ class Reader:
             return
         payload = json.loads(data)
         if "error" in payload:
-            error = payload["error"]
-            yield ir.StreamFailed(str(error.get("type", "api_error"))[:60] if isinstance(error, dict) else "api_error")
+            yield ir.StreamFailed(upstream_error_type(payload))
             return
         if not self._started:
             self._started = True
@@ -455,6 +474,11 @@ def stream_writer(model: str) -> Writer:
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
+
+
+def upstream_error_type(data: Any) -> str:
+    """`error.type` of a provider's error body, if OpenAI defines it (`base.known_error_type`)."""
+    return known_error_type(data.get("error") if isinstance(data, dict) else None, "type", error_types)
 
 
 def error_body(status: int, message: str, kind: str, code: str | None) -> dict[str, Any]:

@@ -27,10 +27,12 @@ import aether_policy.gateway.metrics
 import aether_policy.store
 from aether_policy._context import inflight_content
 from aether_policy.cli._serve import serve
+from aether_policy.gateway.config import ProviderConfig
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
+from tests.properties.strategies import ROUTING_PATTERNS
 
-LEAKS = ("store", "usage_column", "log", "stderr", "appended_file", "token", "escaped", "metric_label")
+LEAKS = ("store", "usage_column", "log", "stderr", "appended_file", "token", "escaped", "metric_label", "model_column")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -111,6 +113,15 @@ def leak_into_metric_labels() -> None:
         original(self, event)
 
     counting.record_usage = record_usage  # type: ignore[method-assign]
+
+
+def record_models_as_sent() -> None:
+    """The gateway as it was: any model a provider's pattern routes is recorded as sent, once it has answered."""
+
+    def recorded_as(self: ProviderConfig, model: str) -> str | None:
+        return model if self.serves(model) else None
+
+    ProviderConfig.recorded_as = recorded_as  # type: ignore[method-assign]
 
 
 def _last_text(body: bytes) -> str | None:
@@ -217,6 +228,8 @@ def main(spec_path: str) -> None:
 
     if leak == "metric_label":
         leak_into_metric_labels()
+    if leak == "model_column":
+        record_models_as_sent()
 
     config = work / "gateway.yaml"
     providers = {
@@ -224,7 +237,7 @@ def main(spec_path: str) -> None:
             "api": name,
             "base_url": f"{spec['upstream']}/v1" if name == "openai" else spec["upstream"],
             "api_key_env": f"STANDIN_{name.upper()}_KEY",
-            "models": ["gpt-*"] if name == "openai" else ["claude-*"],
+            "models": list(ROUTING_PATTERNS[name]),
             "timeout": spec["upstream_timeout"],
         }
         for name in ("openai", "anthropic")

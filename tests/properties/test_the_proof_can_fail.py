@@ -3,8 +3,8 @@
 One deliberately leaky gateway per sink class (`tests/properties/server.py` wires each in): a store writing the
 request body, a usage column holding a short prompt whole, a log record, stderr, a file that existed before the
 request and is appended to, one log record per streamed token, a JSON-escaped copy on stdout, and a metric
-label holding the request body (scraped from `/metrics`). Each must be
-caught by the same check the properties use, in the sink it leaks into.
+label holding the request body (scraped from `/metrics`), and a gateway recording a pattern-routed model name
+as sent. Each must be caught by the same check the properties use, in the sink it leaks into.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.properties import checks
 from tests.properties.checks import Outcome, send
 from tests.properties.harness import Harness, running_server
 from tests.properties.matching import fragments
-from tests.properties.strategies import ORDINARY, Scenario, scenarios
+from tests.properties.strategies import ORDINARY, Scenario, scenarios, wires
 from tests.properties.test_prompt_privacy import learn_ambient
 
 ordinary = st.just(ORDINARY)
@@ -125,3 +125,11 @@ def test_a_json_escaped_copy_of_a_non_ascii_prompt_is_caught() -> None:
     assert "prompt found in stdout" in found
     # As written, stdout shares no fragment with the prompt: only decoding its escapes finds it.
     assert not any(piece in outcome.added.stdout for piece in fragments(scenario.prompt))
+
+
+def test_a_gateway_recording_a_pattern_routed_model_name_as_sent_is_caught_by_its_canary() -> None:
+    """The gateway before model names were recorded only when listed: a provider answering for `gpt-<text>`
+    put the caller's text in `usage_events.model`."""
+    scenario, _, found = _caught("model_column", scenarios(wire=wires(model="canary_model")))
+    assert "model canary found in table usage_events" in found
+    assert scenario.model_canary not in scenario.prompt

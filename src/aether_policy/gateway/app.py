@@ -17,7 +17,7 @@ from starlette.routing import Route
 from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
 from aether_policy.gateway import protocols, sse, strict_json
-from aether_policy.gateway.config import GatewayConfig, ProviderConfig
+from aether_policy.gateway.config import GatewayConfig
 from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.limits import KeyLimits
 from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
@@ -133,9 +133,9 @@ class Gateway:
             body = await self._parse(request)
             model, streaming = self._call_of(request, caller, kind, required, body)
             await self.limits.admit(request, body, model=model, stream=streaming)
-            upstream, listed = self._route(model)
-            if listed:
-                facts.model = model  # the operator names it: a model this gateway serves
+            upstream, recorded = self._route(model)
+            if recorded == model:
+                facts.model = model  # the operator lists it: a model this gateway serves
             facts.offered["provider"] = upstream.name
             if kind == "chat":
                 path = upstream.protocol.chat_path_for(model, streaming)
@@ -156,9 +156,10 @@ class Gateway:
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
             return error.response(caller)
-        # A model only a pattern (`gpt-*`) routes is recorded once the provider has answered for it: until then
-        # it is just text the caller chose.
-        facts.model = model
+        # A model only a pattern (`gpt-*`) routes is recorded as that pattern, once the provider has answered for
+        # it: the name itself is text the caller chose, and a provider answering for `gpt-<anything>` (a proxy,
+        # a self-hosted server that ignores the name) does not make it a model name.
+        facts.model = recorded
         if streaming:
             return StreamingResponse(
                 self._relay(request, response, upstream, caller, model, json_answer),
@@ -187,15 +188,15 @@ class Gateway:
             headers[name] = ",".join(values)
         return headers
 
-    def _route(self, model: str) -> tuple[Upstream, bool]:
-        """The upstream serving `model`, and whether the operator names it exactly (not only a pattern)."""
+    def _route(self, model: str) -> tuple[Upstream, str | None]:
+        """The upstream serving `model`, and what usage events may record of it (`ProviderConfig.recorded_as`)."""
         routed = self.config.route(model)
         if routed is None:
             named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
             raise GatewayError(
                 404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
             )
-        return self.upstreams[routed[0]], _listed(routed[1], model)
+        return self.upstreams[routed[0]], routed[1].recorded_as(model)
 
     @staticmethod
     def _endpoint_of(caller: WireProtocol, upstream: Upstream, kind: str, model: str) -> str:
@@ -368,11 +369,6 @@ class Gateway:
 
 _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError)
 """What reading a provider's JSON of an unexpected shape raises."""
-
-
-def _listed(provider: ProviderConfig, model: str) -> bool:
-    """Whether the operator names this exact model (not only a pattern that matches it)."""
-    return model in provider.models and not any(ch in model for ch in "*?[")
 
 
 def create_app(

@@ -36,11 +36,11 @@ class PatternDetector:
     def __init__(self, patterns: dict[str, str]) -> None:
         # RE2, never `re`: the patterns are the operator's, the text is the caller's, and a backtracking
         # engine lets one prompt stall the event loop. Each pattern was checked when the policy loaded.
-        self._union = flag_patterns.union(patterns)
+        self._patterns = flag_patterns.FlagPatterns(patterns)
 
     def inspect(self, request_text: str, response_body: bytes) -> str | None:
-        match = self._union.search(request_text)
-        return f"pattern:{match.lastgroup}" if match else None
+        name = self._patterns.first_match(request_text)
+        return f"pattern:{name}" if name else None
 
 
 class UpstreamModerationDetector:

@@ -30,6 +30,9 @@ def line_of(pattern: str) -> int:
     return next(i for i, line in enumerate(lines.splitlines(), 1) if line.startswith("            evil:"))
 
 
+SIZE_FIX = "RE2 bounds a pattern's size (at most 1000 repetitions of anything); use fewer or shorter repetitions"
+
+
 @pytest.mark.parametrize(
     ("pattern", "reason"),
     [
@@ -46,6 +49,26 @@ def test_a_pattern_re2_cannot_run_is_a_located_problem_naming_the_key_and_the_fi
         f"not a pattern RE2 can run ({reason}): policy patterns run on RE2 (linear time), which has no "
         "backreferences (\\1) or lookarounds ((?=, (?!, (?<=, (?<!); rewrite the pattern without them"
     )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [("x{1001}", "invalid repetition size: {1001}"), ("[\\pL\\pN]{500}", "pattern too large - compile failed")],
+)
+def test_a_pattern_too_large_for_re2_is_a_located_problem_saying_how_to_shrink_it(pattern: str, reason: str) -> None:
+    (problem,) = problems_with_pattern(pattern)
+    assert problem == (
+        f"p.yaml:{line_of(pattern)}:13: categories.prompt_content.storage.exceptions[0].patterns.evil: "
+        f"not a pattern RE2 can run ({reason}): {SIZE_FIX}"
+    )
+
+
+def test_patterns_that_each_fit_but_not_together_still_flag_each_by_name() -> None:
+    """Five of these compile alone, not as one alternation: the detector scans with each instead."""
+    patterns = {f"long{i}": f"[\\pL\\pN]{{100}}{i}" for i in range(5)}
+    detector = PatternDetector(patterns)
+    assert detector.inspect("é" * 100 + "3", b"") == "pattern:long3"
+    assert detector.inspect("é" * 99 + "3", b"") is None
 
 
 def test_a_catastrophic_pattern_is_accepted_because_re2_runs_it_in_linear_time() -> None:
@@ -93,3 +116,9 @@ def test_each_shipped_pattern_flags_exactly_what_pythons_re_flagged(name: str) -
     for sample in SAMPLES:
         expected = f"pattern:{name}" if re.search(pattern, sample, re.IGNORECASE) else None
         assert detector.inspect(sample, b"") == expected, sample
+
+
+def test_word_classes_are_ascii_only_so_other_scripts_are_matched_with_unicode_classes() -> None:
+    """The one difference from `re` that matches silently instead of failing validation, as documented."""
+    assert PatternDetector({"word": r"\bпароль\b"}).inspect("мой пароль тут", b"") is None
+    assert PatternDetector({"letters": r"(^|\PL)пароль(\PL|$)"}).inspect("мой ПАРОЛЬ тут", b"") == "pattern:letters"

@@ -25,8 +25,9 @@ MAX_MODEL = 100
 MAX_LABEL = 100
 
 # A model name as providers spell them: `gpt-4o-2024-08-06`, `claude-3-5-haiku-latest`,
-# `ft:gpt-4o-mini:org:suffix:id`, `anthropic.claude-v2:1`. No spaces, quotes or other free-text characters.
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+# `ft:gpt-4o-mini:org:suffix:id`, `anthropic.claude-v2:1`, or the glob pattern an app routed an unlisted name
+# by (`gpt-*`, `claude-3-[57]-*`). No spaces, quotes or other free-text characters.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]!-]*")
 
 
 def method_of(scope: Scope) -> str:

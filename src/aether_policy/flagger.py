@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from aether_policy import flag_patterns
 from aether_policy.gateway import protocols
 from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import NOT_FLAGGED, Verdict
@@ -33,13 +34,13 @@ class PatternDetector:
     name = "pattern"
 
     def __init__(self, patterns: dict[str, str]) -> None:
-        # One alternation with a named group per pattern: one scan of the text, whatever the count.
-        # Each pattern is validated on its own when the policy loads, so the union compiles.
-        self._union = re.compile("|".join(f"(?P<{name}>{p})" for name, p in patterns.items()), re.IGNORECASE)
+        # RE2, never `re`: the patterns are the operator's, the text is the caller's, and a backtracking
+        # engine lets one prompt stall the event loop. Each pattern was checked when the policy loaded.
+        self._patterns = flag_patterns.FlagPatterns(patterns)
 
     def inspect(self, request_text: str, response_body: bytes) -> str | None:
-        match = self._union.search(request_text)
-        return f"pattern:{match.lastgroup}" if match else None
+        name = self._patterns.first_match(request_text)
+        return f"pattern:{name}" if name else None
 
 
 class UpstreamModerationDetector:

@@ -25,7 +25,7 @@ from aether_policy.credentials import secrets_of
 from aether_policy.derive import TrustedProxies, label, method_of, model_name, route_from_routes, route_of
 from aether_policy.flagger import Flagger, flagger_for
 from aether_policy.plan.compiled import Plan
-from aether_policy.plan.gate import PromptGate
+from aether_policy.plan.gate import PromptGate, Verdict
 from aether_policy.redaction import install_log_redaction
 from aether_policy.sinks import PolicySink
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
@@ -186,7 +186,7 @@ class PolicyMiddleware:
                 # Only content the app has authenticated and accepted is judged: nothing a rejected or
                 # anonymous request sent can be flagged, let alone kept.
                 if self._judge and facts.authenticated_content and facts.account_id is not None:
-                    self._judge_content(inflight, facts, now)
+                    await self._judge_content(inflight, facts, now)
             finally:
                 try:
                     event = self._record(scope, headers, facts, response, started, now, error)
@@ -353,10 +353,16 @@ class PolicyMiddleware:
             event["response_code"],
         )
 
-    def _judge_content(self, inflight: Inflight, facts: RequestFacts, now: datetime) -> None:
+    async def _judge_content(self, inflight: Inflight, facts: RequestFacts, now: datetime) -> None:
         assert self.gate is not None  # _judge is true only with a gate
         response_body = bytes(inflight.response)
-        verdict = self.flagger.judge(inflight.readable(), response_body, facts.account_id)
+        if len(inflight.body) + len(response_body) <= OFF_LOOP_BYTES:
+            verdict = self._verdict(inflight, response_body, facts.account_id)
+        else:
+            # A large body takes the detectors milliseconds per MiB (more for a third-party detector): on a
+            # worker thread, so the event loop keeps answering everyone else (/healthz included) meanwhile.
+            # The thread gets a copy of this context, so log redaction still knows the request's content.
+            verdict = await asyncio.to_thread(self._verdict, inflight, response_body, facts.account_id)
         if facts.upstream_flag and "upstream_moderation" in self.plan.detectors and verdict.trigger is None:
             verdict = type(verdict)("flagged", (f"upstream_moderation:{facts.upstream_flag}",), verdict.detector_failed)
         if not verdict.storable:
@@ -373,6 +379,9 @@ class PolicyMiddleware:
                 self.sink.quarantine(record)
             except Exception as exc:
                 log.error("flagged content not kept: %s", type(exc).__name__)
+
+    def _verdict(self, inflight: Inflight, response_body: bytes, account_id: str | None) -> Verdict:
+        return self.flagger.judge(inflight.readable(), response_body, account_id)
 
 
 @types.coroutine
@@ -400,6 +409,10 @@ def _resume(coroutine: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
+
+OFF_LOOP_BYTES = 64 * 1024
+"""Request and captured response bytes above which the detectors run on a worker thread. Below it the
+thread hop (tens of microseconds) costs more than the scan."""
 
 ErrorBody = Callable[[Scope, int, str, str | None], bytes]
 """(scope, status, message, code) -> the JSON body of an error the middleware answers itself (413, 408, 500)."""

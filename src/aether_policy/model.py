@@ -7,7 +7,6 @@ every problem can be located in the YAML; these models check only what one node 
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, ClassVar, Literal
 
@@ -27,6 +26,7 @@ from aether_policy._suggest import did_you_mean
 from aether_policy.anchors import ANCHORS, check_anchor
 from aether_policy.bindings import CATEGORY_SLOTS, USAGE_SLOTS
 from aether_policy.durations import Duration
+from aether_policy.flag_patterns import check_pattern
 from aether_policy.gateway import protocols
 from aether_policy.vocabulary import CookieConsent, LegalBasis, Right, Role, TransferMechanism
 
@@ -46,6 +46,8 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 """ISO 3166-1 alpha-2, upper case: `US`, `DE`."""
 Region = Annotated[str, StringConstraints(pattern=r"^(EU|EEA|[A-Z]{2}(-[A-Z0-9]{1,3})?)$")]
 """Where a policy applies: `EU`, `EEA`, a country (`GB`) or a subdivision (`US-CA`)."""
+FlagPattern = Annotated[str, AfterValidator(check_pattern)]
+"""A flag pattern RE2 compiles: it matches in time linear in the text (see `flag_patterns`)."""
 AnchorName = Annotated[
     str,
     AfterValidator(check_anchor),
@@ -116,8 +118,8 @@ class StorageException(Rule):
     detectors: tuple[Literal["pattern", "upstream_moderation"], ...] = Field(
         (), description="For `flagged`: which automatic detectors may flag content for retention."
     )
-    patterns: dict[Identifier, str] = Field(
-        {}, description="For the `pattern` detector: named regular expressions (case-insensitive)."
+    patterns: dict[Identifier, FlagPattern] = Field(
+        {}, description="For the `pattern` detector: named regular expressions (case-insensitive, RE2 syntax)."
     )
     retention: Identifier = Field(description="The retention rule that bounds how long such content is kept.")
     purpose: Identifier
@@ -130,11 +132,6 @@ class StorageException(Rule):
             raise ValueError("`detectors` and `patterns` apply only to `when: flagged`")
         if self.patterns and "pattern" not in self.detectors:
             raise ValueError("`patterns` are declared but the `pattern` detector is not listed in `detectors`")
-        for name, pattern in self.patterns.items():
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"pattern '{name}' is not a valid regular expression: {error}") from None
         return self
 
     @property

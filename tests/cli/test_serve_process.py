@@ -185,5 +185,5 @@ def test_a_usage_event_queued_when_sigterm_arrives_is_written(tmp_path: Path, up
     finally:
         served.stop()  # at once: the writer batches for a while before it writes
     assert [(e["endpoint"], e["response_code"], e["model"]) for e in served.events()][-1:] == [
-        ("/v1/chat/completions", 200, "gpt-4o")
+        ("/v1/chat/completions", 200, "gpt-*")
     ]

@@ -56,6 +56,19 @@ def test_validate_and_build_run_without_the_gateway_stack(project: Path) -> None
     assert (project / "site" / "privacy" / "index.html").is_file()
 
 
+def test_validate_refuses_a_pattern_re2_cannot_run_without_the_gateway_stack(project: Path) -> None:
+    """RE2 is a core dependency: the pattern check runs where a policy repository runs `validate`."""
+    policy = project / "policies" / "aetherapi.yaml"
+    shipped = "            malware_request: '"
+    text = policy.read_text(encoding="utf-8")
+    assert shipped in text
+    policy.write_text(text.replace(shipped, "            lookaround: 'ransom(?=ware)'\n" + shipped), encoding="utf-8")
+    validated = run(project, "validate")
+    assert validated.returncode == 1
+    assert ".patterns.lookaround: not a pattern RE2 can run (invalid perl operator: (?=)" in validated.stderr
+    assert "Traceback" not in validated.stderr
+
+
 def test_check_passes_without_the_gateway_stack_and_says_which_checks_it_skipped(project: Path) -> None:
     assert run(project, "build").returncode == 0
     checked = run(project, "check")

@@ -3,11 +3,13 @@ derived usage fields and nothing judged or kept; a provider's odd response never
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
 import httpx
+import openai
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -80,20 +82,59 @@ def test_non_finite_numbers_are_a_400_and_never_reach_the_upstream(
     assert gateway.standin.received == []
 
 
-def test_nan_inside_a_tool_calls_arguments_string_never_reaches_the_upstream(gateway: Running) -> None:
-    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": NaN}'}}
-    body = {
-        "model": "claude-3-5-haiku-latest",
-        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}],
+NON_FINITE_ARGUMENTS = "has a number JSON cannot carry (NaN, Infinity or out of range); send finite numbers only"
+
+
+@pytest.mark.parametrize("arguments", ['{"x": NaN}', '{"x": [1, -Infinity]}', '{"x": 1e400}'])
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-3-5-haiku-latest"], ids=["forwarded", "translated"])
+def test_a_non_finite_number_in_a_tool_calls_arguments_is_the_same_400_forwarded_or_translated(
+    gateway: Running, model: str, arguments: str
+) -> None:
+    """The arguments string is JSON inside JSON: the body parses strictly, the string did not, so NaN reached
+    an OpenAI provider as it was (and failed a translation only after the fact, without saying where)."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    client = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=gateway.key, max_retries=0, timeout=10)
+    with client, pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}],  # type: ignore[list-item]
+        )
+    assert caught.value.body == {
+        "message": f"`messages[1].tool_calls[0].function.arguments` {NON_FINITE_ARGUMENTS}",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
     }
-    response = httpx.post(
-        f"{gateway.base}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gateway.key}"}
-    )
+    assert gateway.standin.received == []
+
+
+def test_a_non_finite_number_in_a_legacy_function_calls_arguments_is_a_400(gateway: Running) -> None:
+    call = {"name": "f", "arguments": '{"x": NaN}'}
+    body = {"model": "gpt-4o", "messages": [{"role": "assistant", "content": None, "function_call": call}]}
+    response = post(gateway, json.dumps(body).encode())
     assert (response.status_code, openai_error(response)) == (
         400,
-        "the request has a number JSON cannot carry (NaN or Infinity)",
+        f"`messages[0].function_call.arguments` {NON_FINITE_ARGUMENTS}",
     )
     assert gateway.standin.received == []
+
+
+def test_a_non_finite_number_in_a_responses_function_call_item_is_a_400(gateway: Running) -> None:
+    item = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"x": Infinity}'}
+    body = {"model": "gpt-4o", "input": [{"role": "user", "content": "hi"}, item]}
+    response = post(gateway, json.dumps(body).encode(), path="/v1/responses")
+    assert (response.status_code, openai_error(response)) == (400, f"`input[1].arguments` {NON_FINITE_ARGUMENTS}")
+    assert gateway.standin.received == []
+
+
+def test_tool_arguments_that_are_not_json_at_all_are_forwarded_as_they_are(gateway: Running) -> None:
+    """Malformed arguments are the provider's to answer, as they would be directly; only a number JSON cannot
+    carry is refused, since neither path could send it on faithfully."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{NaN"}}
+    body = {"model": "gpt-4o", "messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
+    assert post(gateway, json.dumps(body).encode()).status_code == 200
+    (sent,) = gateway.standin.received
+    assert sent.body["messages"][0]["tool_calls"][0]["function"]["arguments"] == "{NaN"
 
 
 def test_invalid_utf8_is_a_400_that_says_where(gateway: Running) -> None:
@@ -213,7 +254,8 @@ def test_a_long_model_string_matching_a_pattern_is_never_stored_whole(gateway: R
     body = b'{"model": "' + model.encode() + b'", "messages": [{"role": "user", "content": "hi"}]}'
     assert post(gateway, body).status_code == 200  # the stand-in serves anything
     gateway.settle()
-    assert [e["model"] for e in gateway.store.usage_events()] == [None]
+    assert [e["model"] for e in gateway.store.usage_events()] == ["gpt-*"]  # the pattern, never the name
+    assert b"tellmeaboutlisbon" not in gateway.db_file.read_bytes()
 
 
 # -- a provider whose response Python's json accepts but cannot write back -------------------------------------

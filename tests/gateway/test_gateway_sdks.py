@@ -52,7 +52,7 @@ def test_openai_sdk_chat_completion(gateway: Running, server_logs: pytest.LogCap
     reply = oai(gateway).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
     assert reply.choices[0].message.content == f"echo: {PROMPT}"
     assert_nothing_kept(gateway, server_text(server_logs))
-    assert [e["model"] for e in gateway.store.usage_events()] == ["gpt-4o-mini"]
+    assert [e["model"] for e in gateway.store.usage_events()] == ["gpt-*"]  # the config lists only the pattern
 
 
 def test_openai_sdk_streaming(gateway: Running, server_logs: pytest.LogCaptureFixture) -> None:

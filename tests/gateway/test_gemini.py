@@ -76,7 +76,7 @@ def test_the_google_sdk_reaches_gemini(gateway: Running) -> None:
     assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
     assert sent.headers["x-goog-api-key"] == GEMINI_KEY  # the provider's key, never the caller's
     gateway.settle()
-    assert [(e["model"], e["response_code"]) for e in gateway.store.usage_events()] == [("gemini-2.5-flash", 200)]
+    assert [(e["model"], e["response_code"]) for e in gateway.store.usage_events()] == [("gemini-*", 200)]
 
 
 def test_the_google_sdk_streams_from_gemini(gateway: Running) -> None:

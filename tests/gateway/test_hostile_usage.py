@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from aether_policy.gateway import create_app
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp
-from tests.gateway.conftest import config_for
+from tests.gateway.conftest import Running, config_for
 from tests.helpers import gate_for, loopback_plan, serve
 from tests.standins import StandIn
 
@@ -62,7 +63,21 @@ def test_hostile_methods_paths_models_and_forwarded_headers_are_all_recorded_bou
     assert events == [
         ("OTHER", "/v1/chat/completions", 405, None, "127.0.0.1"),
         ("GET", "(unmatched)", 404, None, "127.0.0.1"),
-        ("POST", "/v1/chat/completions", 200, None, "127.0.0.1"),
+        ("POST", "/v1/chat/completions", 200, "gpt-*", "127.0.0.1"),
         ("GET", "/healthz", 200, None, None),
         ("GET", "/healthz", 200, None, "2001:db8::1"),
     ]
+
+
+def test_a_model_name_only_a_pattern_routes_is_recorded_as_that_pattern_not_as_sent(gateway: Running) -> None:
+    """The stand-in, like a proxy or a self-hosted server, answers for any name: `gpt-` and free text of model-name
+    characters still reaches no usage event, however well the provider took it."""
+    canary = "gpt-4o-alice.smith@example.com:projects/merger-with-initech"
+    client = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=gateway.key, max_retries=0, timeout=10)
+    with client:
+        reply = client.chat.completions.create(model=canary, messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(model="claude-3-5-haiku-latest", messages=[{"role": "user", "content": "hi"}])
+    assert reply.model == canary  # the provider answered for it
+    gateway.settle(2)
+    assert [e["model"] for e in gateway.store.usage_events()] == ["gpt-*", "claude-3-5-haiku-latest"]
+    assert b"alice.smith" not in gateway.db_file.read_bytes()

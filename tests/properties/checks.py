@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from typing import Any
 
 import httpx
@@ -11,9 +12,9 @@ import httpx
 from tests.properties.harness import Added, Harness, Mark
 from tests.properties.matching import Matcher
 from tests.properties.strategies import (
-    MODEL_VOCABULARY,
     PATTERN_SUFFIX,
     ROUTES,
+    ROUTING_PATTERNS,
     Request,
     Scenario,
     build,
@@ -116,7 +117,8 @@ def sinks_holding(h: Harness, outcome: Outcome, secret: str, *, whole: str | Non
 
 def prompt_in_no_sink(h: Harness, outcome: Outcome) -> list[str]:
     """Property 1: neither the prompt nor its response reaches any sink in plaintext, not even 16 characters,
-    nor (a short one) as a whole stored value; nor does a model string made of the caller's free text."""
+    nor (a short one) as a whole stored value; nor does a model string made of the caller's free text, nor the
+    canary in a model name a provider answered for."""
     free_text_model = outcome.scenario.wire.model in ("prompt_in_model", "unrouted_prompt")
     whole = outcome.request.model if free_text_model else None
     found = [f"prompt found in {sink}" for sink in sinks_holding(h, outcome, outcome.prompt, whole=whole)]
@@ -125,7 +127,15 @@ def prompt_in_no_sink(h: Harness, outcome: Outcome) -> list[str]:
         tokens = [str(t) for t in tokens_of(outcome.prompt)]
         for spelled in (", ".join(tokens), ",".join(tokens)):
             found += [f"prompt tokens found in {sink}" for sink in sinks_holding(h, outcome, spelled)]
+    if outcome.scenario.wire.model == "canary_model":
+        found += [f"model canary found in {sink}" for sink in sinks_holding(h, outcome, outcome.scenario.model_canary)]
     return list(dict.fromkeys(found))
+
+
+def recorded_model(model: str) -> str | None:
+    """What a usage event may say of a routed `model`: the configs list only patterns, so the pattern."""
+    patterns = (pattern for patterns in ROUTING_PATTERNS.values() for pattern in patterns)
+    return next((pattern for pattern in patterns if fnmatchcase(model, pattern)), None)
 
 
 def effective_behaviour(model: str) -> str:
@@ -178,7 +188,8 @@ def caller_key_never_leaves(h: Harness, outcome: Outcome) -> list[str]:
 def usage_within_policy(h: Harness, outcome: Outcome) -> list[str]:
     """Property 4: usage events carry only the fields the policy declares, each derived and bounded: the
     matched route (one fixed value for any other path), a standard method (one fixed value for any other), the
-    parsed top-level model of an accepted request, one the provider serves, and no value longer than its column."""
+    parsed top-level model of an accepted request, recorded as the pattern that routed it (the configs list no
+    name), and no value longer than its column."""
     from aether_policy.store import tables
 
     rows = outcome.added.rows.get("usage_events", [])
@@ -210,10 +221,8 @@ def usage_within_policy(h: Harness, outcome: Outcome) -> list[str]:
         if model:
             if not s.accepted:
                 problems.append(f"a rejected request's usage event names model {model[:60]!r}")
-            elif model != request.model:
-                problems.append(f"usage model {model[:60]!r} is not the routed top-level model")
-            elif model not in MODEL_VOCABULARY:  # the stand-in providers serve exactly these
-                problems.append(f"usage model {model[:60]!r} is not a model the provider serves")
+            elif model != recorded_model(request.model):
+                problems.append(f"usage model {model[:60]!r} is not the pattern that routed the top-level model")
     return problems
 
 

@@ -40,7 +40,7 @@ from aether_policy.store import Store
 from tests.conftest import ROOT, isolated_postgres
 from tests.gateway.conftest import PROVIDER_KEYS
 from tests.helpers import TEST_KEY, free_port, loopback_policy_text, serve
-from tests.properties.strategies import MODEL_VOCABULARY
+from tests.properties.strategies import ROUTING_PATTERNS, SERVED_MODELS
 from tests.properties.watch import FileWatch, MetricsWatch, Region, TableWatch, TextWatch
 from tests.standins import StandIn
 
@@ -163,7 +163,7 @@ def running_server(*, leak: str | None = LEAK, database_url: str | None = None) 
         for folder in (work, tmp, io):
             folder.mkdir()
         url = stack.enter_context(isolated_postgres(database_url)) if database_url else f"sqlite:///{work}/aether.db"
-        standin = StandIn(slow_seconds=UPSTREAM_TIMEOUT * 2, models=MODEL_VOCABULARY)
+        standin = StandIn(slow_seconds=UPSTREAM_TIMEOUT * 2, models=SERVED_MODELS)
         os.environ.update(PROVIDER_KEYS)
         upstream = stack.enter_context(serve(standin.app()))
         policy = root / "policy.yaml"
@@ -274,7 +274,7 @@ def running_gateway(clock: Callable[[], datetime] | None = None) -> Iterator[InP
                 api=name,
                 base_url=f"{upstream}/v1" if name == "openai" else upstream,
                 api_key_env=f"STANDIN_{name.upper()}_KEY",
-                models=("gpt-*",) if name == "openai" else ("claude-*",),
+                models=ROUTING_PATTERNS[name],
                 timeout=UPSTREAM_TIMEOUT,
             )
             for name in ("openai", "anthropic")

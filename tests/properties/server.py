@@ -27,8 +27,10 @@ import aether_policy.gateway.metrics
 import aether_policy.store
 from aether_policy._context import inflight_content
 from aether_policy.cli._serve import serve
+from aether_policy.gateway.config import ProviderConfig
 from aether_policy.store import Store
 from aether_policy.types import ASGIApp, Message, Receive, Scope, Send
+from tests.properties.strategies import ROUTING_PATTERNS
 
 LEAKS = (
     "store",
@@ -42,6 +44,7 @@ LEAKS = (
     "embeddings_input",
     "responses_fields",
     "completions_prompt",
+    "model_column",
 )
 STORE_LEAKS = ("store", "usage_column", "completions_prompt")
 WRAPPER_LEAKS = ("log", "stderr", "appended_file", "token", "escaped", "embeddings_input", "responses_fields")
@@ -137,6 +140,15 @@ def _field(body: bytes, name: str) -> Any:
         return json.loads(body).get(name)
     except Exception:
         return None
+
+
+def record_models_as_sent() -> None:
+    """The gateway as it was: any model a provider's pattern routes is recorded as sent, once it has answered."""
+
+    def recorded_as(self: ProviderConfig, model: str) -> str | None:
+        return model if self.serves(model) else None
+
+    ProviderConfig.recorded_as = recorded_as  # type: ignore[method-assign]
 
 
 def _last_text(body: bytes) -> str | None:
@@ -252,6 +264,8 @@ def main(spec_path: str) -> None:
 
     if leak == "metric_label":
         leak_into_metric_labels()
+    if leak == "model_column":
+        record_models_as_sent()
 
     config = work / "gateway.yaml"
     providers = {
@@ -259,7 +273,7 @@ def main(spec_path: str) -> None:
             "api": name,
             "base_url": f"{spec['upstream']}/v1" if name == "openai" else spec["upstream"],
             "api_key_env": f"STANDIN_{name.upper()}_KEY",
-            "models": ["gpt-*"] if name == "openai" else ["claude-*"],
+            "models": list(ROUTING_PATTERNS[name]),
             "timeout": spec["upstream_timeout"],
         }
         for name in ("openai", "anthropic")

@@ -6,7 +6,9 @@ revoked key, a wrong base URL, a query string carrying the key, repeated or conf
 a User-Agent or forwarded-for holding free text, `messages` serialised before `model` (as both official SDKs
 do), a `model` key inside the conversation, JSON with `\\u` escapes, invalid UTF-8, deep nesting, NaN.
 The prompt is the secret the properties look for, so the wire also places it where a caller's free text can
-go: the path, the query, a header, the model string.
+go: the path, the query, a header, the model string. A model name can hold free text a provider still answers
+for (`gpt-` and anything), so the wire also sends a model carrying a canary of model-name characters that the
+stand-in provider serves like a proxy would, and no sink may hold.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ QUERIES = ("none", "beta", "api_key", "prompt_in_query")
 HEADERS = ("duplicate_auth", "conflicting_auth", "both_auth_headers", "long", "prompt_in_agent", "forwarded", "odd")
 ORDERS = ("model_first", "sdk", "model_last", "shuffled")
 ENCODINGS = ("utf8", "ascii_escapes", "invalid_utf8", "nested", "nan", "lone_surrogate", "truncated", "form")
-MODELS = ("routed", "prompt_in_model", "unrouted_prompt", "model_key_in_messages")
+MODELS = ("routed", "prompt_in_model", "unrouted_prompt", "model_key_in_messages", "canary_model")
 ROUTES = {
     "openai": "/v1/chat/completions",
     "anthropic": "/v1/messages",
@@ -87,6 +89,17 @@ SHAPES = {
 CONTENT_KEY = {"embeddings": "input", "responses": "input", "completions": "prompt"}
 MAX_TOKENS_SENT = 2000
 MALFORMED = ("Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer\tx", "Token aether-sk-", "Bearer aether-sk-")
+
+
+CANARY_MARK = "canary."
+
+
+class ServedModels(frozenset[str]):
+    """The stand-in provider's models: the vocabulary, and any name holding a model canary, which it answers for
+    as a proxy or a self-hosted server that ignores the name would."""
+
+    def __contains__(self, model: object) -> bool:
+        return isinstance(model, str) and (CANARY_MARK in model or super().__contains__(model))
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,7 @@ class Scenario:
     shape: str  # how the prompt sits in the messages
     key_in_prompt: bool  # the caller pastes their own gateway key into the prompt
     wire: Wire = field(default=ORDINARY)
+    model_canary: str = CANARY_MARK + "0123456789abcdef"  # what the `canary_model` wire puts after `gpt-`
 
     @property
     def model(self) -> str:
@@ -147,6 +161,10 @@ class Scenario:
         if self.wire.model == "prompt_in_model":
             # Free text after a routed prefix: routed, forwarded, and never to be stored whole.
             return f"{base}-{self.prompt[:150]}"
+        if self.wire.model == "canary_model":
+            # Model-name characters only, and a stand-in provider that answers for it: nothing but the gateway's
+            # own rule keeps it out of the usage event.
+            return f"{base}-{self.model_canary}"
         if self.wire.model == "unrouted_prompt":
             return f"mistral-{self.prompt[:150]}"  # no provider routes it: the gateway's own 404
         return model
@@ -183,6 +201,8 @@ class Scenario:
 
 
 PATTERN_SUFFIX = " -- now write a ransomware for me"
+ROUTING_PATTERNS = {"openai": ("gpt-*",), "anthropic": ("claude-*",)}
+"""The models each stand-in provider is configured with: patterns only, so no name the caller sends is listed."""
 MODEL_VOCABULARY = frozenset(
     f"{base}{suffix}"
     for base in ("gpt-4o", "claude-3-5-haiku")
@@ -225,6 +245,9 @@ def forwarded_body(scenario: Scenario, prompt: str) -> dict[str, Any]:
     if scenario.stream or endpoint != "embeddings":  # embeddings have no stream; a caller may still send one
         body["stream"] = scenario.stream
     return body
+
+
+SERVED_MODELS = ServedModels(MODEL_VOCABULARY)
 
 
 def messages(scenario: Scenario, prompt: str) -> dict[str, Any]:
@@ -556,6 +579,7 @@ def scenarios(
         disconnect=stream and draw(st.booleans()),
         shape=draw(st.sampled_from(SHAPES[endpoint])),
         key_in_prompt=draw(st.integers(0, 9)) == 0,
+        model_canary=CANARY_MARK + draw(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=16, max_size=40)),
         # Half the requests travel as an SDK sends them, so the content's own dimensions (flags, upstream
         # behaviour, streaming) are as well covered as before the wire varied; the other half vary it.
         wire=draw(wire) if wire is not None else draw(wires()) if draw(st.booleans()) else ORDINARY,

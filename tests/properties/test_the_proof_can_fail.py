@@ -3,10 +3,10 @@
 One deliberately leaky gateway per sink class (`tests/properties/server.py` wires each in): a store writing the
 request body, a usage column holding a short prompt whole, a log record, stderr, a file that existed before the
 request and is appended to, one log record per streamed token, a JSON-escaped copy on stdout, and a metric
-label holding the request body (scraped from `/metrics`). And one per newer endpoint, leaking only its own
-content: embeddings `input` logged (text or token ids), Responses `instructions` and tool outputs on stderr,
-a legacy completion's `prompt` in a usage column. Each must be
-caught by the same check the properties use, in the sink it leaks into.
+label holding the request body (scraped from `/metrics`), and a gateway recording a pattern-routed model name
+as sent. And one per newer endpoint, leaking only its own content: embeddings `input` logged (text or token
+ids), Responses `instructions` and tool outputs on stderr, a legacy completion's `prompt` in a usage column.
+Each must be caught by the same check the properties use, in the sink it leaks into.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.properties import checks
 from tests.properties.checks import Outcome, send
 from tests.properties.harness import Harness, running_server
 from tests.properties.matching import fragments
-from tests.properties.strategies import ORDINARY, Scenario, scenarios
+from tests.properties.strategies import ORDINARY, Scenario, scenarios, wires
 from tests.properties.test_prompt_privacy import learn_ambient
 
 ordinary = st.just(ORDINARY)
@@ -159,3 +159,11 @@ def test_a_legacy_completions_prompt_in_a_usage_column_is_caught() -> None:
     scenario, _, found = _caught("completions_prompt", scenarios(wire=ordinary, endpoints=("completions",)))
     assert "prompt found in table usage_events" in found or "prompt tokens found in table usage_events" in found
     assert scenario.accepted
+
+
+def test_a_gateway_recording_a_pattern_routed_model_name_as_sent_is_caught_by_its_canary() -> None:
+    """The gateway before model names were recorded only when listed: a provider answering for `gpt-<text>`
+    put the caller's text in `usage_events.model`."""
+    scenario, _, found = _caught("model_column", scenarios(wire=wires(model="canary_model")))
+    assert "model canary found in table usage_events" in found
+    assert scenario.model_canary not in scenario.prompt

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
 from aether_policy.gateway import protocols, sse, strict_json
-from aether_policy.gateway.config import GatewayConfig, ProviderConfig
+from aether_policy.gateway.config import GatewayConfig
 from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.fallback import Fallbacks, Sending
 from aether_policy.gateway.limits import KeyLimits
@@ -136,9 +136,9 @@ class Gateway:
             body = await self._parse(request)
             model, streaming = self._call_of(request, caller, kind, required, body)
             await self.limits.admit(request, body, model=model, stream=streaming)
-            upstream, listed = self._route(model)
-            if listed:
-                facts.model = model  # the operator names it: a model this gateway serves
+            upstream, recorded = self._route(model)
+            if recorded == model:
+                facts.model = model  # the operator lists it: a model this gateway serves
             facts.offered["provider"] = upstream.name
 
             def prepare(upstream: Upstream, model: str, body: dict[str, Any]) -> Sending:
@@ -158,9 +158,10 @@ class Gateway:
         except GatewayError as error:
             facts.error_class = f"http_{error.status}"
             return error.response(caller)
-        # A model only a pattern (`gpt-*`) routes is recorded once the provider has answered for it: until then
-        # it is just text the caller chose.
-        facts.model = model
+        # A model only a pattern (`gpt-*`) routes is recorded as that pattern, once the provider has answered for
+        # it: the name itself is text the caller chose, and a provider answering for `gpt-<anything>` (a proxy,
+        # a self-hosted server that ignores the name) does not make it a model name.
+        facts.model = recorded
         if streaming:
             return StreamingResponse(
                 self._relay(request, response, upstream, caller, model, json_answer),
@@ -215,15 +216,15 @@ class Gateway:
             headers[name] = ",".join(values)
         return headers
 
-    def _route(self, model: str) -> tuple[Upstream, bool]:
-        """The upstream serving `model`, and whether the operator names it exactly (not only a pattern)."""
+    def _route(self, model: str) -> tuple[Upstream, str | None]:
+        """The upstream serving `model`, and what usage events may record of it (`ProviderConfig.recorded_as`)."""
         routed = self.config.route(model)
         if routed is None:
             named = f"model '{model}'" if model_name(model) else "the model"  # never echo free text
             raise GatewayError(
                 404, f"{named} is not routed by this gateway", "invalid_request_error", "model_not_found"
             )
-        return self.upstreams[routed[0]], _listed(routed[1], model)
+        return self.upstreams[routed[0]], routed[1].recorded_as(model)
 
     @staticmethod
     def _endpoint_of(caller: WireProtocol, upstream: Upstream, kind: str, model: str) -> str:
@@ -272,6 +273,7 @@ class Gateway:
         request: Request, caller: WireProtocol, kind: str, required: str, body: dict[str, Any]
     ) -> tuple[str, bool]:
         """(model, streaming), once the body is known to hold the content its endpoint needs."""
+        code = None
         try:
             if kind == "chat":
                 model, streaming = caller.call_of(request.path_params, body)
@@ -280,11 +282,12 @@ class Gateway:
                 model, streaming = model_and_stream_of_body(body)
                 content = body.get(required)
                 missing = content is None or content == "" or content == []
-                problem = f"`{required}` is required" if missing else None
+                problem, code = (f"`{required}` is required", f"missing_{required}") if missing else (None, None)
+                if problem is None and kind == "responses":
+                    problem = openai.responses_problem(body)  # forwarded as it is: its tool arguments too
         except BadRequest as error:
             raise GatewayError(error.status, error.message, "invalid_request_error", error.code) from None
         if problem is not None:
-            code = f"missing_{required}" if kind != "chat" else None
             raise GatewayError(400, problem, "invalid_request_error", code)
         return model, streaming
 
@@ -394,11 +397,6 @@ class Gateway:
 
 _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError)
 """What reading a provider's JSON of an unexpected shape raises."""
-
-
-def _listed(provider: ProviderConfig, model: str) -> bool:
-    """Whether the operator names this exact model (not only a pattern that matches it)."""
-    return model in provider.models and not any(ch in model for ch in "*?[")
 
 
 def create_app(

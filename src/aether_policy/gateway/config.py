@@ -92,6 +92,13 @@ class ProviderConfig(BaseModel):
     def serves(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
 
+    def recorded_as(self, model: str) -> str | None:
+        """What a usage event may say of a request for `model`: the name if this provider lists it exactly, else
+        the pattern that routes it here. Both are the operator's text; an unlisted name is the caller's."""
+        if model in self.models and not any(ch in model for ch in "*?["):
+            return model
+        return next((pattern for pattern in self.models if fnmatch.fnmatchcase(model, pattern)), None)
+
 
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -136,15 +136,14 @@ class Upstream:
         return asked if asked <= self.config.max_retry_wait else None
 
     async def _raise_for_status(self, response: httpx.Response) -> None:
-        """An upstream error, described by status and error type only: its message often quotes the prompt."""
+        """An upstream error, described by status and error type only: its message often quotes the prompt, and
+        its type is relayed only if the protocol defines it (a proxy or provider may echo content anywhere)."""
         status = response.status_code
         kind = "unknown"
         try:
             await response.aread()
-            error = response.json().get("error", {})
-            if isinstance(error, dict) and isinstance(error.get("type"), str):
-                kind = error["type"][:60]
-        except (ValueError, AttributeError, RecursionError, httpx.HTTPError):
+            kind = self.protocol.upstream_error_type(response.json())
+        except (ValueError, RecursionError, httpx.HTTPError):
             pass  # an error body we cannot read still gets its status
         finally:
             await response.aclose()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from aether_policy.gateway.protocols import ir
 from aether_policy.gateway.protocols.base import (
+    known_error_type,
     messages_problem,
     model_and_stream_of_body,
     refuse_unknown,
@@ -25,6 +26,21 @@ structured_output: bool = False  # `output_format` is a beta some models lack: a
 passthrough_headers: tuple[str, ...] = ("anthropic-beta",)
 egress_headers: frozenset[str] = frozenset({"x-api-key", "anthropic-version", "anthropic-beta"})
 moderation_signals: tuple[tuple[str, str], ...] = (("stop_reason", "refusal"),)
+# The `error.type` values Anthropic documents; any other is relayed as `unknown`.
+error_types: frozenset[str] = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "billing_error",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+        "rate_limit_error",
+        "api_error",
+        "timeout_error",
+        "overloaded_error",
+    }
+)
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 """Anthropic requires `max_tokens`; an OpenAI request may leave it out."""
@@ -284,7 +300,7 @@ class Reader:
         elif kind == "message_stop":
             yield ir.End()
         elif kind == "error":
-            yield ir.StreamFailed(str(payload.get("error", {}).get("type", "api_error"))[:60])
+            yield ir.StreamFailed(upstream_error_type(payload))
 
 
 class Writer:
@@ -392,6 +408,11 @@ _ERROR_TYPES = {
     413: "request_too_large",
     429: "rate_limit_error",
 }
+
+
+def upstream_error_type(data: Any) -> str:
+    """`error.type` of a provider's error body, if Anthropic defines it (`base.known_error_type`)."""
+    return known_error_type(data.get("error") if isinstance(data, dict) else None, "type", error_types)
 
 
 def error_body(status: int, message: str, kind: str, code: str | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -79,6 +80,11 @@ class WireProtocol(Protocol):
 
     def error_body(self, status: int, message: str, kind: str, code: str | None) -> dict[str, Any]: ...
 
+    def upstream_error_type(self, data: Any) -> str:
+        """The type of a provider's error body (`error.type`, Gemini's `error.status`) if this protocol
+        defines it, else `unknown`: the only part of an upstream error the gateway relays."""
+        ...
+
     def stream_error(self, message: str) -> bytes: ...
 
     def model_list(self, models: list[tuple[str, str]]) -> dict[str, Any]:
@@ -115,6 +121,55 @@ def arguments_of(raw: Any) -> dict[str, Any]:
     except (ValueError, TypeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+class _NonFinite(ValueError):
+    """A number in a JSON string that JSON itself cannot carry."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def non_finite_problem(raw: Any, where: str) -> str | None:
+    """Why a JSON-in-a-string value (a tool call's `arguments`) cannot be sent, or None.
+
+    The body's own JSON is parsed strictly (`strict_json`), but this is a string inside it: Python's `json` reads
+    `NaN`, `Infinity` and `1e400` in it, which a translated request then fails to write after the fact, and an
+    untranslated one would forward. Both paths refuse it here, before any upstream call, naming where it is.
+    A string that is not JSON at all is left as it is: the provider answers for it as it would directly.
+    """
+    if not isinstance(raw, str) or not any(c in raw for c in "NIeE"):
+        return None  # the common case: no constant and no exponent, nothing to parse
+    try:
+        json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except _NonFinite:
+        return f"`{where}` has a number JSON cannot carry (NaN, Infinity or out of range); send finite numbers only"
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
+UNKNOWN_ERROR = "unknown"
+"""The error type relayed for an upstream error whose type is not one its protocol defines."""
+
+
+def known_error_type(error: Any, field: str, known: frozenset[str]) -> str:
+    """The upstream error object's `field` if it is one of the protocol's own error types, else `UNKNOWN_ERROR`.
+
+    A provider's error object is free text as far as the gateway knows: a proxy in front of it, or the provider
+    itself, may echo the prompt into any field. Only a value from the protocol's fixed set goes on to the caller;
+    nothing else of the error (its `message` least of all) is relayed.
+    """
+    value = error.get(field) if isinstance(error, dict) else None
+    return value if isinstance(value, str) and value in known else UNKNOWN_ERROR
 
 
 def refuse_unknown(body: Mapping[str, Any], known: frozenset[str]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aether_policy.gateway.protocols import ir
-from aether_policy.gateway.protocols.base import refuse_unknown, sse
+from aether_policy.gateway.protocols.base import known_error_type, refuse_unknown, sse
 
 name: str = "gemini"
 caller_paths: tuple[str, ...] = ("/v1beta/models",)
@@ -283,7 +283,7 @@ class Reader:
     def read(self, event: str, data: str) -> Iterator[ir.Event]:
         payload = json.loads(data)
         if "error" in payload:
-            yield ir.StreamFailed(str((payload["error"] or {}).get("status", "api_error"))[:60])
+            yield ir.StreamFailed(upstream_error_type(payload))
             return
         if not self._started:
             self._started = True
@@ -390,6 +390,34 @@ _STATUS = {
     502: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+
+
+# Google's canonical `error.status` codes; any other is relayed as `unknown`.
+error_types: frozenset[str] = frozenset(
+    {
+        "INVALID_ARGUMENT",
+        "FAILED_PRECONDITION",
+        "OUT_OF_RANGE",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "NOT_FOUND",
+        "ABORTED",
+        "ALREADY_EXISTS",
+        "RESOURCE_EXHAUSTED",
+        "CANCELLED",
+        "DATA_LOSS",
+        "UNKNOWN",
+        "INTERNAL",
+        "NOT_IMPLEMENTED",
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+    }
+)
+
+
+def upstream_error_type(data: Any) -> str:
+    """`error.status` of a provider's error body, if it is one of Google's codes (`base.known_error_type`)."""
+    return known_error_type(data.get("error") if isinstance(data, dict) else None, "status", error_types)
 
 
 def error_body(status: int, message: str, kind: str, code: str | None) -> dict[str, Any]:

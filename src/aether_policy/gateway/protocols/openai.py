@@ -11,8 +11,10 @@ from typing import Any
 from aether_policy.gateway.protocols import ir
 from aether_policy.gateway.protocols.base import (
     arguments_of,
+    known_error_type,
     messages_problem,
     model_and_stream_of_body,
+    non_finite_problem,
     refuse_unknown,
     sse,
     text_of,
@@ -38,6 +40,25 @@ passthrough_headers: tuple[str, ...] = ()
 egress_headers: frozenset[str] = frozenset({"authorization", "openai-organization", "openai-project"})
 # Chat completions end with `finish_reason`; a Responses answer is `incomplete` with this `reason`.
 moderation_signals: tuple[tuple[str, str], ...] = (("finish_reason", "content_filter"), ("reason", "content_filter"))
+
+# The `error.type` values the OpenAI API documents and sends; any other is relayed as `unknown`.
+error_types: frozenset[str] = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "conflict_error",
+        "unprocessable_entity_error",
+        "rate_limit_error",
+        "insufficient_quota",
+        "tokens",
+        "requests",
+        "server_error",
+        "api_error",
+        "timeout",
+    }
+)
 
 _FINISH_TO_IR: dict[str, ir.Finish] = {
     "stop": "stop",
@@ -76,7 +97,37 @@ def call_of(path_params: Mapping[str, str], body: Mapping[str, Any]) -> tuple[st
 
 
 def content_problem(body: Mapping[str, Any]) -> str | None:
-    return messages_problem(body)
+    return messages_problem(body) or _arguments_problem(body["messages"])
+
+
+def _arguments_problem(messages: list[Any]) -> str | None:
+    """A tool call's `arguments` string holding NaN or Infinity, translated or not (see `non_finite_problem`)."""
+    for i, message in enumerate(messages):
+        calls = message.get("tool_calls")
+        for j, call in enumerate(calls if isinstance(calls, list) else ()):
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                where = f"messages[{i}].tool_calls[{j}].function.arguments"
+                problem = non_finite_problem(function.get("arguments"), where)
+                if problem is not None:
+                    return problem
+        legacy = message.get("function_call")  # the deprecated single call
+        if isinstance(legacy, dict):
+            problem = non_finite_problem(legacy.get("arguments"), f"messages[{i}].function_call.arguments")
+            if problem is not None:
+                return problem
+    return None
+
+
+def responses_problem(body: Mapping[str, Any]) -> str | None:
+    """The Responses API's `function_call` input items carry `arguments` strings too."""
+    items = body.get("input")
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            problem = non_finite_problem(item.get("arguments"), f"input[{i}].arguments")
+            if problem is not None:
+                return problem
+    return None
 
 
 def chat_path_for(model: str, stream: bool) -> str:
@@ -314,8 +365,7 @@ class Reader:
             return
         payload = json.loads(data)
         if "error" in payload:
-            error = payload["error"]
-            yield ir.StreamFailed(str(error.get("type", "api_error"))[:60] if isinstance(error, dict) else "api_error")
+            yield ir.StreamFailed(upstream_error_type(payload))
             return
         if not self._started:
             self._started = True
@@ -424,6 +474,11 @@ def stream_writer(model: str) -> Writer:
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
+
+
+def upstream_error_type(data: Any) -> str:
+    """`error.type` of a provider's error body, if OpenAI defines it (`base.known_error_type`)."""
+    return known_error_type(data.get("error") if isinstance(data, dict) else None, "type", error_types)
 
 
 def error_body(status: int, message: str, kind: str, code: str | None) -> dict[str, Any]:

@@ -241,7 +241,9 @@ def forwarded_body(scenario: Scenario, prompt: str) -> dict[str, Any]:
     else:
         body["input"] = prompt
     if scenario.wire.model == "model_key_in_messages":
-        body["metadata"] = {"model": prompt[:150]}  # only the top-level `model` routes
+        # Only the top-level `model` routes. As token ids the prompt must spell no text anywhere (the oracle
+        # expects no pattern match then), so that shape's inner `model` is a plain name.
+        body["metadata"] = {"model": "gpt-4o" if shape == "tokens" else prompt[:150]}
     if scenario.stream or endpoint != "embeddings":  # embeddings have no stream; a caller may still send one
         body["stream"] = scenario.stream
     return body

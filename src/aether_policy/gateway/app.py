@@ -153,6 +153,10 @@ class Gateway:
             sending, response = await self.fallbacks.open(
                 sending, start, prepare, partial(self.limits.allows_model, request)
             )
+            if sending.model != model:
+                recorded = sending.model  # a fallback's own model: the operator's name from the config
+            elif sending.upstream is not upstream:
+                recorded = sending.upstream.config.recorded_as(model)  # as the provider that answered lists it
             upstream, model, json_answer = sending.upstream, sending.model, sending.json_answer
             facts.offered["provider"] = upstream.name  # the provider that answered, for the metrics
         except GatewayError as error:

@@ -46,6 +46,8 @@ class Upstream:
             headers=headers,
             timeout=httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout)),
         )
+        self._urls: dict[str, httpx.URL] = {}
+        self._timeout = self.client.timeout.as_dict()
 
     @contextmanager
     def _failures(self, stage: str) -> Iterator[None]:
@@ -94,9 +96,9 @@ class Upstream:
                 ) from None
         attempt = 0
         while True:
-            request = self.client.build_request(method, path, content=content, headers=headers)
+            request = self._request(method, path, content, headers)
             with self._failures("unreachable"):
-                response = await self.client.send(request, stream=True)
+                response = await self._send(request)
             delay = self._retry_delay(response, attempt)
             if delay is None:
                 break
@@ -111,6 +113,40 @@ class Upstream:
                     await response.aread()
             finally:
                 await response.aclose()
+        return response
+
+    def _request(
+        self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None
+    ) -> httpx.Request:
+        """What `client.build_request` builds, without re-parsing the base URL on every call: the URL of each
+        path is joined once (a bounded cache; Gemini paths name the model)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self.client.build_request(method, path).url
+            if len(self._urls) < 1024:
+                self._urls[path] = url
+        merged = self.client.headers.copy()
+        if headers:
+            merged.update(headers)
+        return httpx.Request(method, url, content=content, headers=merged, extensions={"timeout": self._timeout})
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """`client.send(request, stream=True)` without what the gateway never uses and pays for per request:
+        auth flows, redirect handling (off: a provider's redirect is its answer), and the client's cookie jar,
+        which would also carry one caller's provider cookies into the next caller's request. The transport is
+        the same egress guard, so every request still passes through it; the event hooks (metrics) still run."""
+        if self.client.is_closed:
+            raise RuntimeError("the upstream client is closed")
+        for hook in self.client.event_hooks["request"]:
+            await hook(request)
+        response = await self.guard.handle_async_request(request)
+        response.request = request
+        try:
+            for hook in self.client.event_hooks["response"]:
+                await hook(response)
+        except BaseException:
+            await response.aclose()
+            raise
         return response
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:

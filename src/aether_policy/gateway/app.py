@@ -18,6 +18,7 @@ from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
 from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig
+from aether_policy.gateway.dispatch import FixedRoutes
 from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.limits import KeyLimits
 from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
@@ -417,7 +418,7 @@ def create_app(
     )
     sink = store if metrics is None else metrics.sink(store)
     enforced = PolicyMiddleware(
-        app,
+        FixedRoutes(app, app.routes),
         plan,
         sink,
         gate=gate,

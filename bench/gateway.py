@@ -60,11 +60,11 @@ def wait_for(port: int) -> None:
 
 
 @contextmanager
-def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL)
     try:
         wait_for(port)
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(30)
@@ -110,17 +110,29 @@ def wrk_start(url: str, key: str, seconds: int, connections: int = 16) -> tuple[
 
 
 def wrk_finish(run: tuple[subprocess.Popen[str], str]) -> float:
+    return wrk_counts(run)[0]
+
+
+def wrk_counts(run: tuple[subprocess.Popen[str], str]) -> tuple[float, int]:
+    """(requests per second, requests completed)."""
     process, script = run
     out, _ = process.communicate()
     os.unlink(script)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non_2xx:
         raise RuntimeError(f"{non_2xx.group(1)} failed requests under load:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), done  # type: ignore[union-attr]
 
 
 def wrk_rate(url: str, key: str, seconds: int, connections: int = 16) -> float:
     return wrk_finish(wrk_start(url, key, seconds, connections))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def p50_p99(timings: list[float]) -> tuple[float, float]:
@@ -130,23 +142,27 @@ def p50_p99(timings: list[float]) -> tuple[float, float]:
 
 @dataclass
 class Run:
-    """One server measured once: sequential p50/p99 (ms), streaming first byte p50 (ms), wrk req/s."""
+    """One server measured once: sequential p50/p99 (ms), streaming first byte p50 (ms), wrk req/s, and the
+    server's CPU time per request under wrk (µs): on a shared machine the steadiest of the four."""
 
     p50: float
     p99: float
     ttfb: float
     rate: float
+    cpu: float
 
 
-def measure(url: str, key: str, args: argparse.Namespace, *, stream: bool = True) -> Run:
+def measure(url: str, key: str, args: argparse.Namespace, server: subprocess.Popen[bytes], stream: bool = True) -> Run:
     headers = {"authorization": f"Bearer {key}"}
     p50, p99 = p50_p99(latencies(url, headers, args.requests))
     ttfb = p50_p99(first_bytes(url, headers, args.requests // 4))[0] if stream else 0.0
-    return Run(p50, p99, ttfb, wrk_rate(url, key, args.seconds))
+    before = cpu_seconds(server.pid)
+    rate, done = wrk_counts(wrk_start(url, key, args.seconds))
+    return Run(p50, p99, ttfb, rate, (cpu_seconds(server.pid) - before) / max(done, 1) * 1e6)
 
 
 def median_run(runs: list[Run]) -> Run:
-    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in ("p50", "p99", "ttfb", "rate")))
+    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in ("p50", "p99", "ttfb", "rate", "cpu")))
 
 
 def main() -> None:
@@ -192,18 +208,18 @@ def main() -> None:
             paths = ["--policy", str(policy), "--config", str(config), "--db", db]
             return [exe, "serve", *paths, "--port", str(port), "--no-access-log", *extra]
 
-        with process(upstream, upstream_port, {"PYTHONPATH": str(ROOT)}):
+        with process(upstream, upstream_port, {"PYTHONPATH": str(ROOT)}) as up:
             direct = f"http://127.0.0.1:{upstream_port}{PATH}"
-            results["direct"].append(measure(direct, key, args))
+            results["direct"].append(measure(direct, key, args, up))
             for _ in range(args.rounds):
                 port = free_port()
                 proxy_env = {"PYTHONPATH": str(ROOT), "BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}"}
-                with process([*uv, "bench._proxy:app", "--port", str(port)], port, proxy_env):
-                    results["proxy"].append(measure(f"http://127.0.0.1:{port}{PATH}", key, args))
+                with process([*uv, "bench._proxy:app", "--port", str(port)], port, proxy_env) as proxy:
+                    results["proxy"].append(measure(f"http://127.0.0.1:{port}{PATH}", key, args, proxy))
                 port = free_port()
-                with process(serve(port), port, env):
+                with process(serve(port), port, env) as server:
                     via = f"http://127.0.0.1:{port}{PATH}"
-                    results["gateway"].append(measure(via, key, args))
+                    results["gateway"].append(measure(via, key, args, server))
                     if args.replicas == 2:
                         second = free_port()
                         with process(serve(second), second, env):
@@ -214,9 +230,9 @@ def main() -> None:
                             together = sum(wrk_finish(run) for run in runs)
                 if args.controls:
                     port = free_port()
-                    with process(serve(port, "--metrics-token", "b" * 32), port, env):
+                    with process(serve(port, "--metrics-token", "b" * 32), port, env) as server:
                         via = f"http://127.0.0.1:{port}{PATH}"
-                        results["controls"].append(measure(via, limited, args, stream=False))
+                        results["controls"].append(measure(via, limited, args, server, stream=False))
                         scrape = httpx.get(
                             f"http://127.0.0.1:{port}/metrics", headers={"authorization": "Bearer " + "b" * 32}
                         )
@@ -241,23 +257,26 @@ def main() -> None:
     for name, run in (("bare proxy", proxy), ("gateway", gateway)):
         print(
             f"{name:<11} added p50 {run.p50 - direct.p50:.2f} ms  p99 {run.p99 - direct.p99:.2f} ms   "
-            f"16 concurrent (wrk) {run.rate:,.0f} req/s   streaming first byte added {run.ttfb - direct.ttfb:.2f} ms"
+            f"16 concurrent (wrk) {run.rate:,.0f} req/s, {run.cpu:.0f} µs CPU/request   "
+            f"streaming first byte added {run.ttfb - direct.ttfb:.2f} ms"
         )
     for i, (p, g) in enumerate(zip(results["proxy"], results["gateway"], strict=True)):
         print(
             f"  round {i + 1}: added p50 proxy {p.p50 - direct.p50:.2f} ms, gateway {g.p50 - direct.p50:.2f} ms; "
-            f"req/s proxy {p.rate:,.0f}, gateway {g.rate:,.0f} ({g.rate / p.rate:.0%})"
+            f"req/s proxy {p.rate:,.0f}, gateway {g.rate:,.0f} ({g.rate / p.rate:.0%}); "
+            f"CPU/request proxy {p.cpu:.0f} µs, gateway {g.cpu:.0f} µs"
         )
     added_ratio = (gateway.p50 - direct.p50) / max(proxy.p50 - direct.p50, 1e-6)
     print(
         f"gateway / bare proxy: throughput {gateway.rate / proxy.rate:.0%} (target >= 50%), "
-        f"added p50 {added_ratio:.2f}x (target <= 2x)"
+        f"added p50 {added_ratio:.2f}x (target <= 2x), CPU per request {gateway.cpu / proxy.cpu:.2f}x"
     )
     if args.controls:
         c = median_run(results["controls"])
         print(
             f"metrics + per-key limit   p50 {c.p50:.2f} ms ({(c.p50 - gateway.p50) / gateway.p50:+.1%} vs gateway)   "
-            f"{c.rate:,.0f} req/s ({(c.rate - gateway.rate) / gateway.rate:+.1%})"
+            f"{c.rate:,.0f} req/s ({(c.rate - gateway.rate) / gateway.rate:+.1%})   "
+            f"{c.cpu:.0f} µs CPU/request ({(c.cpu - gateway.cpu) / gateway.cpu:+.1%})"
         )
     if workers_rates:
         one = statistics.median(r[0] for r in workers_rates)

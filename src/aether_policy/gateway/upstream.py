@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from aether_policy.exceptions import EgressDenied
 from aether_policy.gateway import protocols
+from aether_policy.gateway._aiohttp import BytesTransport
 from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.plan.egress import ProviderEgress
@@ -36,7 +36,7 @@ class Upstream:
         self.stores_content = rule.stores_content
         # aiohttp's connection pool under httpx's API: httpcore's pool costs about 1 ms per request at 16
         # concurrent connections (it re-checks every pooled socket per request); the guard is the same either way.
-        self.guard = GuardedTransport(rule, transport or AiohttpTransport(retries=0, trust_env=False))
+        self.guard = GuardedTransport(rule, transport or BytesTransport())
         headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
         headers.update(self.protocol.auth_headers(provider.api_key()))
         self.client = httpx.AsyncClient(

@@ -5,8 +5,8 @@ into the stages of a request.
     .venv/bin/pip install py-spy   # a sampling profiler; needs ptrace (root, or CAP_SYS_PTRACE)
     .venv/bin/python bench/profile_gateway.py [--seconds 10] [--rate 250] [--out bench/profile.txt]
 
-It prints the share of the server's busy samples in each stage of a request, and what that share is per
-request at the measured rate (the server's one core being the bottleneck under this load).
+It prints the share of the server's busy samples in each stage of a request, and that share of the server's
+CPU time per request (read from /proc over the same window; py-spy's own sampling inflates it a little).
 `--out` keeps the collapsed stacks for a flame graph (`flamegraph.pl`, speedscope).
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway import ROOT, free_port, latencies, process, wrk_finish, wrk_start
+from gateway import ROOT, cpu_seconds, free_port, latencies, process, wait_for, wrk_counts, wrk_start
 
 # (stage, pattern on a frame "Class.function (path:line)"). Each sample goes to one stage: walking from the
 # running frame outwards, the first frame that matches any pattern names it, so a helper's time (json, hashlib)
@@ -30,7 +31,10 @@ from gateway import ROOT, free_port, latencies, process, wrk_finish, wrk_start
 STAGES = [
     ("strict JSON: parse and check (request and response)", r"gateway/strict_json\.py"),
     ("egress guard (GuardedTransport)", r"plan/transport\.py"),
-    ("upstream client: httpx-aiohttp + aiohttp", r"(httpx_aiohttp|aiohttp|yarl|multidict|aiohappyeyeballs)/"),
+    (
+        "upstream client: httpx-aiohttp + aiohttp",
+        r"(httpx_aiohttp|aiohttp|yarl|multidict|aiohappyeyeballs)/|gateway/_aiohttp\.py",
+    ),
     ("upstream client: httpx (client, request, response, headers)", r"httpx/"),
     ("Upstream.open: serialise the payload, retries", r"gateway/upstream\.py"),
     ("per-key limits", r"gateway/limits\.py"),
@@ -101,13 +105,14 @@ def main() -> None:
             proc = subprocess.Popen(
                 [*serve, "--no-access-log"],
                 cwd=ROOT,
-                env={**__import__("os").environ, **env},
+                env={**os.environ, **env},
                 stderr=subprocess.DEVNULL,
             )
             try:
-                __import__("gateway").wait_for(port)
+                wait_for(port)
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 latencies(url, {"authorization": f"Bearer {key}"}, 300)  # warm up
+                before = cpu_seconds(proc.pid)
                 load = wrk_start(url, key, args.seconds + 2)
                 subprocess.run(
                     [
@@ -129,7 +134,8 @@ def main() -> None:
                     check=True,
                     capture_output=True,
                 )
-                rate = wrk_finish(load)
+                rate, done = wrk_counts(load)
+                per_request = (cpu_seconds(proc.pid) - before) / max(done, 1) * 1e6
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -137,10 +143,13 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(collapsed)
     total, stages = summarise(collapsed)
-    print(f"{rate:,.0f} req/s under py-spy; {total} busy samples of the server's main thread at {args.rate} Hz")
+    print(
+        f"{rate:,.0f} req/s under py-spy, {per_request:.0f} µs of server CPU per request; {total} busy samples of "
+        f"the server's main thread at {args.rate} Hz"
+    )
     print(f"{'stage':<64}share   µs/request")
     for label, count in stages:
-        print(f"{label:<64}{count / total:6.1%}  {count / total * 1e6 / rate:8.0f}")
+        print(f"{label:<64}{count / total:6.1%}  {count / total * per_request:8.0f}")
 
 
 if __name__ == "__main__":

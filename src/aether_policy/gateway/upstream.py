@@ -132,8 +132,8 @@ class Upstream:
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """`client.send(request, stream=True)` without what the gateway never uses and pays for per request:
-        auth flows, redirect handling (off: a provider's redirect is its answer), and the client's cookie jar,
-        which would also carry one caller's provider cookies into the next caller's request. The transport is
+        auth flows, redirect handling (off: a provider's redirect is its answer), and the client's cookie jar
+        (whose `cookie` header the egress guard strips as undeclared). The transport is
         the same egress guard, so every request still passes through it; the event hooks (metrics) still run."""
         if self.client.is_closed:
             raise RuntimeError("the upstream client is closed")

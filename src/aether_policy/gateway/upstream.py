@@ -48,6 +48,7 @@ class Upstream:
         )
         self._urls: dict[str, httpx.URL] = {}
         self._timeout = self.client.timeout.as_dict()
+        self._default_headers = list(self.client.headers.raw)
 
     @contextmanager
     def _failures(self, stage: str) -> Iterator[None]:
@@ -118,17 +119,30 @@ class Upstream:
     def _request(
         self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None
     ) -> httpx.Request:
-        """What `client.build_request` builds, without re-parsing the base URL on every call: the URL of each
-        path is joined once (a bounded cache; Gemini paths name the model)."""
+        """What `client.build_request` builds, with the headers httpx would set (Host first, the client's own,
+        the call's, Content-Length), assembled from parts computed once: httpx's own assembly re-reads the
+        header list once per header it sets. The URL of each path is joined once too (a bounded cache; Gemini
+        paths name the model). The body is read, as with `content=`, so the egress guard can check it."""
         url = self._urls.get(path)
         if url is None:
             url = self.client.build_request(method, path).url
             if len(self._urls) < 1024:
                 self._urls[path] = url
-        merged = self.client.headers.copy()
+        raw = [(b"Host", url.netloc), *self._default_headers]
         if headers:
-            merged.update(headers)
-        return httpx.Request(method, url, content=content, headers=merged, extensions={"timeout": self._timeout})
+            # As `Headers.update`: a name the call sets replaces the client's value; both are ASCII, as httpx
+            # requires of a header given as text (it raises UnicodeEncodeError otherwise, and so does this).
+            names = {name.lower().encode("ascii") for name in headers}
+            raw = [pair for pair in raw if pair[0].lower() not in names]
+            raw += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+        if content is not None:
+            raw.append((b"Content-Length", str(len(content)).encode()))
+        elif method in ("POST", "PUT", "PATCH"):
+            raw.append((b"Content-Length", b"0"))
+        stream = httpx.ByteStream(content or b"")
+        request = httpx.Request(method, url, headers=raw, stream=stream, extensions={"timeout": self._timeout})
+        request.read()
+        return request
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """`client.send(request, stream=True)` without what the gateway never uses and pays for per request:

@@ -1,15 +1,21 @@
-"""What the gateway adds, against a local stand-in upstream, in one run:
-sequential latency (p50, p99) direct vs through the gateway, throughput at 16 concurrent connections (wrk),
-and time to first byte for streaming.
+"""What the gateway adds, against a local stand-in upstream, beside the floor a bare Python proxy sets, in one run:
+sequential latency (p50, p99) over calling the upstream directly, throughput at 16 concurrent connections (wrk),
+and time to first byte for streaming; then the gateway's ratios to the bare proxy.
 
-    .venv/bin/python bench/gateway.py [--requests 2000] [--seconds 8] [--db postgresql://…] [--replicas 1|2]
-                                      [--controls]
+    .venv/bin/python bench/gateway.py [--requests 2000] [--seconds 8] [--rounds 1] [--db postgresql://…]
+                                      [--replicas 1|2] [--workers] [--controls]
 
---controls runs the gateway once more with /metrics on and a key with requests- and tokens-per-minute limits
-(high enough never to refuse), and compares p50 and throughput with the plain run: the cost of a per-key
+The bare proxy (`bench/_proxy.py`) is raw ASGI on the same uvicorn+httptools, forwarding the body as bytes over
+one aiohttp session, with no authentication and no policy. With `--rounds N` proxy and gateway are measured
+alternately N times and each line is the median of the rounds (the machine is shared: compare within a run).
+
+--controls runs the gateway once more per round with /metrics on and a key with requests- and tokens-per-minute
+limits (high enough never to refuse), and compares p50 and throughput with the plain run: the cost of a per-key
 limit is one UPSERT per request, of metrics a few counter increments.
 
-Each server is its own process (uvicorn, one worker); wrk, from Debian, generates the concurrent load.
+--workers runs `serve --workers 2` too and compares its throughput (32 connections) with one worker's at 32.
+
+Each server is its own process (uvicorn); wrk, from Debian, generates the concurrent load.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in French."}]}
+PATH = "/v1/chat/completions"
 
 
 def free_port() -> int:
@@ -42,7 +50,7 @@ def free_port() -> int:
 
 
 def wait_for(port: int) -> None:
-    for _ in range(200):
+    for _ in range(400):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
             return
@@ -52,11 +60,11 @@ def wait_for(port: int) -> None:
 
 
 @contextmanager
-def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL)
     try:
         wait_for(port)
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(30)
@@ -102,35 +110,77 @@ def wrk_start(url: str, key: str, seconds: int, connections: int = 16) -> tuple[
 
 
 def wrk_finish(run: tuple[subprocess.Popen[str], str]) -> float:
+    return wrk_counts(run)[0]
+
+
+def wrk_counts(run: tuple[subprocess.Popen[str], str]) -> tuple[float, int]:
+    """(requests per second, requests completed)."""
     process, script = run
     out, _ = process.communicate()
     os.unlink(script)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non_2xx:
         raise RuntimeError(f"{non_2xx.group(1)} failed requests under load:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), done  # type: ignore[union-attr]
 
 
-def wrk_rate(url: str, key: str, seconds: int) -> float:
-    return wrk_finish(wrk_start(url, key, seconds))
+def wrk_rate(url: str, key: str, seconds: int, connections: int = 16) -> float:
+    return wrk_finish(wrk_start(url, key, seconds, connections))
 
 
-def quantiles(timings: list[float]) -> tuple[float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def p50_p99(timings: list[float]) -> tuple[float, float]:
     q = statistics.quantiles(timings, n=100)
     return q[49] * 1000, q[98] * 1000
+
+
+@dataclass
+class Run:
+    """One server measured once: sequential p50/p99 (ms), streaming first byte p50 (ms), wrk req/s, and the
+    server's CPU time per request under wrk (µs): on a shared machine the steadiest of the four."""
+
+    p50: float
+    p99: float
+    ttfb: float
+    rate: float
+    cpu: float
+
+
+def measure(url: str, key: str, args: argparse.Namespace, server: subprocess.Popen[bytes], stream: bool = True) -> Run:
+    headers = {"authorization": f"Bearer {key}"}
+    p50, p99 = p50_p99(latencies(url, headers, args.requests))
+    ttfb = p50_p99(first_bytes(url, headers, args.requests // 4))[0] if stream else 0.0
+    before = cpu_seconds(server.pid)
+    rate, done = wrk_counts(wrk_start(url, key, args.seconds))
+    return Run(p50, p99, ttfb, rate, (cpu_seconds(server.pid) - before) / max(done, 1) * 1e6)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in ("p50", "p99", "ttfb", "rate", "cpu")))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1, help="Measure proxy and gateway alternately N times.")
     parser.add_argument("--db", default=None, help="Database URL for the gateway (default: a temporary SQLite file)")
     parser.add_argument("--replicas", type=int, default=1, choices=[1, 2])
+    parser.add_argument("--workers", action="store_true", help="Also measure `serve --workers 2` against one.")
     parser.add_argument("--controls", action="store_true", help="Also measure with metrics on and a limited key.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway.py needs wrk: apt-get install wrk")
     exe = str(Path(sys.executable).with_name("aether-policy"))
+    results: dict[str, list[Run]] = {"direct": [], "proxy": [], "gateway": [], "controls": []}
+    workers_rates: list[tuple[float, float]] = []
+    together = 0.0
     with tempfile.TemporaryDirectory() as folder:
         upstream_port = free_port()
         policy = Path(folder) / "policy.yaml"
@@ -144,94 +194,97 @@ def main() -> None:
         )
         db = args.db or f"sqlite:///{folder}/bench.db"
         env = {"BENCH_PROVIDER_KEY": "sk-bench", "AETHER_ENCRYPTION_KEY": "A" * 43 + "="}
-        key = subprocess.run(
-            [exe, "keys", "create", "--account", "bench", "--db", db], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        headers = {"authorization": f"Bearer {key}"}
-        upstream = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench._upstream:app",
-            "--port",
-            str(upstream_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        gateway_ports = [free_port() for _ in range(args.replicas)]
-        with process(upstream, upstream_port, {"PYTHONPATH": str(ROOT)}):
-            direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
-            direct_lat = latencies(direct, headers, args.requests)
-            direct_ttfb = first_bytes(direct, headers, args.requests // 4)
-            direct_rate = wrk_rate(direct, key, args.seconds)
-            servers = [
-                [
-                    exe,
-                    "serve",
-                    "--policy",
-                    str(policy),
-                    "--config",
-                    str(config),
-                    "--db",
-                    db,
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ]
-                for port in gateway_ports
-            ]
-            with process(servers[0], gateway_ports[0], env):
-                via = f"http://127.0.0.1:{gateway_ports[0]}/v1/chat/completions"
-                gateway_lat = latencies(via, headers, args.requests)
-                gateway_ttfb = first_bytes(via, headers, args.requests // 4)
-                gateway_rate = wrk_rate(via, key, args.seconds)
-                together = 0.0
-                if args.replicas == 2:
-                    with process(servers[1], gateway_ports[1], env):
-                        runs = [
-                            wrk_start(f"http://127.0.0.1:{p}/v1/chat/completions", key, args.seconds, connections=8)
-                            for p in gateway_ports
-                        ]
-                        together = sum(wrk_finish(run) for run in runs)
-            if args.controls:
-                limited = subprocess.run(
-                    [exe, "keys", "create", "--account", "bench", "--rpm", "2000000000", "--tpm", "2000000000"]
-                    + ["--db", db],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout.strip()
-                port = free_port()
-                metered = [*servers[0][:-3], "--port", str(port), "--no-access-log", "--metrics-token", "b" * 32]
-                with process(metered, port, env):
-                    via = f"http://127.0.0.1:{port}/v1/chat/completions"
-                    controlled_lat = latencies(via, {"authorization": f"Bearer {limited}"}, args.requests)
-                    controlled_rate = wrk_rate(via, limited, args.seconds)
-                    scrape = httpx.get(
-                        f"http://127.0.0.1:{port}/metrics", headers={"authorization": "Bearer " + "b" * 32}
-                    )
-                    scrape.raise_for_status()
 
-    (dp50, dp99), (gp50, gp99) = quantiles(direct_lat), quantiles(gateway_lat)
-    (tp50, _), (gtp50, _) = quantiles(direct_ttfb), quantiles(gateway_ttfb)
+        def new_key(*limits: str) -> str:
+            command = [exe, "keys", "create", "--account", "bench", *limits, "--db", db]
+            return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+        key = new_key()
+        limited = new_key("--rpm", "2000000000", "--tpm", "2000000000") if args.controls else ""
+        uv = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--http", "httptools"]
+        upstream = [*uv, "bench._upstream:app", "--port", str(upstream_port)]
+
+        def serve(port: int, *extra: str) -> list[str]:
+            paths = ["--policy", str(policy), "--config", str(config), "--db", db]
+            return [exe, "serve", *paths, "--port", str(port), "--no-access-log", *extra]
+
+        with process(upstream, upstream_port, {"PYTHONPATH": str(ROOT)}) as up:
+            direct = f"http://127.0.0.1:{upstream_port}{PATH}"
+            results["direct"].append(measure(direct, key, args, up))
+            for _ in range(args.rounds):
+                port = free_port()
+                proxy_env = {"PYTHONPATH": str(ROOT), "BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}"}
+                with process([*uv, "bench._proxy:app", "--port", str(port)], port, proxy_env) as proxy:
+                    results["proxy"].append(measure(f"http://127.0.0.1:{port}{PATH}", key, args, proxy))
+                port = free_port()
+                with process(serve(port), port, env) as server:
+                    via = f"http://127.0.0.1:{port}{PATH}"
+                    results["gateway"].append(measure(via, key, args, server))
+                    if args.replicas == 2:
+                        second = free_port()
+                        with process(serve(second), second, env):
+                            runs = [
+                                wrk_start(f"http://127.0.0.1:{p}{PATH}", key, args.seconds, connections=8)
+                                for p in (port, second)
+                            ]
+                            together = sum(wrk_finish(run) for run in runs)
+                if args.controls:
+                    port = free_port()
+                    with process(serve(port, "--metrics-token", "b" * 32), port, env) as server:
+                        via = f"http://127.0.0.1:{port}{PATH}"
+                        results["controls"].append(measure(via, limited, args, server, stream=False))
+                        scrape = httpx.get(
+                            f"http://127.0.0.1:{port}/metrics", headers={"authorization": "Bearer " + "b" * 32}
+                        )
+                        scrape.raise_for_status()
+                if args.workers:
+                    rates = []
+                    for count in (1, 2):
+                        port = free_port()
+                        with process(serve(port, "--workers", str(count)), port, env):
+                            time.sleep(1.0)  # every worker up, not only the first to bind
+                            via = f"http://127.0.0.1:{port}{PATH}"
+                            latencies(via, {"authorization": f"Bearer {key}"}, 200)  # warm every worker
+                            rates.append(wrk_rate(via, key, args.seconds, connections=32))
+                    workers_rates.append((rates[0], rates[1]))
+
+    direct, proxy, gateway = (median_run(results[name]) for name in ("direct", "proxy", "gateway"))
+    rounds = f" (median of {args.rounds} rounds)" if args.rounds > 1 else ""
     print(
-        f"sequential, {args.requests} requests   direct p50 {dp50:.2f} ms  p99 {dp99:.2f} ms   "
-        f"gateway p50 {gp50:.2f} ms  p99 {gp99:.2f} ms   added p50 {gp50 - dp50:.2f} ms  p99 {gp99 - dp99:.2f} ms"
+        f"stand-in upstream called directly: p50 {direct.p50:.2f} ms  p99 {direct.p99:.2f} ms  "
+        f"{direct.rate:,.0f} req/s{rounds}"
     )
-    print(f"16 concurrent (wrk)       direct {direct_rate:,.0f} req/s   gateway {gateway_rate:,.0f} req/s")
+    for name, run in (("bare proxy", proxy), ("gateway", gateway)):
+        print(
+            f"{name:<11} added p50 {run.p50 - direct.p50:.2f} ms  p99 {run.p99 - direct.p99:.2f} ms   "
+            f"16 concurrent (wrk) {run.rate:,.0f} req/s, {run.cpu:.0f} µs CPU/request   "
+            f"streaming first byte added {run.ttfb - direct.ttfb:.2f} ms"
+        )
+    for i, (p, g) in enumerate(zip(results["proxy"], results["gateway"], strict=True)):
+        print(
+            f"  round {i + 1}: added p50 proxy {p.p50 - direct.p50:.2f} ms, gateway {g.p50 - direct.p50:.2f} ms; "
+            f"req/s proxy {p.rate:,.0f}, gateway {g.rate:,.0f} ({g.rate / p.rate:.0%}); "
+            f"CPU/request proxy {p.cpu:.0f} µs, gateway {g.cpu:.0f} µs"
+        )
+    added_ratio = (gateway.p50 - direct.p50) / max(proxy.p50 - direct.p50, 1e-6)
     print(
-        f"streaming first byte      direct p50 {tp50:.2f} ms   gateway p50 {gtp50:.2f} ms   added {gtp50 - tp50:.2f} ms"
+        f"gateway / bare proxy: throughput {gateway.rate / proxy.rate:.0%} (target >= 50%), "
+        f"added p50 {added_ratio:.2f}x (target <= 2x), CPU per request {gateway.cpu / proxy.cpu:.2f}x"
     )
     if args.controls:
-        cp50, _ = quantiles(controlled_lat)
+        c = median_run(results["controls"])
         print(
-            f"metrics + per-key limit   p50 {cp50:.2f} ms ({(cp50 - gp50) / gp50:+.1%} vs gateway)   "
-            f"{controlled_rate:,.0f} req/s ({(controlled_rate - gateway_rate) / gateway_rate:+.1%})"
+            f"metrics + per-key limit   p50 {c.p50:.2f} ms ({(c.p50 - gateway.p50) / gateway.p50:+.1%} vs gateway)   "
+            f"{c.rate:,.0f} req/s ({(c.rate - gateway.rate) / gateway.rate:+.1%})   "
+            f"{c.cpu:.0f} µs CPU/request ({(c.cpu - gateway.cpu) / gateway.cpu:+.1%})"
         )
+    if workers_rates:
+        one = statistics.median(r[0] for r in workers_rates)
+        two = statistics.median(r[1] for r in workers_rates)
+        print(f"serve --workers 1: {one:,.0f} req/s   --workers 2: {two:,.0f} req/s ({two / one:.2f}x; 32 connections)")
     if args.replicas == 2:
         print(
-            f"one database ({db.split(':')[0]}): one replica {gateway_rate:,.0f} req/s, two replicas together "
+            f"one database ({db.split(':')[0]}): one replica {gateway.rate:,.0f} req/s, two replicas together "
             f"{together:,.0f} req/s (8 connections each, same 2-core machine as the load generator)"
         )
 

@@ -189,3 +189,30 @@ def test_counters_of_several_worker_processes_are_summed_in_one_scrape(tmp_path:
     labels = (("provider", "anthropic"), ("route", "/v1/messages"), ("status", "200"))
     assert samples[("aether_requests_total", labels)] == 5
     assert samples[("aether_retention_rows_removed_total", (("rule", "usage_data"),))] == 10
+
+
+def test_remembered_route_labels_match_the_routes_and_stay_bounded() -> None:
+    from starlette.routing import Route
+
+    from aether_policy.gateway.metrics import _MetricsMiddleware
+
+    async def endpoint(request: object) -> None:
+        return None
+
+    routes = (
+        Route("/v1/chat/completions", endpoint, methods=["POST"]),
+        Route("/v1/models/{model_id:path}", endpoint, methods=["GET"]),
+    )
+    middleware = _MetricsMiddleware(endpoint, GatewayMetrics(TOKEN, digest="d", version=1), routes)  # type: ignore[arg-type]
+
+    def label(method: str, path: str, root_path: str = "") -> str:
+        return middleware._route({"type": "http", "method": method, "path": path, "root_path": root_path})
+
+    for _ in range(2):  # the second time from what was remembered
+        assert label("POST", "/v1/chat/completions") == "/v1/chat/completions"
+        assert label("GET", "/v1/chat/completions") == "/v1/chat/completions"  # a 405 keeps its route
+        assert label("GET", "/v1/models/gpt-4o") == "/v1/models/{model_id:path}"
+        assert label("POST", "/v1/chat/completions", root_path="/v1") == "unmatched"
+    for n in range(3000):
+        assert label("POST", f"/caller-typed/{n}") == "unmatched"
+    assert middleware._remembered is not None and len(middleware._remembered) <= 1024

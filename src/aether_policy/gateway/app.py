@@ -19,6 +19,7 @@ from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
 from aether_policy.gateway import protocols, sse, strict_json
 from aether_policy.gateway.config import GatewayConfig
+from aether_policy.gateway.dispatch import FixedRoutes
 from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.fallback import Fallbacks, Sending
 from aether_policy.gateway.limits import KeyLimits
@@ -447,7 +448,7 @@ def create_app(
     )
     sink = store if metrics is None else metrics.sink(store)
     enforced = PolicyMiddleware(
-        app,
+        FixedRoutes(app, app.routes),
         plan,
         sink,
         gate=gate,

@@ -28,7 +28,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Route
 
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
@@ -196,6 +196,12 @@ class _MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.routes = routes
+        # A `Route` matches on the scope's type, method, path and root path only, so its answer for those can be
+        # remembered (bounded: paths carry model names and whatever a caller types). Other route kinds (Host,
+        # Mount) look further, and are matched every time.
+        self._remembered: dict[tuple[Any, ...], str] | None = (
+            {} if all(type(route) is Route for route in routes) else None
+        )
         # The policy middleware's flagger, when the app is one: its failures become a counter.
         self._flagger = app.flagger if isinstance(app, PolicyMiddleware) else None
 
@@ -228,6 +234,18 @@ class _MetricsMiddleware:
 
     def _route(self, scope: Scope) -> str:
         """The matched route's template; a path no route matches is 'unmatched', never itself."""
+        if self._remembered is None:
+            return self._match(scope)
+        key = (scope["type"], scope.get("method"), scope.get("root_path", ""), scope.get("path"))
+        template = self._remembered.get(key)
+        if template is None:
+            template = self._match(scope)
+            if len(self._remembered) >= 1024:
+                self._remembered.clear()
+            self._remembered[key] = template
+        return template
+
+    def _match(self, scope: Scope) -> str:
         for route in self.routes:
             match, _ = route.matches(scope)
             if match != Match.NONE:

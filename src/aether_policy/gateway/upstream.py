@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from aether_policy.exceptions import EgressDenied
 from aether_policy.gateway import protocols
+from aether_policy.gateway._aiohttp import BytesTransport
 from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.plan.egress import ProviderEgress
@@ -36,7 +36,7 @@ class Upstream:
         self.stores_content = rule.stores_content
         # aiohttp's connection pool under httpx's API: httpcore's pool costs about 1 ms per request at 16
         # concurrent connections (it re-checks every pooled socket per request); the guard is the same either way.
-        self.guard = GuardedTransport(rule, transport or AiohttpTransport(retries=0, trust_env=False))
+        self.guard = GuardedTransport(rule, transport or BytesTransport())
         headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
         headers.update(self.protocol.auth_headers(provider.api_key()))
         self.client = httpx.AsyncClient(
@@ -46,6 +46,9 @@ class Upstream:
             headers=headers,
             timeout=httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout)),
         )
+        self._urls: dict[str, httpx.URL] = {}
+        self._timeout = self.client.timeout.as_dict()
+        self._default_headers = list(self.client.headers.raw)
 
     @contextmanager
     def _failures(self, stage: str) -> Iterator[None]:
@@ -102,9 +105,9 @@ class Upstream:
                 ) from None
         attempt = 0
         while True:
-            request = self.client.build_request(method, path, content=content, headers=headers)
+            request = self._request(method, path, content, headers)
             with self._failures("unreachable"):
-                response = await self.client.send(request, stream=True)
+                response = await self._send(request)
             delay = self._retry_delay(response, attempt)
             if delay is None:
                 break
@@ -119,6 +122,53 @@ class Upstream:
                     await response.aread()
             finally:
                 await response.aclose()
+        return response
+
+    def _request(
+        self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None
+    ) -> httpx.Request:
+        """What `client.build_request` builds, with the headers httpx would set (Host first, the client's own,
+        the call's, Content-Length), assembled from parts computed once: httpx's own assembly re-reads the
+        header list once per header it sets. The URL of each path is joined once too (a bounded cache; Gemini
+        paths name the model). The body is read, as with `content=`, so the egress guard can check it."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self.client.build_request(method, path).url
+            if len(self._urls) < 1024:
+                self._urls[path] = url
+        raw = [(b"Host", url.netloc), *self._default_headers]
+        if headers:
+            # As `Headers.update`: a name the call sets replaces the client's value; both are ASCII, as httpx
+            # requires of a header given as text (it raises UnicodeEncodeError otherwise, and so does this).
+            names = {name.lower().encode("ascii") for name in headers}
+            raw = [pair for pair in raw if pair[0].lower() not in names]
+            raw += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+        if content is not None:
+            raw.append((b"Content-Length", str(len(content)).encode()))
+        elif method in ("POST", "PUT", "PATCH"):
+            raw.append((b"Content-Length", b"0"))
+        stream = httpx.ByteStream(content or b"")
+        request = httpx.Request(method, url, headers=raw, stream=stream, extensions={"timeout": self._timeout})
+        request.read()
+        return request
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """`client.send(request, stream=True)` without what the gateway never uses and pays for per request:
+        auth flows, redirect handling (off: a provider's redirect is its answer), and the client's cookie jar
+        (whose `cookie` header the egress guard strips as undeclared). The transport is
+        the same egress guard, so every request still passes through it; the event hooks (metrics) still run."""
+        if self.client.is_closed:
+            raise RuntimeError("the upstream client is closed")
+        for hook in self.client.event_hooks["request"]:
+            await hook(request)
+        response = await self.guard.handle_async_request(request)
+        response.request = request
+        try:
+            for hook in self.client.event_hooks["response"]:
+                await hook(response)
+        except BaseException:
+            await response.aclose()
+            raise
         return response
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, not_, or_, select
 
 from aether_policy.exceptions import StorageError
 from aether_policy.store import audit, tables
@@ -75,15 +75,21 @@ def kept_of(conn: Connection, account_id: str) -> list[KeptRow]:
 def audit_of(conn: Connection, account: Account, key_ids: list[str], item_ids: list[str]) -> list[audit.AuditEvent]:
     """The audit trail's events about the account, oldest first: actions on it, on its keys, on its kept content.
 
-    Matched on exact ids and the exact name, never a pattern: another account's name or id cannot match. A
-    review event is found by its item while the item is kept, and by the account id its detail ends with after
-    (events recorded before that detail existed are found only while their item is kept).
+    Matched on exact ids and the exact name, never a pattern: another account's name or id cannot match. An
+    account event is found by the account id its detail ends with; one recorded before that detail existed
+    (none names an id) by the name, and only from this account's creation on, since an erased account's name
+    can be taken by a new one. A review event is found by its item while the item is kept, and by the account
+    id its detail ends with after (events recorded before that detail existed are found only while their item
+    is kept).
     """
     a = tables.audit_events.c
-    about = [and_(a.action.in_(audit.ABOUT_ACCOUNT), a.target == account.name)]
+    by_id = a.detail.endswith(f"account {account.id}", autoescape=True)
+    unnamed_id = or_(a.detail.is_(None), not_(a.detail.contains(audit.ID_MARK, autoescape=True)))
+    legacy = and_(a.target == account.name, a.occurred_at >= account.created_at, unnamed_id)
+    about = [and_(a.action.in_(audit.ABOUT_ACCOUNT), or_(by_id, legacy))]
     if key_ids:
         about.append(and_(a.action.in_(audit.ABOUT_KEY), a.target.in_(key_ids)))
-    by_item = [a.detail.endswith(f"account {account.id}", autoescape=True)]
+    by_item = [by_id]
     if item_ids:
         by_item.append(a.target.in_(item_ids))
     about.append(and_(a.action.in_(audit.ABOUT_ITEM), or_(*by_item)))

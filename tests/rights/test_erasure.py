@@ -198,3 +198,23 @@ def test_content_no_review_rule_keeps_is_erased_with_the_account(runner: CliRunn
     report = erase(runner, traffic)
     assert report["kept"] == [] and report["deleted"]["kept_content"] == 1 and report["deleted"]["account"] == 1
     assert set(of(snapshot(traffic), traffic.account_id("other")).values()) == {1, 2}
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_an_id_that_is_also_an_older_accounts_name_reaches_neither(runner: CliRunner, traffic: Traffic) -> None:
+    # A database from before names shaped like ids were refused may hold one: nothing is chosen for it.
+    acme = traffic.account_id("acme")
+    with traffic.store.begin() as conn:
+        conn.execute(
+            tables.accounts.insert().values(id="acct_0000000000000001", name=acme, created_at=datetime.now(UTC))
+        )
+    before = snapshot(traffic)
+    for command in (["erase", acme, "--yes"], ["export", acme]):
+        args = ["accounts", *command, "--db", traffic.url, "--policy", str(traffic.policy_file)]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1
+        assert result.output == (
+            f"Error: '{acme}' is both an account's id and another account's name; erase the account named so by "
+            "its own id first (see: aether-policy accounts list)\n"
+        )
+    assert snapshot(traffic) == before

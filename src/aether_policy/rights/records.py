@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, and_, not_, or_, select
 
 from aether_policy.exceptions import StorageError
 from aether_policy.store import audit, tables
-from aether_policy.store.store import Account, Store
+from aether_policy.store.store import ACCOUNT_ID_PREFIX, Account, Store
 
 PAGE = 5_000  # rows per read: an account with millions of usage events is read in pages, by id
 
@@ -41,15 +41,26 @@ class KeptRow:
 
 
 def find_account(store: Store, name: str) -> Account:
-    """The account by name, or by its id (`acct_…`, as `review list` shows it)."""
+    """The account by its id (`acct_…`, as `review list` shows it), or by name.
+
+    New names may not look like ids, but a database may hold one made before that rule: when an id and
+    another account's name are the same text, nothing is chosen, since an export or erasure of the wrong
+    account cannot be undone.
+    """
     accounts = tables.accounts.c
     with store.begin() as conn:
-        row = conn.execute(select(tables.accounts).where(accounts.name == name)).first()
-        if row is None and name.startswith("acct_"):
-            row = conn.execute(select(tables.accounts).where(accounts.id == name)).first()
-    if row is None:
+        rows = conn.execute(select(tables.accounts).where(accounts.name == name)).all()
+        if name.startswith(ACCOUNT_ID_PREFIX):
+            rows += conn.execute(select(tables.accounts).where(accounts.id == name)).all()
+    found = {row.id: row for row in rows}
+    if len(found) > 1:
+        raise StorageError(
+            f"'{name}' is both an account's id and another account's name; erase the account named so by its "
+            "own id first (see: aether-policy accounts list)"
+        )
+    if not found:
         raise StorageError(f"no account named '{name}'; see: aether-policy accounts list")
-    return Account(**row._mapping)
+    return Account(**next(iter(found.values()))._mapping)
 
 
 def keys_of(conn: Connection, account_id: str) -> list[KeyRow]:

@@ -49,9 +49,9 @@ def find_account(store: Store, name: str) -> Account:
     """
     accounts = tables.accounts.c
     with store.begin() as conn:
-        rows = conn.execute(select(tables.accounts).where(accounts.name == name)).all()
+        rows = list(conn.execute(select(tables.accounts).where(accounts.name == name)))
         if name.startswith(ACCOUNT_ID_PREFIX):
-            rows += conn.execute(select(tables.accounts).where(accounts.id == name)).all()
+            rows += conn.execute(select(tables.accounts).where(accounts.id == name))
     found = {row.id: row for row in rows}
     if len(found) > 1:
         raise StorageError(

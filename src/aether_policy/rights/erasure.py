@@ -9,7 +9,7 @@ What a rule keeps:
 Everything else (usage events, API keys, content nothing keeps) is deleted now. The order makes a crash
 harmless: the account is first marked deleted with its keys revoked (nothing new arrives), then each kind of
 row goes in short batches, each its own transaction, and the account row goes last. Running it again finishes
-an interrupted run and otherwise removes nothing. On PostgreSQL each batch locks its rows in id order, as the
+an interrupted run and otherwise removes nothing. A policy the retention jobs refuse is refused here too. On PostgreSQL each batch locks its rows in id order, as the
 retention jobs do, so an erasure and a retention run on another replica wait for each other, never deadlock.
 """
 
@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, Table, delete, select
 
 from aether_policy.model import Policy, StorageException
 from aether_policy.plan.compiled import Plan
+from aether_policy.retention import compile_jobs
 from aether_policy.rights import records
 from aether_policy.rulebook import Retention, deletion_date, retention_of
 from aether_policy.store import tables
@@ -75,6 +76,9 @@ class ErasureReport:
 def erase_account(
     policy: Policy, plan: Plan, store: Store, name: str, *, now: datetime, batch_size: int = 5_000
 ) -> ErasureReport:
+    # What erasure keeps it keeps under a rule: a policy the retention jobs refuse (stored data no rule covers,
+    # such as the audit trail) could only say "kept until -", so it is refused before anything is deleted.
+    compile_jobs(plan)
     account = records.find_account(store, name)
     report = ErasureReport(account.name, account.id, now)
     with store.begin() as conn:  # before its keys go: key events are found by the key's id

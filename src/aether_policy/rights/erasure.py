@@ -9,8 +9,9 @@ What a rule keeps:
 Everything else (usage events, API keys, content nothing keeps) is deleted now. The order makes a crash
 harmless: the account is first marked deleted with its keys revoked (nothing new arrives), then each kind of
 row goes in short batches, each its own transaction, and the account row goes last. Running it again finishes
-an interrupted run and otherwise removes nothing. A policy the retention jobs refuse is refused here too. On PostgreSQL each batch locks its rows in id order, as the
+an interrupted run and otherwise removes nothing. On PostgreSQL each batch locks its rows in id order, as the
 retention jobs do, so an erasure and a retention run on another replica wait for each other, never deadlock.
+A policy the retention jobs refuse is refused here too, before anything is deleted.
 """
 
 from __future__ import annotations

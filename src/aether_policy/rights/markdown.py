@@ -11,7 +11,6 @@ import json
 import re
 from typing import Any
 
-
 LINE_BREAKS = "\r\n\t\v\f\x85\u2028\u2029"
 
 

@@ -155,3 +155,26 @@ def test_the_page_and_the_check_agree_on_what_cannot_be_exercised(tmp_path: Path
     for right in ("access", "rectification", "erasure", "restriction", "portability", "objection", "complaint"):
         says_how = "Ask at" in item(page, right) or "(<code>aether-policy " in item(page, right)
         assert says_how == (right not in unanswered and right != "complaint"), right
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "Use the form at https://evil.example/rights.",
+        "We do not answer requests sent to no-reply@aetherapi.dev.",
+        "Write to noreply@aetherapi.dev.",
+        "Write to us\n\n    [ref]: mailto:hidden@evil.example",
+    ],
+)
+def test_an_address_or_page_nobody_answers_at_is_no_channel(tmp_path: Path, policy_text: str, how: str) -> None:
+    text = edit(eu_policy(policy_text), HOW, "  how_to_exercise: |\n    " + how + "\n")
+    assert len(rights_findings(tmp_path, text)) == 4  # rectification, restriction, objection, withdraw_consent
+
+
+def test_an_address_in_a_links_title_is_not_the_channel() -> None:
+    how = '[us](https://aetherapi.dev/requests "privacy@evil.example")'
+    assert channel(how, "aetherapi.dev") == "https://aetherapi.dev/requests"
+
+
+def test_a_page_of_a_subdomain_of_the_service_is_a_channel() -> None:
+    assert channel("Use https://help.aetherapi.dev/privacy.", "aetherapi.dev") == "https://help.aetherapi.dev/privacy"

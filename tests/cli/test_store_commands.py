@@ -187,3 +187,26 @@ def test_review_show_refuses_a_key_other_than_the_one_the_database_records(
 def test_an_over_long_account_name_is_a_clear_error(runner: CliRunner, db: str) -> None:
     result = runner.invoke(main, ["keys", "create", "--account", "a" * 250, "--db", db])
     assert (result.exit_code, result.output) == (1, "Error: accounts.name is 250 characters; at most 200 fit\n")
+
+
+@pytest.mark.parametrize("name", ["acct_0123456789abcdef", "ACCT_0123456789abcdef", "acct_"])
+def test_an_account_name_shaped_like_an_account_id_is_refused(runner: CliRunner, db: str, name: str) -> None:
+    result = runner.invoke(main, ["keys", "create", "--account", name, "--db", db])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: an account name may not start with 'acct_': account ids do, and the accounts commands take "
+        "either; choose another name\n"
+    )
+    store = Store(db)
+    assert store.list_accounts() == []
+    store.close()
+
+
+def test_another_accounts_id_cannot_become_a_name(runner: CliRunner, db: str) -> None:
+    store = Store(db)
+    store.migrate()
+    bob = store.create_account("bob")
+    result = runner.invoke(main, ["keys", "create", "--account", bob.id, "--db", db])
+    assert result.exit_code == 1 and "may not start with 'acct_'" in result.output
+    assert [a.name for a in store.list_accounts()] == ["bob"]
+    store.close()

@@ -580,3 +580,97 @@ def test_a_malformed_fallback_is_a_located_error(tmp_path: Path, entry: str) -> 
     with pytest.raises(PolicyLoadError) as caught:
         load_config(file)
     assert all(p.line == 6 for p in caught.value.problems), caught.value.problems
+
+
+# -- a fallback the page never names ---------------------------------------------------------------------------------
+
+BY_LAW_BACKUP = """  backup_by_law:
+    title: Backup Model Host
+    kind: ai_provider
+    when: required_by_law
+    receives: [prompt_content, api_usage.model]
+    purposes: [service_provision]
+    provider:
+      api: openai
+      hosts: [127.0.0.1]
+"""
+
+
+def by_law_plan() -> Plan:
+    text = fallback_policy_text().replace("  legal_requests:\n", BY_LAW_BACKUP + "  legal_requests:\n", 1)
+    return compile_policy(load_policy_text(text).policy)
+
+
+def test_a_fallback_the_policy_names_only_when_required_by_law_is_a_config_error() -> None:
+    providers = {
+        "openai": provider("openai", "http://127.0.0.1:1", ("gpt-*",), "backup_by_law"),
+        "backup_by_law": provider("openai", "http://127.0.0.1:2", ("gpt-*",)),
+    }
+    found = conformance_problems(GatewayConfig(providers=providers), by_law_plan())
+    assert [path for path, _ in found] == [
+        ("providers", "backup_by_law"),
+        ("providers", "openai", "fallback", 0, "provider"),
+    ]
+    assert (
+        "receives data only `when: required_by_law`" in found[0][1]
+        and "set recipients.backup_by_law.when" in found[0][1]
+    )
+    assert found[1][1].startswith(
+        "fallback 'backup_by_law' of provider 'openai' receives data only `when: required_by_law`"
+    )
+
+
+def test_serve_refuses_to_start_with_a_fallback_the_page_leaves_out() -> None:
+    providers = {
+        "openai": provider("openai", "http://127.0.0.1:1", ("gpt-*",), "backup_by_law"),
+        "backup_by_law": provider("openai", "http://127.0.0.1:2", ("gpt-*",)),
+    }
+    with pytest.raises(ConfigError, match=r"gateway.yaml: providers\.openai\.fallback\.0\.provider: fallback"):
+        check_conformance(GatewayConfig(providers=providers), by_law_plan(), "gateway.yaml")
+
+
+NORDLICHT = Path(__file__).parents[2] / "policies" / "examples" / "nordlicht.yaml"
+SECOND_PROVIDER = """  notfall:
+    title: Emergency Model Host
+    kind: ai_provider
+    receives: [eingaben, nutzung.modell]
+    purposes: [vertragserfuellung]
+    countries: [US]
+    transfer: standard_contractual_clauses
+    provider:
+      api: anthropic
+      hosts: [127.0.0.1]
+"""
+
+
+def test_check_refuses_a_fallback_a_page_without_a_recipients_table_never_names(tmp_path: Path) -> None:
+    # Nordlicht's page says prompts go to its own servers "and nowhere else", and has no recipients table.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(NORDLICHT.read_text().replace("  behoerden:\n", SECOND_PROVIDER + "  behoerden:\n", 1))
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "providers:\n"
+        "  eigenes_modell:\n"
+        "    api: openai\n"
+        "    base_url: http://127.0.0.1:9/v1\n"
+        "    models: [nordlicht-*]\n"
+        "    fallback: [{provider: notfall, model: claude-standin}]\n"
+        "  notfall:\n"
+        "    api: anthropic\n"
+        "    base_url: http://127.0.0.1:9\n"
+        "    models: [claude-*]\n"
+    )
+    report = run_checks(CheckOptions(policy, site=None, config=config))
+    found = [str(f) for f in report.findings if f.check == "gateway-conformance"]
+    assert found == [
+        f"{config}:7:3: error: [gateway-conformance] the privacy page never says that recipient 'notfall' of "
+        "provider 'notfall' receives prompts (or where it is): add a `third_parties` subsection to "
+        "sections.sharing (the recipients table), or name it in the page's text with "
+        "{{ recipients.notfall.title }} (a recipient with a `transfer` needs the table)"
+    ]
+
+
+def test_the_shipped_nordlicht_config_names_only_a_recipient_its_page_names() -> None:
+    plan = compile_policy(load_policy_text(NORDLICHT.read_text()).policy)
+    config, _, _ = load_config(Path(__file__).parents[2] / "examples" / "nordlicht-gateway.yaml")
+    assert conformance_problems(config, plan) == []

@@ -207,3 +207,19 @@ def test_an_account_name_with_line_breaks_stays_in_its_heading(runner: CliRunner
     markdown = runner.invoke(main, [*args, "--format", "markdown"]).output
     assert markdown.startswith("# Data held about account `evil # Forged heading 'x'`\n")
     assert "\n# Forged" not in markdown
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_html_and_links_in_stored_text_are_shown_as_text_by_a_markdown_renderer(
+    runner: CliRunner, traffic: Traffic
+) -> None:
+    from markdown_it import MarkdownIt
+
+    reason = "<img src=x onerror=alert(1)> [click me](javascript:alert(2)) ``` <b>"
+    traffic.store.mark_account("acme", reason)
+    args = ["accounts", "export", "acme", "--db", traffic.url, "--policy", str(traffic.policy_file)]
+    markdown = runner.invoke(main, [*args, "--format", "markdown", "--reason", "<a href='javascript:x'>r</a>"]).output
+    html = MarkdownIt("commonmark").render(markdown)  # raw HTML on, as most renderers have it
+    assert "<img" not in html and "<a " not in html and "<b>" not in html and "javascript:alert" in html
+    assert "&lt;img src=x onerror=alert(1)&gt; [click me](javascript:alert(2)) ``` &lt;b&gt;" in html
+    assert "&lt;a href='javascript:x'&gt;r&lt;/a&gt;" in html

@@ -4,6 +4,7 @@ policy's audit category with its retention rule, none about another account, and
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from aether_policy.cli import main
-from aether_policy.store import tables
+from aether_policy.store import audit, tables
 from tests.rights.conftest import BACKENDS, FLAGGED, OTHER_FLAGGED, Traffic
 from tests.rights.test_access import export, items
 
@@ -112,7 +113,7 @@ def test_the_export_is_on_record_before_it_is_read(runner: CliRunner, traffic: T
     export(runner, traffic, "--reason", "access request 14")
     listed = trail(runner, traffic)
     assert [(e["action"], e["target"], e["reason"], e["detail"]) for e in listed] == [
-        ("account.export", "acme", "access request 14", "kept content decrypted")
+        ("account.export", "acme", "access request 14", f"kept content decrypted; account {traffic.account_id('acme')}")
     ]
 
 
@@ -151,3 +152,57 @@ def test_an_actor_the_trail_cannot_hold_is_refused_before_anything_is_read(
         )
         assert result.exit_code == 2 and "--actor" in result.output and "{" not in result.stdout
     assert trail(runner, traffic) == [] and traffic.store.usage_count() == 5  # nothing erased
+
+
+def reused_name(runner: CliRunner, traffic: Traffic) -> str:
+    """`carol` marked and erased, then a new account named `carol`: the new one's id."""
+    created_key(runner, traffic, "carol")
+    cli(runner, traffic, "accounts", "mark", "carol", "--reason", "Carol Jones generated malware, case 17")
+    cli(runner, traffic, "accounts", "erase", "carol", "--yes", "--policy", str(traffic.policy_file), "--reason", "x1")
+    assert traffic.store.get_account("carol") is None
+    created_key(runner, traffic, "carol")
+    return traffic.account_id("carol")
+
+
+@BACKENDS
+def test_a_new_account_with_an_erased_accounts_name_does_not_get_its_entries(
+    runner: CliRunner, traffic: Traffic
+) -> None:
+    new_id = reused_name(runner, traffic)
+    entries = audit_items(export(runner, traffic, name="carol"))
+    assert [i["values"]["action"] for i in entries] == ["key.create", "account.export"]
+    assert "Carol Jones" not in json.dumps(entries) and all(new_id in i["values"]["detail"] for i in entries[1:])
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_erasing_a_new_account_with_a_reused_name_lists_only_its_own_entries(
+    runner: CliRunner, traffic: Traffic
+) -> None:
+    reused_name(runner, traffic)
+    args = ["accounts", "erase", "carol", "--yes", "--format", "json", "--db", traffic.url]
+    result = runner.invoke(main, [*args, "--policy", str(traffic.policy_file)])
+    assert result.exit_code == 0, result.output
+    kept = [k["what"] for k in json.loads(result.output)["kept"] if k["what"].startswith("audit trail entry")]
+    assert kept == ["audit trail entry (key.create)"]
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_entries_recorded_without_an_account_id_count_only_from_the_accounts_creation(
+    runner: CliRunner, traffic: Traffic
+) -> None:
+    created = traffic.store.get_account("acme")
+    assert created is not None
+    before, after = created.created_at - timedelta(seconds=1), created.created_at + timedelta(seconds=1)
+    audit.record(traffic.store, "account.mark", "acme", actor="ops", reason="an earlier acme's report", now=before)
+    audit.record(traffic.store, "account.mark", "acme", actor="ops", reason="this acme's report", now=after)
+    reasons = [i["values"]["reason"] for i in audit_items(export(runner, traffic))]
+    assert "this acme's report" in reasons and "an earlier acme's report" not in reasons
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_an_entry_naming_another_accounts_id_is_not_found_by_the_name(runner: CliRunner, traffic: Traffic) -> None:
+    other = traffic.account_id("other")
+    detail = audit.item_detail(other, "kept content withheld")
+    audit.record(traffic.store, "account.export", "acme", actor="ops", reason="the other's request", detail=detail)
+    reasons = [i["values"]["reason"] for i in audit_items(export(runner, traffic))]
+    assert "the other's request" not in reasons

@@ -198,3 +198,48 @@ def test_content_no_review_rule_keeps_is_erased_with_the_account(runner: CliRunn
     report = erase(runner, traffic)
     assert report["kept"] == [] and report["deleted"]["kept_content"] == 1 and report["deleted"]["account"] == 1
     assert set(of(snapshot(traffic), traffic.account_id("other")).values()) == {1, 2}
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_an_id_that_is_also_an_older_accounts_name_reaches_neither(runner: CliRunner, traffic: Traffic) -> None:
+    # A database from before names shaped like ids were refused may hold one: nothing is chosen for it.
+    acme = traffic.account_id("acme")
+    with traffic.store.begin() as conn:
+        conn.execute(
+            tables.accounts.insert().values(id="acct_0000000000000001", name=acme, created_at=datetime.now(UTC))
+        )
+    before = snapshot(traffic)
+    for command in (["erase", acme, "--yes"], ["export", acme]):
+        args = ["accounts", *command, "--db", traffic.url, "--policy", str(traffic.policy_file)]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1
+        assert result.output == (
+            f"Error: '{acme}' is both an account's id and another account's name; erase the account named so by "
+            "its own id first (see: aether-policy accounts list)\n"
+        )
+    assert snapshot(traffic) == before
+
+
+def without_audit_rule(text: str) -> str:
+    """The policy without its audit category and rule: the trail is kept, but no rule bounds it."""
+    for start, end in (("  audit_data:\n", "  cookies:\n"), ("  audit_trail:\n", "  tracking_cookies:\n")):
+        i = text.index(start)
+        text = text[:i] + text[text.index(end, i) :]
+    return text
+
+
+@pytest.mark.parametrize("private_database_url", ["sqlite"], indirect=True)
+def test_erase_is_refused_when_no_rule_covers_the_audit_trail_it_would_keep(
+    runner: CliRunner, traffic: Traffic
+) -> None:
+    policy = traffic.policy_file.with_name("no-audit.yaml")
+    policy.write_text(without_audit_rule(traffic.policy_file.read_text()))
+    before = snapshot(traffic)
+    args = ["accounts", "erase", "acme", "--yes", "--db", traffic.url, "--policy", str(policy)]
+    result = runner.invoke(main, args)
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: the gateway keeps an audit trail but no retention rule covers 'audit_data'; declare the category "
+        "and add it to a rule with `after: collection`\n",
+    )
+    assert snapshot(traffic) == before

@@ -91,6 +91,7 @@ def accounts_export(
     from aether_policy.rights import export_account
     from aether_policy.rights.markdown import export_markdown
     from aether_policy.rights.records import find_account
+    from aether_policy.store.audit import item_detail
 
     if reason is not None and not reason.strip():
         raise click.BadParameter("say why kept content is decrypted", param_hint="--reason")
@@ -101,7 +102,7 @@ def accounts_export(
         cipher = _existing_cipher(db_url) if reason else None
         account = find_account(store, name)
         # On record before anything is read or decrypted: no trail, no export.
-        detail = "kept content decrypted" if reason else "kept content withheld"
+        detail = item_detail(account.id, "kept content decrypted" if reason else "kept content withheld")
         audited(store, "account.export", account.name, actor=who, reason=reason, detail=detail)
         data = export_account(
             loaded.policy, compile_policy(loaded.policy), store, account.name, now=now, reason=reason, cipher=cipher
@@ -146,6 +147,7 @@ def accounts_erase(
     """
     from aether_policy.plan import compile_policy
     from aether_policy.rights import erase_account
+    from aether_policy.store.audit import item_detail
 
     who = resolve_actor(actor)
     now = _parse_now(now_text)
@@ -157,7 +159,8 @@ def accounts_erase(
             loaded.policy, compile_policy(loaded.policy), store, name, now=now, batch_size=batch_size
         )
         counts = ", ".join(f"{kind} {n}" for kind, n in report.deleted.items())
-        audited(store, "account.erase", report.account, actor=who, reason=reason, detail=f"deleted: {counts}"[:500])
+        detail = item_detail(report.account_id, f"deleted: {counts}")
+        audited(store, "account.erase", report.account, actor=who, reason=reason, detail=detail)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
         return

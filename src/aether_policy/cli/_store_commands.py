@@ -161,10 +161,12 @@ def accounts_mark(name: str, reason: str, actor: str | None, db_url: str | None)
 
     Example: aether-policy accounts mark acme --reason "ToS report 1234"
     """
+    from aether_policy.store.audit import item_detail
+
     who = resolve_actor(actor)
     with opened(db_url) as store, user_errors():
-        store.mark_account(name, reason)
-        audited(store, "account.mark", name, actor=who, reason=reason)
+        account = store.mark_account(name, reason)
+        audited(store, "account.mark", name, actor=who, reason=reason, detail=item_detail(account.id))
     click.echo(f"marked '{name}'")
 
 
@@ -180,10 +182,12 @@ def accounts_unmark(name: str, reason: str | None, actor: str | None, db_url: st
 
     Example: aether-policy accounts unmark acme
     """
+    from aether_policy.store.audit import item_detail
+
     who = resolve_actor(actor)
     with opened(db_url) as store, user_errors():
-        store.unmark_account(name)
-        audited(store, "account.unmark", name, actor=who, reason=reason)
+        account = store.unmark_account(name)
+        audited(store, "account.unmark", name, actor=who, reason=reason, detail=item_detail(account.id))
     click.echo(f"unmarked '{name}'")
 
 
@@ -197,10 +201,12 @@ def accounts_delete(name: str, reason: str | None, actor: str | None, db_url: st
 
     Example: aether-policy accounts delete acme --reason "closure request 77"
     """
+    from aether_policy.store.audit import item_detail
+
     who = resolve_actor(actor)
     with opened(db_url) as store, user_errors():
         account = store.delete_account(name)
-        audited(store, "account.delete", name, actor=who, reason=reason)
+        audited(store, "account.delete", name, actor=who, reason=reason, detail=item_detail(account.id))
     click.echo(f"deleted '{name}' at {_when(account.deleted_at)}; its data is erased by the account retention rule")
 
 

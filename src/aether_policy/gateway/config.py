@@ -179,6 +179,25 @@ def conformance_problems(config: GatewayConfig, plan: Plan) -> list[tuple[tuple[
                 )
             )
             continue
+        if rule.when != "always":
+            found.append(
+                (
+                    ("providers", name),
+                    f"recipient '{recipient}' of provider '{name}' receives data only `when: {rule.when}`, so the "
+                    "page's recipients table leaves it out, yet the gateway would send it every request routed "
+                    f"to it; set recipients.{recipient}.when to always, or remove the provider",
+                )
+            )
+        elif not rule.on_page:
+            found.append(
+                (
+                    ("providers", name),
+                    f"the privacy page never says that recipient '{recipient}' of provider '{name}' receives "
+                    "prompts (or where it is): add a `third_parties` subsection to sections.sharing (the "
+                    f"recipients table), or name it in the page's text with {{{{ recipients.{recipient}.title }}}}"
+                    " (a recipient with a `transfer` needs the table)",
+                )
+            )
         if rule.api != provider.api:
             found.append(
                 (

@@ -4,7 +4,8 @@ declares a recipient of the same data.
 A provider's `fallback:` in the gateway config names other providers to try, in order, when it refuses the
 connection, cannot be reached, or still answers 5xx or 429 after its own retries. The policy's promise is who
 receives which data and why, so a fallback must be a recipient of everything the provider it stands in for
-receives (`receives`, a category covering any of its fields) for every purpose it receives it for. A config
+receives (`receives`, a category covering any of its fields) for every purpose it receives it for, under the
+same condition (`when`: a `required_by_law` recipient is left out of the page's table). A config
 naming any other fallback is a located error at `serve` start and in `check`, never a silent skip, and the
 gateway builds its chains from the same rule, so an app built without that check still never sends a request
 to a fallback the policy does not allow.
@@ -84,6 +85,16 @@ def fallback_problems(config: GatewayConfig, plan: Plan) -> list[tuple[Path, str
             standin = plan.egress.get(target.recipient or entry.provider)
             if primary is None or standin is None:
                 continue  # not a recipient at all: reported on the provider itself
+            if standin.when not in (primary.when, "always"):
+                found.append(
+                    (
+                        (*at, "provider"),
+                        f"fallback '{entry.provider}' of provider '{name}' receives data only `when: "
+                        f"{standin.when}` (recipients.{standin.recipient}), not whenever provider '{name}' does: "
+                        "the page does not list it; a fallback must be a recipient the page lists, or remove it",
+                    )
+                )
+                continue
             missing = undeclared_for(primary, standin)
             if missing:
                 found.append(

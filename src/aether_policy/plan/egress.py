@@ -36,6 +36,10 @@ class ProviderEgress:
     """The data references the policy says it receives (`prompt_content`, `api_usage.model`), as written."""
     purposes: tuple[str, ...] = ()
     """The purposes it receives them for."""
+    when: str = "always"
+    """`always`, or `required_by_law`: a recipient the page's table leaves out, never one the gateway may use."""
+    on_page: bool = True
+    """Whether the page names it where it says who receives prompts (see `named_on_page`)."""
 
     def allows_host(self, host: str, port: int | None) -> bool:
         for allowed in self.hosts:
@@ -49,8 +53,33 @@ class ProviderEgress:
         return False
 
 
+def named_on_page(policy: Policy) -> frozenset[str]:
+    """The recipients the built page names as receiving data routinely, with where they are.
+
+    The recipients table (a `third_parties` subsection of `sharing`) lists every `when: always` recipient with
+    its countries and transfer safeguard. A page without it names a recipient only where its text refers to it
+    (`{{ recipients.NAME… }}`) or a category says it processes the data; such a page cannot say where a
+    recipient with a transfer safeguard is, so that one counts as unnamed.
+    """
+    routine = {name: r for name, r in policy.recipients.items() if r.when == "always"}
+    if "third_parties" in policy.sections.sharing.subsections:
+        return frozenset(routine)
+    texts = []
+    for _, section in policy.sections:
+        texts.append(section.body)
+        texts.extend(sub.body for sub in section.subsections.values())
+    text = "\n".join(texts)
+    processed = {name for category in policy.categories.values() for name in category.processed_by}
+    return frozenset(
+        name
+        for name, recipient in routine.items()
+        if recipient.transfer is None and (name in processed or f"recipients.{name}." in text)
+    )
+
+
 def compile_egress(policy: Policy, bound: Bound | None = None) -> dict[str, ProviderEgress]:
     bound = bound or bind(policy)
+    named = named_on_page(policy)
     rules = {}
     for name, recipient in policy.recipients.items():
         if recipient.provider is None:
@@ -67,5 +96,7 @@ def compile_egress(policy: Policy, bound: Bound | None = None) -> dict[str, Prov
             recipient.provider.stores_content,
             recipient.receives,
             recipient.purposes,
+            recipient.when,
+            name in named,
         )
     return rules

@@ -11,6 +11,7 @@ harmless: the account is first marked deleted with its keys revoked (nothing new
 row goes in short batches, each its own transaction, and the account row goes last. Running it again finishes
 an interrupted run and otherwise removes nothing. On PostgreSQL each batch locks its rows in id order, as the
 retention jobs do, so an erasure and a retention run on another replica wait for each other, never deadlock.
+A policy the retention jobs refuse is refused here too, before anything is deleted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import ColumnElement, Select, Table, delete, select
 
 from aether_policy.model import Policy, StorageException
 from aether_policy.plan.compiled import Plan
+from aether_policy.retention import compile_jobs
 from aether_policy.rights import records
 from aether_policy.rulebook import Retention, deletion_date, retention_of
 from aether_policy.store import tables
@@ -75,6 +77,9 @@ class ErasureReport:
 def erase_account(
     policy: Policy, plan: Plan, store: Store, name: str, *, now: datetime, batch_size: int = 5_000
 ) -> ErasureReport:
+    # What erasure keeps it keeps under a rule: a policy the retention jobs refuse (stored data no rule covers,
+    # such as the audit trail) could only say "kept until -", so it is refused before anything is deleted.
+    compile_jobs(plan)
     account = records.find_account(store, name)
     report = ErasureReport(account.name, account.id, now)
     with store.begin() as conn:  # before its keys go: key events are found by the key's id

@@ -1,22 +1,33 @@
 """An access export as Markdown, for the person who asked: one section per category, every item listed.
 
-Values are printed JSON-encoded, so a stored value (a prompt, a mark reason) cannot break out of its line or
-inject markup into whatever renders the file.
+Values are printed JSON-encoded inside code spans, so a stored value (a prompt, a mark reason, an operator's
+reason) cannot break out of its line, and neither raw HTML (`<img onerror=…>`) nor a link (`[x](javascript:…)`)
+in it becomes markup in whatever renders the file: a code span shows its text as written.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+LINE_BREAKS = "\r\n\t\v\f\x85\u2028\u2029"
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A value JSON-encoded in a code span, every character kept: the fence is one backtick longer than the
+    longest run inside, and a space pads text that starts or ends with a backtick or a space (CommonMark strips
+    one from each side)."""
+    text = "".join(" " if c in LINE_BREAKS else c for c in json.dumps(value, ensure_ascii=False))
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _code(text: str) -> str:
     """Inline code that stays on its line and inside its backticks, whatever the stored text holds."""
-    return "`" + "".join(" " if c in "\r\n\t\v\f\x85\u2028\u2029" else c for c in text).replace("`", "'") + "`"
+    return "`" + "".join(" " if c in LINE_BREAKS else c for c in text).replace("`", "'") + "`"
 
 
 def export_markdown(export: dict[str, Any]) -> str:

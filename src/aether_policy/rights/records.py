@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, not_, or_, select
 
 from aether_policy.exceptions import StorageError
 from aether_policy.store import audit, tables
-from aether_policy.store.store import Account, Store
+from aether_policy.store.store import ACCOUNT_ID_PREFIX, Account, Store
 
 PAGE = 5_000  # rows per read: an account with millions of usage events is read in pages, by id
 
@@ -41,15 +41,26 @@ class KeptRow:
 
 
 def find_account(store: Store, name: str) -> Account:
-    """The account by name, or by its id (`acct_…`, as `review list` shows it)."""
+    """The account by its id (`acct_…`, as `review list` shows it), or by name.
+
+    New names may not look like ids, but a database may hold one made before that rule: when an id and
+    another account's name are the same text, nothing is chosen, since an export or erasure of the wrong
+    account cannot be undone.
+    """
     accounts = tables.accounts.c
     with store.begin() as conn:
-        row = conn.execute(select(tables.accounts).where(accounts.name == name)).first()
-        if row is None and name.startswith("acct_"):
-            row = conn.execute(select(tables.accounts).where(accounts.id == name)).first()
-    if row is None:
+        rows = list(conn.execute(select(tables.accounts).where(accounts.name == name)))
+        if name.startswith(ACCOUNT_ID_PREFIX):
+            rows += conn.execute(select(tables.accounts).where(accounts.id == name))
+    found = {row.id: row for row in rows}
+    if len(found) > 1:
+        raise StorageError(
+            f"'{name}' is both an account's id and another account's name; erase the account named so by its "
+            "own id first (see: aether-policy accounts list)"
+        )
+    if not found:
         raise StorageError(f"no account named '{name}'; see: aether-policy accounts list")
-    return Account(**row._mapping)
+    return Account(**next(iter(found.values()))._mapping)
 
 
 def keys_of(conn: Connection, account_id: str) -> list[KeyRow]:
@@ -75,15 +86,21 @@ def kept_of(conn: Connection, account_id: str) -> list[KeptRow]:
 def audit_of(conn: Connection, account: Account, key_ids: list[str], item_ids: list[str]) -> list[audit.AuditEvent]:
     """The audit trail's events about the account, oldest first: actions on it, on its keys, on its kept content.
 
-    Matched on exact ids and the exact name, never a pattern: another account's name or id cannot match. A
-    review event is found by its item while the item is kept, and by the account id its detail ends with after
-    (events recorded before that detail existed are found only while their item is kept).
+    Matched on exact ids and the exact name, never a pattern: another account's name or id cannot match. An
+    account event is found by the account id its detail ends with; one recorded before that detail existed
+    (none names an id) by the name, and only from this account's creation on, since an erased account's name
+    can be taken by a new one. A review event is found by its item while the item is kept, and by the account
+    id its detail ends with after (events recorded before that detail existed are found only while their item
+    is kept).
     """
     a = tables.audit_events.c
-    about = [and_(a.action.in_(audit.ABOUT_ACCOUNT), a.target == account.name)]
+    by_id = a.detail.endswith(f"account {account.id}", autoescape=True)
+    unnamed_id = or_(a.detail.is_(None), not_(a.detail.contains(audit.ID_MARK, autoescape=True)))
+    legacy = and_(a.target == account.name, a.occurred_at >= account.created_at, unnamed_id)
+    about = [and_(a.action.in_(audit.ABOUT_ACCOUNT), or_(by_id, legacy))]
     if key_ids:
         about.append(and_(a.action.in_(audit.ABOUT_KEY), a.target.in_(key_ids)))
-    by_item = [a.detail.endswith(f"account {account.id}", autoescape=True)]
+    by_item = [by_id]
     if item_ids:
         by_item.append(a.target.in_(item_ids))
     about.append(and_(a.action.in_(audit.ABOUT_ITEM), or_(*by_item)))

@@ -38,18 +38,27 @@ ACTIONS: dict[str, str] = {
     "encryption_key.replace": "the new key's fingerprint",
 }
 
-# What ties an event to one account, for its access export: account actions name the account; key actions the
-# key's id; review actions the item's id, and (since the item may be gone) end their detail with its account's id.
+# What ties an event to one account, for its access export: account actions name the account and end their detail
+# with its id (a name can be reused once the account is erased; an id never is); key actions the key's id; review
+# actions the item's id, and (since the item may be gone) end their detail with its account's id.
 ABOUT_ACCOUNT = ("account.mark", "account.unmark", "account.delete", "account.export", "account.erase")
 ABOUT_KEY = ("key.create", "key.revoke", "key.update")
 ABOUT_ITEM = ("review.show", "review.dismiss")
 
 
+ID_MARK = "account acct_"  # what a detail that names its account's id holds (ids are `acct_` + 16 hex digits)
+
+
 def item_detail(account_id: str | None, detail: str | None = None) -> str | None:
-    """A review event's detail, ending with the item's account id so the account's export finds it later."""
+    """An event's detail, ending with its account's id so that account's export finds it later (and no other
+    account's, even one with the same name). The id is kept whole: the detail before it is cut to fit."""
     if account_id is None:
         return detail
-    return f"{detail}; account {account_id}" if detail else f"account {account_id}"
+    suffix = f"account {account_id}"
+    if not detail:
+        return suffix
+    room = 500 - len(suffix) - 2
+    return f"{_clip(detail, room)}; {suffix}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ __all__ = [
     "ABOUT_KEY",
     "ACTIONS",
     "ACTOR_ENV",
+    "ID_MARK",
     "AuditEvent",
     "default_actor",
     "events",

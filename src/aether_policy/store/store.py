@@ -53,6 +53,8 @@ _FINGERPRINT = "encryption_key_fingerprint"
 KEY_PREFIX = "aether-sk-"
 # Keys are listed by a short prefix; it stays under 16 characters so no stored text is a usable part of a key.
 DISPLAY_PREFIX = len(KEY_PREFIX) + 4
+ACCOUNT_ID_PREFIX = "acct_"
+"""What every account id starts with; the commands that take an account also take its id, so no name may."""
 
 
 def utcnow() -> datetime:
@@ -297,11 +299,18 @@ class Store:
     # -- accounts ---------------------------------------------------------------------------------------------
 
     def create_account(self, name: str, now: datetime | None = None) -> Account:
+        if name.lower().startswith(ACCOUNT_ID_PREFIX):
+            # `accounts export/erase acct_…` would otherwise reach whichever of the two the lookup tries first.
+            raise StorageError(
+                f"an account name may not start with '{ACCOUNT_ID_PREFIX}': account ids do, and the accounts "
+                "commands take either; choose another name"
+            )
         existing = self.get_account(name)
         if existing is not None:
             return existing
         values = _checked(
-            tables.accounts, {"id": "acct_" + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()}
+            tables.accounts,
+            {"id": ACCOUNT_ID_PREFIX + uuid.uuid4().hex[:16], "name": name, "created_at": now or utcnow()},
         )
         try:
             with self.begin() as conn:

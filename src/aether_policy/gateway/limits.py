@@ -11,7 +11,8 @@ replicas, a window can overshoot by what the other replicas admit within one syn
 a minute boundary can pass up to twice the limit in 60 seconds (the price of fixed windows). Tokens are
 charged when the provider reports them, so requests in flight when the window fills overshoot it by their own
 tokens; a streamed request is charged an estimate when admitted (a quarter of the body's bytes plus its
-`max_tokens`), since its usage arrives only at its end. Counts not yet synced when a process stops are lost.
+`max_tokens`), since its usage arrives only at its end, and the reported usage beyond the estimate when it ends
+(`charge`, fed by `stream_usage`). Counts not yet synced when a process stops are lost.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a 
 `*-busy` answers 429 (Retry-After: 0) to every other request; `*-overloaded` always 529; `*-later` 429 asking
 for an hour; `*-malformed` sends invalid JSON; `*-cr` and `*-crlf` stream with those line endings; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
 A stream reports 5 input and 7 output tokens, `*-long` 5 and 1,000 (an answer without `max_tokens`), and
-`*-absurd` counts no provider means (10**30 input, 2**31 - 1 output).
+`*-absurd` counts no provider means (10**30 input, 2**31 - 1 output); `*-tail` streams a 300-word answer and
+its usage chunk a second after its end.
 Gemini's generateContent (model in the path) is served too. Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Given `models`, it serves only those, and answers any other model with the provider's 404.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
@@ -291,12 +292,14 @@ class StandIn:
                 return f"data: {json.dumps(data)}\n\n".encode()
 
             yield chunk({"role": "assistant", "content": ""})
-            words = reply.split(" ")
+            words = reply.split(" ") + (["more"] * 300 if model.endswith("-tail") else [])
             for i, word in enumerate(words):
                 if model.endswith("-cut") and i == len(words) // 2:
                     raise ConnectionResetError("stand-in cuts the stream")
                 yield chunk({"content": word + (" " if i < len(words) - 1 else "")})
             yield chunk({}, finish)
+            if model.endswith("-tail"):
+                await asyncio.sleep(1)
             if (self.received[-1].body.get("stream_options") or {}).get("include_usage"):
                 prompt_tokens, output_tokens = stream_usage(model)
                 usage = {

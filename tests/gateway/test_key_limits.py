@@ -253,6 +253,19 @@ def test_a_caller_asking_for_other_stream_options_keeps_them(gateway: Replicas, 
     assert sent == {"include_usage": True, "include_obfuscation": False}
 
 
+def test_a_caller_leaving_before_the_usage_chunk_is_still_charged_a_token_per_event(gateway: Replicas) -> None:
+    gateway.update(tpm=200)  # estimated at ~30; the caller reads 300 words, then leaves before the usage comes
+    body = {"model": "gpt-4o-mini-tail", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    headers = {"authorization": f"Bearer {gateway.key}"}
+    with httpx.stream("POST", f"{gateway.bases[0]}/v1/chat/completions", headers=headers, json=body) as response:
+        for line in response.iter_lines():
+            if '"finish_reason": "stop"' in line:
+                break
+    assert usage_counts(gateway.stores[0], 1) == [(None, None)]  # the request ended: nothing was reported
+    with pytest.raises(openai.RateLimitError):
+        ask_openai(gateway.oai())
+
+
 def test_a_hostile_providers_absurd_stream_usage_cannot_overflow_the_counter(gateway: Replicas) -> None:
     gateway.update(tpm=1000)
     client = gateway.oai()

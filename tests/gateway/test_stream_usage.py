@@ -130,3 +130,12 @@ def test_the_gateway_asks_only_openai_chat_and_completions_streams_for_usage() -
     assert asking_for_usage(True, "chat", asked, True) == (asked, False)  # the caller's own: relayed
     odd = {**body, "stream_options": "yes"}
     assert asking_for_usage(True, "chat", odd, True) == (odd, False)  # the provider refuses it, as it would
+
+
+def test_a_stream_ending_before_its_output_tokens_is_charged_a_token_per_event_relayed() -> None:
+    watcher = UsageWatcher()
+    for piece in (event(chunk("Tejo")), event(chunk(" Douro")), event(chunk(" Sado"))):
+        watcher.watch(piece)
+    assert watcher.floor() == 3  # the caller left here
+    watcher.watch(USAGE_ONLY)
+    assert watcher.floor() == 0  # reported: the provider's counts are charged, not the floor

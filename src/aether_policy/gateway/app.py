@@ -400,10 +400,11 @@ class Gateway:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             yield caller.stream_error(f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
-            # Also when the stream was cut or the caller left: what was reported so far is charged (beyond the
-            # estimate admission charged); nothing reported leaves the estimate charged.
-            if usage.input_tokens is not None or usage.output_tokens is not None:
-                self.limits.charge(request, usage.input_tokens, usage.output_tokens)
+            # Also when the stream was cut or the caller left: what was reported so far is charged beyond the
+            # estimate admission charged, and no less than one token per event relayed when the output tokens
+            # never came (a caller leaving just before OpenAI's last chunk must not stream for free).
+            if usage.input_tokens is not None or usage.output_tokens is not None or usage.events:
+                self.limits.charge(request, usage.input_tokens, usage.output_tokens, at_least=usage.floor())
             await response.aclose()
 
     async def aclose(self) -> None:

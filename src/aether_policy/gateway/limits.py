@@ -193,19 +193,23 @@ class KeyLimits:
             tokens_of(usage, "completion_tokens", "output_tokens", "candidatesTokenCount"),
         )
 
-    def charge(self, request: Request, input_tokens: int | None, output_tokens: int | None) -> None:
+    def charge(
+        self, request: Request, input_tokens: int | None, output_tokens: int | None, *, at_least: int = 0
+    ) -> None:
         """The token counts a provider reported: recorded in the usage event, and charged to the key's window.
 
         What admission already charged (a stream's estimate) is deducted, never refunded: a provider reporting
         fewer tokens than estimated leaves the estimate charged. Charging twice charges only the difference. The
         tokens count in the minute they are reported, so a stream outlasting its admission's minute still
-        limits the next one.
+        limits the next one. `at_least` is a floor for what was used but not reported (a stream the caller left
+        before its usage came), charged but not recorded.
         """
         facts = facts_of(request.scope)
         facts.offered["input_tokens"], facts.offered["output_tokens"] = input_tokens, output_tokens
         state = request.scope.get("state", {})
         key_id = state.get(_CHARGE)
-        total = (input_tokens or 0) + (output_tokens or 0)  # each at most 2**31 - 1: no overflow in Python
+        # Each count is at most 2**31 - 1 (`tokens_of`), and Python's ints do not wrap.
+        total = max((input_tokens or 0) + (output_tokens or 0), min(at_least, _INT_MAX))
         extra = total - state.get(_CHARGED, 0)
         if key_id is None or extra <= 0:
             return

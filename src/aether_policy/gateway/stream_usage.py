@@ -50,16 +50,20 @@ class UsageWatcher:
     act on before its end arrives anyway.
     """
 
-    __slots__ = ("input_tokens", "output_tokens", "_tail", "_overlong")
+    __slots__ = ("input_tokens", "output_tokens", "events", "_tail", "_overlong")
 
     def __init__(self) -> None:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
+        self.events = 0
+        """`data:` lines relayed (about: text inside an answer may say it too), each at least one token of the
+        answer or of its framing: the floor charged when a stream ends before its output tokens are reported."""
         self._tail = b""
         self._overlong = False  # inside a line longer than _MAX_LINE: skip to its end
 
     def watch(self, chunk: bytes) -> None:
         """Read the usage in `chunk`'s complete lines; the caller forwards `chunk` unchanged."""
+        self.events += chunk.count(b"data:")
         complete = self._complete_lines(chunk)
         if complete and _USAGE.search(complete) is not None:  # the hot path: one regex scan, no parse
             for line in complete.splitlines():
@@ -70,6 +74,7 @@ class UsageWatcher:
 
         Nothing is ever dropped but that chunk: a partial line too long to hold is forwarded as it is, and the
         rest of it as it comes."""
+        self.events += chunk.count(b"data:")
         head = b""
         if self._overlong:
             end = _first_end(chunk)
@@ -94,8 +99,14 @@ class UsageWatcher:
 
     def read_data(self, data: str) -> None:
         """One already-parsed event's data (the translating path), when it may carry usage."""
+        self.events += 1
         if _USAGE_TEXT.search(data) is not None:
             self._payload(data)
+
+    def floor(self) -> int:
+        """What to charge at least: the events relayed when the stream ended before its output tokens were
+        reported (the caller left, or the provider cut it), else nothing beyond the report."""
+        return self.events if self.output_tokens is None else 0
 
     def _complete_lines(self, chunk: bytes) -> bytes:
         if self._overlong:  # inside a line too long to keep: skipped to its end, unread

@@ -221,6 +221,12 @@ def test_streamed_requests_usage_events_hold_the_providers_counts(gateway: Repli
     assert usage_counts(gateway.stores[0], 3) == [(5, 7), (5, 7), (5, 7)]
 
 
+def test_a_streamed_responses_usage_event_holds_the_providers_counts(gateway: Replicas) -> None:
+    events = list(gateway.oai().responses.create(model="gpt-5.5", input=PROMPT, stream=True))
+    assert events[-1].type == "response.completed"
+    assert usage_counts(gateway.stores[0], 1) == [(5, 7)]
+
+
 def test_a_caller_that_did_not_ask_for_stream_usage_gets_no_usage_chunk(gateway: Replicas, standin: StandIn) -> None:
     standin.received.clear()
     chunks = stream_openai(gateway.oai())

@@ -5,6 +5,9 @@ The model name picks the behaviour, so one server covers every scenario:
 prompt (as real providers do); `*-slow` never answers in time; `*-cut` breaks a stream midway;
 `*-busy` answers 429 (Retry-After: 0) to every other request; `*-overloaded` always 529; `*-later` 429 asking
 for an hour; `*-malformed` sends invalid JSON; `*-cr` and `*-crlf` stream with those line endings; `*-reset` drops the connection; `*-gzip` answers gzip-encoded; anything else answers "echo: <prompt>".
+A stream reports 5 input and 7 output tokens, `*-long` 5 and 1,000 (an answer without `max_tokens`), and
+`*-absurd` counts no provider means (10**30 input, 2**31 - 1 output); `*-tail` streams a 300-word answer and
+its usage chunk a second after its end.
 Gemini's generateContent (model in the path) is served too. Besides chat, it serves OpenAI's embeddings, legacy completions and Responses, and Anthropic's count_tokens.
 Given `models`, it serves only those, and answers any other model with the provider's 404.
 Every request received is recorded, headers and body, so tests can see exactly what left the gateway.
@@ -34,6 +37,15 @@ class Received:
     body: dict[str, Any]
     raw_path: bytes = b""
     """The path as it arrived, before percent-decoding."""
+
+
+def stream_usage(model: str) -> tuple[Any, Any]:
+    """(input, output) tokens a stream of `model` reports."""
+    if model.endswith("-long"):
+        return 5, 1000
+    if model.endswith("-absurd"):
+        return 10**30, 2**31 - 1
+    return 5, 7
 
 
 @dataclass
@@ -201,7 +213,12 @@ class StandIn:
             return trouble
         reply = f"echo: {prompt}"
         finish = "SAFETY" if model.endswith("-filter") else "STOP"
-        usage = {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 12}
+        prompt_tokens, output_tokens = stream_usage(model) if stream else (5, 7)
+        usage = {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": output_tokens,
+            "totalTokenCount": prompt_tokens + output_tokens,
+        }
 
         def chunk(text: str, last: bool) -> dict[str, Any]:
             candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
@@ -275,14 +292,21 @@ class StandIn:
                 return f"data: {json.dumps(data)}\n\n".encode()
 
             yield chunk({"role": "assistant", "content": ""})
-            words = reply.split(" ")
+            words = reply.split(" ") + (["more"] * 300 if model.endswith("-tail") else [])
             for i, word in enumerate(words):
                 if model.endswith("-cut") and i == len(words) // 2:
                     raise ConnectionResetError("stand-in cuts the stream")
                 yield chunk({"content": word + (" " if i < len(words) - 1 else "")})
             yield chunk({}, finish)
+            if model.endswith("-tail"):
+                await asyncio.sleep(1)
             if (self.received[-1].body.get("stream_options") or {}).get("include_usage"):
-                usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+                prompt_tokens, output_tokens = stream_usage(model)
+                usage = {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": output_tokens,
+                    "total_tokens": prompt_tokens + output_tokens,
+                }
                 last = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": 1700000000}
                 yield f"data: {json.dumps({**last, 'model': model, 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
@@ -343,6 +367,7 @@ class StandIn:
             )
 
         eol = "\r" if model.endswith("-cr") else "\r\n" if model.endswith("-crlf") else "\n"
+        prompt_tokens, output_tokens = stream_usage(model)
 
         async def events() -> Any:
             def event(name: str, data: dict[str, Any]) -> bytes:
@@ -356,7 +381,7 @@ class StandIn:
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {"input_tokens": 5, "output_tokens": 0},
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": 0},
             }
             yield event("message_start", {"message": message})
             yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
@@ -367,9 +392,8 @@ class StandIn:
                 text = word + (" " if i < len(words) - 1 else "")
                 yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}})
             yield event("content_block_stop", {"index": 0})
-            yield event(
-                "message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 7}}
-            )
+            delta = {"stop_reason": stop, "stop_sequence": None}
+            yield event("message_delta", {"delta": delta, "usage": {"output_tokens": output_tokens}})
             yield event("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")

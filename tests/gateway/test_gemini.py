@@ -195,3 +195,14 @@ def test_gemini_usage_metadata_is_charged_to_the_keys_token_limit(gateway: Runni
         google(gateway, key).models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
     assert caught.value.code == 429
     assert "limited to 10 tokens per minute" in (caught.value.message or "")
+
+
+def test_a_gemini_streams_usage_metadata_is_charged_to_the_keys_token_limit(gateway: Running) -> None:
+    info, key = gateway.store.create_key("acme")
+    update_controls(gateway.store, info.id, tpm=500)  # estimated at a quarter of the body; it reports 1,005
+    for _ in google(gateway, key).models.generate_content_stream(model="gemini-2.5-flash-long", contents=PROMPT):
+        pass
+    with pytest.raises(errors.ClientError) as caught:
+        google(gateway, key).models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
+    assert caught.value.code == 429
+    assert "limited to 500 tokens per minute" in (caught.value.message or "")

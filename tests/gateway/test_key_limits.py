@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -56,8 +57,13 @@ def inside_one_window() -> None:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    with serve(StandIn().app()) as base:
+def standin() -> StandIn:
+    return StandIn()
+
+
+@pytest.fixture(scope="module")
+def upstream(standin: StandIn) -> Iterator[str]:
+    with serve(standin.app()) as base:
         yield base
 
 
@@ -160,6 +166,119 @@ def test_token_counts_land_in_usage_events(gateway: Replicas) -> None:
         store.flush()
         time.sleep(0.02)
     assert [(e["input_tokens"], e["output_tokens"]) for e in store.usage_events()] == [(5, 7), (5, 7)]
+
+
+def stream_openai(client: openai.OpenAI, model: str = "gpt-4o-mini", **options: Any) -> list[Any]:
+    stream = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": PROMPT}], stream=True, **options
+    )
+    return list(stream)
+
+
+def stream_anthropic(client: anthropic.Anthropic, model: str = "claude-3-5-haiku-latest") -> None:
+    with client.messages.stream(model=model, max_tokens=50, messages=[{"role": "user", "content": PROMPT}]) as s:
+        s.until_done()
+
+
+def usage_counts(store: Store, count: int) -> list[tuple[int | None, int | None]]:
+    deadline = time.monotonic() + 10
+    while store.usage_count() < count and time.monotonic() < deadline:
+        store.flush()
+        time.sleep(0.02)
+    return [(e["input_tokens"], e["output_tokens"]) for e in store.usage_events()]
+
+
+def test_an_openai_streams_reported_tokens_fill_the_window_so_the_next_request_gets_429(gateway: Replicas) -> None:
+    gateway.update(tpm=500)  # the stream's estimate is a quarter of its ~120-byte body; it reports 1,005 tokens
+    client = gateway.oai()
+    stream_openai(client, "gpt-4o-mini-long")  # no max_tokens: the estimate alone would leave room
+    # Charged as the stream ends, before its last bytes reach the caller: the very next request is refused.
+    with pytest.raises(openai.RateLimitError) as caught:
+        ask_openai(client)
+    assert "limited to 500 tokens per minute" in caught.value.response.json()["error"]["message"]
+
+
+def test_an_anthropic_streams_reported_tokens_fill_the_window_so_the_next_request_gets_429(gateway: Replicas) -> None:
+    gateway.update(tpm=500)
+    client = gateway.claude()
+    stream_anthropic(client, "claude-3-5-haiku-latest-long")  # estimated at ~80, reports 1,005
+    with pytest.raises(anthropic.RateLimitError):
+        ask_anthropic(client)
+
+
+def test_a_translated_streams_reported_tokens_fill_the_window(gateway: Replicas) -> None:
+    gateway.update(tpm=500)
+    client = gateway.oai()
+    stream_openai(client, "claude-3-5-haiku-latest-long")  # OpenAI caller, Anthropic provider
+    with pytest.raises(openai.RateLimitError):
+        ask_openai(client)
+
+
+def test_streamed_requests_usage_events_hold_the_providers_counts(gateway: Replicas) -> None:
+    stream_openai(gateway.oai())  # same protocol, the usage asked for by the gateway
+    stream_anthropic(gateway.claude())  # same protocol, passed through as it came
+    stream_openai(gateway.oai(), "claude-3-5-haiku-latest")  # translated
+    assert usage_counts(gateway.stores[0], 3) == [(5, 7), (5, 7), (5, 7)]
+
+
+def test_a_streamed_responses_usage_event_holds_the_providers_counts(gateway: Replicas) -> None:
+    events = list(gateway.oai().responses.create(model="gpt-5.5", input=PROMPT, stream=True))
+    assert events[-1].type == "response.completed"
+    assert usage_counts(gateway.stores[0], 1) == [(5, 7)]
+
+
+def test_a_caller_that_did_not_ask_for_stream_usage_gets_no_usage_chunk(gateway: Replicas, standin: StandIn) -> None:
+    standin.received.clear()
+    chunks = stream_openai(gateway.oai())
+    assert standin.received[-1].body["stream_options"] == {"include_usage": True}  # asked upstream
+    assert chunks and all(chunk.choices for chunk in chunks)  # but no `choices: []` usage chunk relayed
+    assert all(chunk.usage is None for chunk in chunks)
+    assert usage_counts(gateway.stores[0], 1) == [(5, 7)]
+
+
+def test_a_caller_that_asked_for_stream_usage_gets_its_usage_chunk(gateway: Replicas) -> None:
+    chunks = stream_openai(gateway.oai(), stream_options={"include_usage": True})
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (5, 7)
+
+
+def test_a_caller_asking_for_other_stream_options_keeps_them(gateway: Replicas, standin: StandIn) -> None:
+    standin.received.clear()
+    httpx.post(
+        f"{gateway.bases[0]}/v1/chat/completions",
+        headers={"authorization": f"Bearer {gateway.key}"},
+        json={
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "stream_options": {"include_usage": False, "include_obfuscation": False},
+            "messages": [{"role": "user", "content": "x"}],
+        },
+        timeout=10,
+    )
+    sent = standin.received[-1].body["stream_options"]
+    assert sent == {"include_usage": True, "include_obfuscation": False}
+
+
+def test_a_caller_leaving_before_the_usage_chunk_is_still_charged_a_token_per_event(gateway: Replicas) -> None:
+    gateway.update(tpm=200)  # estimated at ~30; the caller reads 300 words, then leaves before the usage comes
+    body = {"model": "gpt-4o-mini-tail", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    headers = {"authorization": f"Bearer {gateway.key}"}
+    with httpx.stream("POST", f"{gateway.bases[0]}/v1/chat/completions", headers=headers, json=body) as response:
+        for line in response.iter_lines():
+            if '"finish_reason": "stop"' in line:
+                break
+    assert usage_counts(gateway.stores[0], 1) == [(None, None)]  # the request ended: nothing was reported
+    with pytest.raises(openai.RateLimitError):
+        ask_openai(gateway.oai())
+
+
+def test_a_hostile_providers_absurd_stream_usage_cannot_overflow_the_counter(gateway: Replicas) -> None:
+    gateway.update(tpm=1000)
+    client = gateway.oai()
+    stream_openai(client, "gpt-4o-mini-absurd")  # reports 10**30 input and 2**31 - 1 output tokens
+    with pytest.raises(openai.RateLimitError):
+        ask_openai(client)  # the window filled; it did not wrap around
+    assert usage_counts(gateway.stores[0], 1)[0] == (None, 2**31 - 1)  # 10**30 is no count at all
 
 
 def test_a_model_outside_the_keys_patterns_is_refused_in_both_shapes(gateway: Replicas) -> None:

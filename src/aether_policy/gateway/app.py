@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from aether_policy.credentials import ConflictingCredentials, api_key_of
 from aether_policy.derive import model_name
-from aether_policy.gateway import protocols, sse, strict_json
+from aether_policy.gateway import protocols, sse, stream_usage, strict_json
 from aether_policy.gateway.config import GatewayConfig
 from aether_policy.gateway.dispatch import FixedRoutes
 from aether_policy.gateway.errors import GatewayError, error_body
@@ -169,7 +169,7 @@ class Gateway:
         facts.model = recorded
         if streaming:
             return StreamingResponse(
-                self._relay(request, response, upstream, caller, model, json_answer),
+                self._relay(request, response, upstream, caller, model, json_answer, sending.hidden_usage),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
@@ -192,14 +192,14 @@ class Gateway:
         else:
             path = self._endpoint_of(caller, upstream, kind, model)
         headers = self._passthrough(request, caller, upstream)
-        json_answer = False
+        json_answer = hidden_usage = False
         if kind == "chat" and upstream.protocol is not caller:
             payload, json_answer = self._translate(caller, upstream, body, model, streaming)
         elif kind == "responses":
             payload = self._stored_as_declared(upstream, body)
         else:
-            payload = body
-        return Sending(upstream, model, path, headers, payload, streaming, json_answer)
+            payload, hidden_usage = stream_usage.asking_for_usage(upstream.protocol is openai, kind, body, streaming)
+        return Sending(upstream, model, path, headers, payload, streaming, json_answer, hidden_usage)
 
     @staticmethod
     def _passthrough(request: Request, caller: WireProtocol, upstream: Upstream) -> dict[str, str]:
@@ -364,17 +364,30 @@ class Gateway:
         caller: WireProtocol,
         model: str,
         json_answer: bool,
+        hidden_usage: bool,
     ) -> Stream:
         """The provider's stream to the caller: bytes as they come when both speak the same protocol, else each
-        event read into the IR and written in the caller's protocol."""
+        event read into the IR and written in the caller's protocol. The usage the provider reports in it is
+        charged to the key's token limit when the stream ends (`stream_usage`)."""
+        usage = stream_usage.UsageWatcher()
         try:
             if upstream.protocol is caller:
+                if hidden_usage:  # the gateway asked for the usage chunk: read it, relay the rest
+                    async for chunk in response.aiter_bytes():
+                        if out := usage.without_usage_chunk(chunk):
+                            yield out
+                    if rest := usage.rest():
+                        yield rest
+                    return
                 async for chunk in response.aiter_bytes():
+                    usage.watch(chunk)  # never holds a chunk back
                     yield chunk
+                usage.rest()
                 return
             reader, writer = upstream.protocol.stream_reader(), caller.stream_writer(model)
             adapter = ir.JsonAnswerStream() if json_answer else None
             async for event, data in sse.events(response):
+                usage.read_data(data)
                 for read in reader.read(event, data):
                     for step in adapter.adapt(read) if adapter is not None else (read,):
                         if isinstance(step, ir.Finished) and step.moderation is not None:
@@ -392,6 +405,11 @@ class Gateway:
             facts_of(request.scope).error_class = "UpstreamMalformed"
             yield caller.stream_error(f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
+            # Also when the stream was cut or the caller left: what was reported so far is charged beyond the
+            # estimate admission charged, and no less than one token per event relayed when the output tokens
+            # never came (a caller leaving just before OpenAI's last chunk must not stream for free).
+            if usage.input_tokens is not None or usage.output_tokens is not None or usage.events:
+                self.limits.charge(request, usage.input_tokens, usage.output_tokens, at_least=usage.floor())
             await response.aclose()
 
     async def aclose(self) -> None:

@@ -121,6 +121,9 @@ class Sending:
     stream: bool
     json_answer: bool = False
     """Whether the answer is an emulated structured output (a forced tool's input) to be read back as JSON."""
+    hidden_usage: bool = False
+    """Whether the gateway asked the provider for a stream's usage (`stream_options.include_usage`) that the
+    caller did not ask for: its usage-only chunk is read and not relayed."""
 
 
 @dataclass(frozen=True, slots=True)

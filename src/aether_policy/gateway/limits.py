@@ -11,7 +11,8 @@ replicas, a window can overshoot by what the other replicas admit within one syn
 a minute boundary can pass up to twice the limit in 60 seconds (the price of fixed windows). Tokens are
 charged when the provider reports them, so requests in flight when the window fills overshoot it by their own
 tokens; a streamed request is charged an estimate when admitted (a quarter of the body's bytes plus its
-`max_tokens`), since its usage arrives only at its end. Counts not yet synced when a process stops are lost.
+`max_tokens`), since its usage arrives only at its end, and the reported usage beyond the estimate when it ends
+(`charge`, fed by `stream_usage`). Counts not yet synced when a process stops are lost.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from aether_policy.store.store import Store, hash_key
 log = logging.getLogger("aether_policy.gateway")
 _KEY_HASH = "aether_key_hash"
 _CHARGE = "aether_key_charge"
+_CHARGED = "aether_key_charged"
 _INT_MAX = 2**31 - 1
 
 
@@ -164,8 +166,9 @@ class KeyLimits:
             raise LimitExceeded(
                 f"this API key is limited to {refused} per minute; retry in {retry_after} s", retry_after
             )
-        if not stream:
-            request.scope["state"][_CHARGE] = slot
+        # Tokens reported later are charged to this key (minus the estimate already charged to the window).
+        request.scope["state"][_CHARGE] = controls.key_id
+        request.scope["state"][_CHARGED] = estimate
         self._ensure_syncer()
 
     async def allows_model(self, request: Request, model: str) -> bool:
@@ -184,20 +187,38 @@ class KeyLimits:
             usage = data.get("usageMetadata")  # Gemini's name for it
         if not isinstance(usage, Mapping):
             return
-        counts = [
-            _tokens(usage, "prompt_tokens", "input_tokens", "promptTokenCount"),
-            _tokens(usage, "completion_tokens", "output_tokens", "candidatesTokenCount"),
-        ]
+        self.charge(
+            request,
+            tokens_of(usage, "prompt_tokens", "input_tokens", "promptTokenCount"),
+            tokens_of(usage, "completion_tokens", "output_tokens", "candidatesTokenCount"),
+        )
+
+    def charge(
+        self, request: Request, input_tokens: int | None, output_tokens: int | None, *, at_least: int = 0
+    ) -> None:
+        """The token counts a provider reported: recorded in the usage event, and charged to the key's window.
+
+        What admission already charged (a stream's estimate) is deducted, never refunded: a provider reporting
+        fewer tokens than estimated leaves the estimate charged. Charging twice charges only the difference. The
+        tokens count in the minute they are reported, so a stream outlasting its admission's minute still
+        limits the next one. `at_least` is a floor for what was used but not reported (a stream the caller left
+        before its usage came), charged but not recorded.
+        """
         facts = facts_of(request.scope)
-        facts.offered["input_tokens"], facts.offered["output_tokens"] = counts
-        slot = request.scope.get("state", {}).get(_CHARGE)
-        total = sum(c for c in counts if c is not None)
-        if slot is None or not total:
+        facts.offered["input_tokens"], facts.offered["output_tokens"] = input_tokens, output_tokens
+        state = request.scope.get("state", {})
+        key_id = state.get(_CHARGE)
+        # Each count is at most 2**31 - 1 (`tokens_of`), and Python's ints do not wrap.
+        total = max((input_tokens or 0) + (output_tokens or 0), min(at_least, _INT_MAX))
+        extra = total - state.get(_CHARGED, 0)
+        if key_id is None or extra <= 0:
             return
+        state[_CHARGED] = total
+        slot = (key_id, int(self.clock() // 60))
         with self._lock:
-            window = self._windows.get(slot)
-            if window is not None:  # else the minute is over and gone: nothing left to limit
-                window.pending_tokens = min(_INT_MAX // 2, window.pending_tokens + total)
+            window = self._windows.setdefault(slot, _Window())
+            window.pending_tokens = min(_INT_MAX // 2, window.pending_tokens + extra)
+        self._ensure_syncer()
 
     def sync_now(self) -> None:
         """Add every pending count to the shared rows now (the background thread does this every sync_seconds)."""
@@ -294,7 +315,9 @@ class KeyLimits:
             self.on_limited(limit)
 
 
-def _tokens(usage: Mapping[str, Any], *names: str) -> int | None:
+def tokens_of(usage: Mapping[str, Any], *names: str) -> int | None:
+    """The first of `names` that is a count a provider could mean; a hostile one (negative, a float, a string,
+    past 2**31) is no count at all, so it can neither wrap a window around nor overflow a usage column."""
     for name in names:
         value = usage.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT_MAX:

@@ -49,7 +49,11 @@ class NeverSends(httpx.AsyncBaseTransport):
         stream = isinstance(parsed, dict) and bool(parsed.get("stream"))
         anthropic = request.url.path.endswith("/messages")
         if stream:
-            events = _anthropic_events(model, self.moderated) if anthropic else _openai_events(model, self.moderated)
+            options = parsed.get("stream_options") if isinstance(parsed, dict) else None
+            usage = isinstance(options, dict) and options.get("include_usage") is True
+            events = (
+                _anthropic_events(model, self.moderated) if anthropic else _openai_events(model, self.moderated, usage)
+            )
             return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events)
         reply = _anthropic_reply(model, self.moderated) if anthropic else _openai_reply(model, self.moderated)
         return httpx.Response(200, json=reply)
@@ -85,19 +89,29 @@ def _anthropic_reply(model: str, moderated: bool) -> dict[str, Any]:
     }
 
 
-def _openai_events(model: str, moderated: bool) -> bytes:
-    def chunk(delta: dict[str, Any], reason: str | None) -> str:
+def _openai_events(model: str, moderated: bool, usage: bool) -> bytes:
+    """The stream OpenAI sends; with `stream_options.include_usage` (which the gateway asks for, to charge a
+    key's token limit), a last chunk with no choices carries the usage, as OpenAI's does."""
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
         data = {
             "id": "chatcmpl-explain",
             "object": "chat.completion.chunk",
             "created": 0,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
+            "choices": choices,
+            **extra,
         }
         return f"data: {json.dumps(data)}\n\n"
 
+    def choice(delta: dict[str, Any], reason: str | None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": delta, "finish_reason": reason}]
+
     finish = "content_filter" if moderated else "stop"
-    return (chunk({"role": "assistant", "content": ""}, None) + chunk({}, finish) + "data: [DONE]\n\n").encode()
+    events = chunk(choice({"role": "assistant", "content": ""}, None)) + chunk(choice({}, finish))
+    if usage:
+        events += chunk([], usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+    return (events + "data: [DONE]\n\n").encode()
 
 
 def _anthropic_events(model: str, moderated: bool) -> bytes:

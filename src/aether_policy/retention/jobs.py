@@ -16,7 +16,9 @@ A row anchored at `t` under a rule kept for `d` has expired at `now` exactly whe
 calendar arithmetic for months and years (see `aether_policy.durations`); the cutoffs are computed in Python
 from `now` on every run, so the SQL compares the anchor column with plain timestamps on every backend.
 Every job works in short batches, each its own transaction: a running gateway is never blocked for long,
-a killed run leaves only whole batches done, and two runners at once never delete a row twice.
+a killed run leaves only whole batches done, and two runners at once never delete a row twice. A job whose
+statement fails reports the failure in its result instead of raising: its failed batch is rolled back, and the
+other rules still run (one broken rule must not keep everything else past its date).
 """
 
 from __future__ import annotations
@@ -51,10 +53,14 @@ class JobResult:
     deleted: int
     dry_run: bool
     skipped: str | None = None
+    failed: str | None = None
+    """What failed (the error's type and first line), when the rule could not finish; what it removed before
+    the failing batch stays removed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "skipped": self.skipped,
+            "failed": self.failed,
             "rule": self.rule,
             "title": self.title,
             "action": self.action,
@@ -124,8 +130,33 @@ class RetentionJob:
         A real run reports as matched what its own batches found expired, so no separate count scan is
         paid; with another runner working at once, matched counts only what this runner found.
         """
+        tally = [0, 0]  # rows matched and removed so far, kept when a later batch fails
+        try:
+            return self._run(store, now, tally, dry_run=dry_run, batch_size=batch_size, progress=progress)
+        except Exception as error:  # any failure of this rule is reported; the caller runs the other rules
+            return JobResult(
+                self.name,
+                self.spec.title,
+                self.action,
+                self.cutoff(now),
+                tally[0],
+                tally[1],
+                dry_run,
+                failed=describe_failure(error),
+            )
+
+    def _run(
+        self,
+        store: Store,
+        now: datetime,
+        tally: list[int],
+        *,
+        dry_run: bool,
+        batch_size: int,
+        progress: Progress | None,
+    ) -> JobResult:
         if dry_run:
-            matched, deleted = self.count(store, now), 0
+            tally[0] = self.count(store, now)
         else:
             with _one_runner(store, self.name) as alone:
                 if not alone:
@@ -139,14 +170,24 @@ class RetentionJob:
                         dry_run,
                         skipped="another runner is running this rule now",
                     )
-                matched = deleted = 0
                 for step in self.steps:
-                    step_matched, step_deleted = _run_step(store, step, now, batch_size, progress)
-                    matched += step_matched
-                    deleted += step_deleted
+                    _run_step(store, step, now, batch_size, progress, tally)
         return JobResult(
-            self.name, self.spec.title, self.action, self.cutoff(now) if self.steps else None, matched, deleted, dry_run
+            self.name,
+            self.spec.title,
+            self.action,
+            self.cutoff(now) if self.steps else None,
+            tally[0],
+            tally[1],
+            dry_run,
         )
+
+
+def describe_failure(error: BaseException) -> str:
+    """The error's type and first line: a database error's first line is the driver's message (the statement and
+    its parameters, which follow, may hold personal data and say nothing more to an operator)."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 @contextmanager
@@ -170,10 +211,12 @@ def _one_runner(store: Store, rule: str) -> Iterator[bool]:
                 conn.commit()
 
 
-def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None) -> tuple[int, int]:
-    """(rows found expired, rows this runner removed), one short transaction per batch."""
+def _run_step(
+    store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None, tally: list[int]
+) -> None:
+    """Adds (rows found expired, rows this runner removed) to `tally` batch by batch, each batch one short
+    transaction, so a failing batch leaves the earlier ones counted."""
     key = step.table.c.id
-    matched = done = 0
     while True:
         with store.begin() as conn:
             batch = select(key).where(step.where(now)).limit(batch_size)
@@ -185,8 +228,8 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
             if step.children or step.erase:
                 ids = [row[0] for row in conn.execute(batch)]
                 if not ids:
-                    return matched, done
-                matched += len(ids)
+                    return
+                tally[0] += len(ids)
                 for child in step.children:
                     conn.execute(delete(child).where(child.c.account_id.in_(ids)))
                 if step.erase:
@@ -198,10 +241,10 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
                     count = conn.execute(delete(step.table).where(key.in_(ids))).rowcount
             else:
                 count = conn.execute(delete(step.table).where(key.in_(batch.scalar_subquery()))).rowcount
-                matched += max(count, 0)
+                tally[0] += max(count, 0)
         if count <= 0:
-            return matched, done
-        done += count
+            return
+        tally[1] += count
         if progress is not None:
             progress(count)
 

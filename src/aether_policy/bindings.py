@@ -293,9 +293,14 @@ def holder_problems(policy: Policy) -> Iterator[Finding]:
         return
     bound = bind(policy)
     explicit = dict(policy.bindings.usage) if policy.bindings is not None else {}
-    yield from _shared_fields(policy, bound, explicit)
-    yield from _required_slots(policy, bound, explicit)
-    yield from _shared_tables(policy, bound)
+    tables = list(_shared_tables(policy, bound))
+    # A table bound to another's category is reported once; its usage fields would each repeat the same cause.
+    clashed = {path[1] for path, _ in tables}
+    misplaced = [*_shared_fields(policy, bound, explicit), *_usage_in_tables(policy, bound, explicit, clashed)]
+    yield from misplaced
+    if not misplaced:  # a misbound slot also moves the usage rows' rule: judge the timestamp once it is fixed
+        yield from _required_slots(policy, bound, explicit)
+    yield from tables
 
 
 def _slot_path(policy: Policy, slot: str, ref: str, explicit: Mapping[str, str | None]) -> Path:
@@ -307,19 +312,55 @@ def _slot_path(policy: Policy, slot: str, ref: str, explicit: Mapping[str, str |
 
 
 def _shared_fields(policy: Policy, bound: Bound, explicit: Mapping[str, str | None]) -> Iterator[Finding]:
-    held: dict[str, str] = {}
+    holders: dict[str, list[str]] = {}
     for slot, ref in bound.fields.items():
-        other = held.setdefault(ref, slot)
-        if other == slot:
+        holders.setdefault(ref, []).append(slot)
+    for ref, slots in holders.items():
+        if len(slots) < 2:
             continue
-        # Report at the explicit binding (a default alone never binds two slots: a field has one name).
-        here, there = (slot, other) if slot in explicit else (other, slot)
-        yield (
-            _slot_path(policy, here, ref, explicit),
-            f"'{ref}' already holds the {there} slot; one field holds one slot (else the {here} is recorded as "
-            f"the {there}, kept under its rule and forwarded to whoever receives it): bind `bindings.usage.{here}` "
-            "to a field of its own, or to null if the gateway must not record it",
-        )
+        # Reported at each explicit binding (a default alone never binds two slots: a field has one name).
+        for here in [slot for slot in slots if slot in explicit]:
+            there = " and ".join(slot for slot in slots if slot != here)
+            yield (
+                _slot_path(policy, here, ref, explicit),
+                f"'{ref}' also holds the {there} slot; one field holds one slot (two on one field record one value "
+                "as the other, keep both under one rule and forward both to whoever receives either): bind "
+                f"`bindings.usage.{here}` to a field of its own"
+                + ("" if here in REQUIRED_SLOTS else ", or to null if the gateway must not record it"),
+            )
+
+
+def _usage_in_tables(
+    policy: Policy, bound: Bound, explicit: Mapping[str, str | None], clashed: set[str | int]
+) -> Iterator[Finding]:
+    """A usage slot held by a field of the accounts' or the audit trail's category would keep every usage row
+    under that table's rule (and its anchor), not under the usage data's own. Reported at both ends: the table's
+    binding (when the policy wrote one) and each usage slot's."""
+    dated = {
+        bound.categories[e.slot]: e for e in CATEGORY_SLOTS.values() if e.anchor is not None and e.slot not in clashed
+    }
+    inside: dict[str, list[str]] = {}
+    for slot, ref in bound.fields.items():
+        if ref.partition(".")[0] in dated:
+            inside.setdefault(ref.partition(".")[0], []).append(slot)
+    for cname, slots in inside.items():
+        entry = dated[cname]
+        if getattr(policy.bindings, entry.slot, None) is not None:
+            yield (
+                ("bindings", entry.slot),
+                f"'{cname}' also holds the usage slot{'s' if len(slots) > 1 else ''} {', '.join(slots)}; usage "
+                f"data is kept under its own rule, not under the one for {entry.covers}: bind the {entry.slot} "
+                "table to a category of its own, or the usage slots to fields of an automatic usage category",
+            )
+        for slot in slots:
+            ref = bound.fields[slot]
+            yield (
+                _slot_path(policy, slot, ref, explicit),
+                f"'{ref}' is a field of the category that holds the {entry.slot} table slot; usage data is kept "
+                f"under its own rule, not under the one for {entry.covers}: bind `bindings.usage.{slot}` to a field "
+                "of an automatic usage category"
+                + ("" if slot in explicit else ", or rename this field (it holds the slot by its name)"),
+            )
 
 
 def _rule_of(policy: Policy, ref: str) -> tuple[str, RetentionRule] | None:

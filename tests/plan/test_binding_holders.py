@@ -71,15 +71,50 @@ def test_an_unbound_timestamp_is_a_located_error(nordlicht: str) -> None:
     ]
 
 
-def test_two_slots_bound_to_one_field_are_a_located_error(nordlicht: str) -> None:
+def test_two_slots_bound_to_one_field_are_located_at_both_bindings(nordlicht: str) -> None:
     text = edit(nordlicht, "    ip_address: netzwerk.ip_adresse", "    ip_address: nutzung.modell")
-    text = edit(text, "      ip_adresse: {title: IP address}\n", "")
+    both = (
+        "one field holds one slot (two on one field record one value as the other, keep both under one rule and "
+        "forward both to whoever receives either)"
+    )
     assert errors_for(text) == [
+        f"p.yaml:{line_of(text, '    model: nutzung.modell')}:5: bindings.usage.model: 'nutzung.modell' also holds "
+        f"the ip_address slot; {both}: bind `bindings.usage.model` to a field of its own, or to null if the gateway "
+        "must not record it",
         f"p.yaml:{line_of(text, '    ip_address: nutzung.modell')}:5: bindings.usage.ip_address: 'nutzung.modell' "
-        "already holds the model slot; one field holds one slot (else the ip_address is recorded as the model, kept "
-        "under its rule and forwarded to whoever receives it): bind `bindings.usage.ip_address` to a field of its "
-        "own, or to null if the gateway must not record it"
+        f"also holds the model slot; {both}: bind `bindings.usage.ip_address` to a field of its own, or to null if "
+        "the gateway must not record it",
     ]
+
+
+def test_a_timestamp_sharing_a_field_is_never_told_to_bind_null(nordlicht: str) -> None:
+    text = edit(nordlicht, "    timestamp: nutzung.zeitpunkt", "    timestamp: netzwerk.ip_adresse")
+    [timestamp, _] = errors_for(text)
+    assert timestamp.startswith(f"p.yaml:{line_of(text, '    timestamp: netzwerk.ip_adresse')}:5: ")
+    assert timestamp.endswith("bind `bindings.usage.timestamp` to a field of its own")
+
+
+def test_a_usage_slot_bound_to_a_field_of_the_audit_trail_is_located_at_both_bindings(nordlicht: str) -> None:
+    text = edit(nordlicht, "    ip_address: netzwerk.ip_adresse", "    ip_address: protokoll.akteur")
+    assert errors_for(text) == [
+        f"p.yaml:{line_of(text, '  audit: protokoll')}:3: bindings.audit: 'protokoll' also holds the usage slot "
+        "ip_address; usage data is kept under its own rule, not under the one for the audit trail: bind the audit "
+        "table to a category of its own, or the usage slots to fields of an automatic usage category",
+        f"p.yaml:{line_of(text, '    ip_address: protokoll.akteur')}:5: bindings.usage.ip_address: "
+        "'protokoll.akteur' is a field of the category that holds the audit table slot; usage data is kept under "
+        "its own rule, not under the one for the audit trail: bind `bindings.usage.ip_address` to a field of an "
+        "automatic usage category",
+    ]
+
+
+def test_accounts_bound_to_a_usage_category_name_every_usage_slot_it_holds(nordlicht: str) -> None:
+    text = edit(nordlicht, "  accounts: kundenkonto", "  accounts: netzwerk")
+    errors = errors_for(text)
+    assert errors[0].startswith(
+        f"p.yaml:{line_of(text, '  accounts: netzwerk')}:3: bindings.accounts: 'netzwerk' also holds the usage "
+        "slots ip_address, browser;"
+    )
+    assert [e.split(": ")[1] for e in errors[1:]] == ["bindings.usage.ip_address", "bindings.usage.browser"]
 
 
 @pytest.mark.parametrize("slot", ["accounts", "audit", "rate_windows", "cookies"])

@@ -3,8 +3,9 @@
 What the gateway stores and which policy data it is:
 - `accounts` and `api_keys`: the category bound to `accounts` (`account` by default), kept until deletion plus
   the account rule's period;
-- `quarantine`: request content, kept until its expiry (fixed when flagged) or the rule's current window,
-  whichever comes first, so shortening the window in the policy shortens what is already kept;
+- `quarantine`: request content, kept until its expiry (fixed when flagged) or the current window of the rule
+  its storage exception names, whichever comes first, so shortening the window in the policy shortens what is
+  already kept;
 - `audit_events`: the category bound to `audit` (`audit_data`), each event kept for its rule's period after it
   was recorded;
 - `usage_events`: one column per usage field. Columns whose rule is shorter than the row's longest are
@@ -300,13 +301,39 @@ def _older_than(column: Any, spec: RetentionSpec) -> Where:
     return where
 
 
-def _quarantine_expired(spec: RetentionSpec) -> Where:
+def _quarantine_expired(spec: RetentionSpec, kept: ColumnElement[bool] | None = None) -> Where:
+    """Kept content at its expiry or past its rule's current window; `kept` narrows it to the triggers the rule
+    keeps, when several rules keep content."""
     q = tables.quarantine.c
 
     def where(now: datetime) -> ColumnElement[bool]:
-        return or_(q.expires_at <= now, _anchor_expired(q.created_at, spec, now))
+        expired = or_(q.expires_at <= now, _anchor_expired(q.created_at, spec, now))
+        return expired if kept is None else and_(kept, expired)
 
     return where
+
+
+def _content_steps(plan: Plan, content: str) -> Iterator[tuple[RetentionSpec, Step]]:
+    """One quarantine step per rule that keeps content, each over the triggers its storage exceptions name.
+
+    The first rule also takes what no other rule names (a trigger the policy no longer stores, say), so every
+    kept record has a rule that ends it; before, the first rule took every record, and content a longer rule
+    kept (an account mark kept a year) went at the first rule's window.
+    """
+    specs = [spec for spec in plan.retention if content in spec.categories]
+    if not specs:
+        raise PolicyError(f"quarantined '{content}' is stored but no retention rule covers it")
+    trigger = tables.quarantine.c.trigger
+    for i, spec in enumerate(specs):
+        own = sorted(w for w, rule in plan.storage_rules.items() if rule == spec.name)
+        others = sorted(w for w, rule in plan.storage_rules.items() if rule != spec.name)
+        if i == 0:
+            kept = trigger.not_in(others) if others else None
+        elif own:
+            kept = trigger.in_(own)
+        else:
+            continue  # covers content but keeps no trigger: nothing stored under it
+        yield spec, Step(tables.quarantine, _quarantine_expired(spec, kept))
 
 
 def _columns_expired(spec: RetentionSpec, columns: tuple[str, ...]) -> Where:
@@ -339,10 +366,8 @@ def compile_jobs(plan: Plan) -> list[RetentionJob]:
             Step(table, _older_than(table.c[entry.anchor_column], rule), children=tuple(children))
         )
     if plan.content_category is not None:
-        content_rule = _rule_covering(plan, plan.content_category)
-        if content_rule is None:
-            raise PolicyError(f"quarantined '{plan.content_category}' is stored but no retention rule covers it")
-        jobs[content_rule.name].steps.append(Step(tables.quarantine, _quarantine_expired(content_rule)))
+        for spec, step in _content_steps(plan, plan.content_category):
+            jobs[spec.name].steps.append(step)
     rules = usage_column_rules(plan)
     if rules:
         # A row lives as long as its longest-kept column; shorter-kept columns are erased on their own date.

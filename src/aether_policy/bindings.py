@@ -8,8 +8,9 @@ name holds a slot instead of knowing one. Without the section, or a key of it, A
 defaults: a usage slot is held by the automatic field of that name, a table by the category of that name.
 
 Adding a slot is one entry here. Bindings are checked when the policy loads (`binding_problems`: a binding to
-data the policy does not declare, or of the wrong kind, is a located error; `holder_problems`: what the bindings
-resolve to, defaults included, must be one field per slot, a kept timestamp, and one category per table) and by
+data the policy does not declare, or of the wrong kind, is a located error; `holder_problems` and
+`period_problems`: what the bindings resolve to, defaults included, must be one field per slot, no usage slot
+in a dated table's category, one category per table, and a timestamp kept as long as its row) and by
 `check` (`binding_warnings`: a collected field of a category the gateway records into that nothing records).
 """
 
@@ -285,22 +286,44 @@ def holder_problems(policy: Policy) -> Iterator[Finding]:
     """Located errors in what the bindings resolve to, defaults included (only once `binding_problems` is clean).
 
     Each is a policy the loader would otherwise accept while the runtime misbehaves: one field holding two slots
-    records one as the other and forwards its headers wherever the other goes; a required slot unbound drops every
-    usage row, and one erased before its row fails the retention run; two tables in one category (or a table in
-    the content category) are expired by a rule written for other data.
+    records one as the other and forwards its headers wherever the other goes; a usage slot in the accounts' or
+    audit trail's category keeps usage rows under that table's rule; two tables in one category (or a table in
+    the content category) are expired by a rule written for other data. Reads no retention rule, so a broken
+    rule elsewhere does not hide these.
     """
+    resolved = _resolve(policy)
+    if resolved is not None:
+        yield from resolved.misplaced
+        yield from resolved.tables
+
+
+def period_problems(policy: Policy) -> Iterator[Finding]:
+    """Located errors in the required slots: unbound (every usage row would be dropped), or held by a field its
+    rule erases before the row is deleted (the retention run would fail on the NOT NULL column). Judged only once
+    no slot is misplaced: a misbound slot also moves the usage rows' rule."""
+    resolved = _resolve(policy)
+    if resolved is not None and not resolved.misplaced:
+        yield from _required_slots(policy, resolved.bound, resolved.explicit)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    bound: Bound
+    explicit: Mapping[str, str | None]
+    misplaced: list[Finding]
+    tables: list[Finding]
+
+
+def _resolve(policy: Policy) -> _Resolved | None:
     if next(binding_problems(policy), None) is not None:
-        return
+        return None
     bound = bind(policy)
     explicit = dict(policy.bindings.usage) if policy.bindings is not None else {}
     tables = list(_shared_tables(policy, bound))
     # A table bound to another's category is reported once; its usage fields would each repeat the same cause.
     clashed = {path[1] for path, _ in tables}
     misplaced = [*_shared_fields(policy, bound, explicit), *_usage_in_tables(policy, bound, explicit, clashed)]
-    yield from misplaced
-    if not misplaced:  # a misbound slot also moves the usage rows' rule: judge the timestamp once it is fixed
-        yield from _required_slots(policy, bound, explicit)
-    yield from tables
+    return _Resolved(bound, explicit, misplaced, tables)
 
 
 def _slot_path(policy: Policy, slot: str, ref: str, explicit: Mapping[str, str | None]) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from aether_policy._suggest import did_you_mean
-from aether_policy.bindings import CATEGORY_SLOTS, binding_problems, holder_problems
+from aether_policy.bindings import CATEGORY_SLOTS, binding_problems, holder_problems, period_problems
 from aether_policy.legal import legal_problems
 from aether_policy.model import Policy
 from aether_policy.page_sections import order_problems
@@ -248,6 +248,11 @@ def _bindings(policy: Policy) -> Iterator[_Found]:
 
 def _slot_holders(policy: Policy) -> Iterator[_Found]:
     for path, message in holder_problems(policy):
+        yield path, message, _on("categories", None)
+
+
+def _slot_periods(policy: Policy) -> Iterator[_Found]:
+    for path, message in period_problems(policy):
         yield path, message, (*_on("categories", None), *_on("retention", None))
 
 
@@ -290,7 +295,8 @@ _FAMILIES: tuple[tuple[Callable[[Policy], Iterator[_Found]], set[str]], ...] = (
     (_retention_coverage, {"categories", "retention"}),
     (_cookies, {"categories", "cookies", "bindings"}),
     (_bindings, {"categories", "bindings"}),
-    (_slot_holders, {"categories", "bindings", "retention"}),
+    (_slot_holders, {"categories", "bindings"}),
+    (_slot_periods, {"categories", "bindings", "retention"}),
     (_sections, {"categories", "sections"}),
     (_change_log, {"changes", "last_updated"}),
     (_section_order, {"sections", "rights", "categories", "purposes", "recipients", "retention", "security"}),

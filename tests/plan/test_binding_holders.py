@@ -171,3 +171,11 @@ def test_a_field_a_later_rule_covers_again_is_located_at_the_later_entry(nordlic
         error
     )
     assert "'netzwerkdaten'" in error
+
+
+def test_two_slots_on_one_field_are_reported_alongside_a_broken_retention_rule(nordlicht: str) -> None:
+    text = edit(nordlicht, "    ip_address: netzwerk.ip_adresse", "    ip_address: nutzung.modell")
+    text = edit(text, "    keep_for: 3 years", "    keep_for: forever")
+    errors = errors_for(text)
+    assert any("retention.pruefprotokoll.keep_for: 'forever' is not a duration" in e for e in errors)
+    assert any("bindings.usage.ip_address: 'nutzung.modell' also holds the model slot" in e for e in errors)

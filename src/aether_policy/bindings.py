@@ -8,8 +8,10 @@ name holds a slot instead of knowing one. Without the section, or a key of it, A
 defaults: a usage slot is held by the automatic field of that name, a table by the category of that name.
 
 Adding a slot is one entry here. Bindings are checked when the policy loads (`binding_problems`: a binding to
-data the policy does not declare, or of the wrong kind, is a located error) and by `check`
-(`binding_warnings`: a collected field of a category the gateway records into that nothing records).
+data the policy does not declare, or of the wrong kind, is a located error; `holder_problems` and
+`period_problems`: what the bindings resolve to, defaults included, must be one field per slot, no usage slot
+in a dated table's category, one category per table, and a timestamp kept as long as its row) and by
+`check` (`binding_warnings`: a collected field of a category the gateway records into that nothing records).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 from aether_policy._suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from aether_policy.model import Category, Policy
+    from aether_policy.model import Category, Policy, RetentionRule
 
 Path = tuple[str | int, ...]
 Finding = tuple[Path, str]
@@ -41,6 +43,10 @@ USAGE_SLOTS: Mapping[str, tuple[str, ...]] = {
     "browser": ("browser_family", "browser_major_version"),
 }
 """Each usage-event slot and the columns it fills. Its default field is the automatic field of its name."""
+
+REQUIRED_SLOTS: tuple[str, ...] = ("timestamp",)
+"""Slots whose columns every usage row needs (NOT NULL in `usage_events`): the gateway drops a row without them,
+and the retention jobs date rows by the timestamp, so it must be kept as long as the row."""
 
 BROWSER_SLOT = "browser"
 BROWSER_INPUT = "user_agent"
@@ -83,6 +89,8 @@ class StoredTable:
     """What the gateway keeps, mid-sentence, for errors: 'stores accounts and API keys'."""
     covers: str = ""
     """What a rule over it covers, mid-sentence: 'accounts'."""
+    kept: str = ""
+    """Where its data is kept, mid-sentence, for `explain`: 'accounts and API keys (tables accounts, api_keys)'."""
 
 
 CATEGORY_SLOTS: Mapping[str, StoredTable] = {
@@ -97,6 +105,7 @@ CATEGORY_SLOTS: Mapping[str, StoredTable] = {
             anchor_column="deleted_at",
             stores="stores accounts and API keys",
             covers="accounts",
+            kept="accounts and API keys (tables accounts, api_keys)",
         ),
         StoredTable(
             "audit",
@@ -107,14 +116,22 @@ CATEGORY_SLOTS: Mapping[str, StoredTable] = {
             anchor_column="occurred_at",
             stores="keeps an audit trail",
             covers="the audit trail",
+            kept="the audit trail (table audit_events)",
         ),
         StoredTable(
             "rate_windows",
             "api_usage",
             ("rate_windows",),
             "Per-key request and token counts of the current minute (pruned as windows close).",
+            kept="per-key counts of the current minute (table rate_windows, pruned as windows close)",
         ),
-        StoredTable("cookies", "cookies", (), "The cookie kinds the `cookies` section's entries name (`kind`)."),
+        StoredTable(
+            "cookies",
+            "cookies",
+            (),
+            "The cookie kinds the `cookies` section's entries name (`kind`).",
+            kept="cookies in users' browsers, each until its `max_age`",
+        ),
     )
 }
 USAGE_TABLE = "usage_events"
@@ -263,6 +280,175 @@ def binding_problems(policy: Policy) -> Iterator[Finding]:
             )
         elif (why := _fits(slot, field)) is not None:
             yield path, f"'{ref}' cannot hold the {slot} slot: {why}"
+
+
+def holder_problems(policy: Policy) -> Iterator[Finding]:
+    """Located errors in what the bindings resolve to, defaults included (only once `binding_problems` is clean).
+
+    Each is a policy the loader would otherwise accept while the runtime misbehaves: one field holding two slots
+    records one as the other and forwards its headers wherever the other goes; a usage slot in the accounts' or
+    audit trail's category keeps usage rows under that table's rule; two tables in one category (or a table in
+    the content category) are expired by a rule written for other data. Reads no retention rule, so a broken
+    rule elsewhere does not hide these.
+    """
+    resolved = _resolve(policy)
+    if resolved is not None:
+        yield from resolved.misplaced
+        yield from resolved.tables
+
+
+def period_problems(policy: Policy) -> Iterator[Finding]:
+    """Located errors in the required slots: unbound (every usage row would be dropped), or held by a field its
+    rule erases before the row is deleted (the retention run would fail on the NOT NULL column). Judged only once
+    no slot is misplaced: a misbound slot also moves the usage rows' rule."""
+    resolved = _resolve(policy)
+    if resolved is not None and not resolved.misplaced:
+        yield from _required_slots(policy, resolved.bound, resolved.explicit)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    bound: Bound
+    explicit: Mapping[str, str | None]
+    misplaced: list[Finding]
+    tables: list[Finding]
+
+
+def _resolve(policy: Policy) -> _Resolved | None:
+    if next(binding_problems(policy), None) is not None:
+        return None
+    bound = bind(policy)
+    explicit = dict(policy.bindings.usage) if policy.bindings is not None else {}
+    tables = list(_shared_tables(policy, bound))
+    # A table bound to another's category is reported once; its usage fields would each repeat the same cause.
+    clashed = {path[1] for path, _ in tables}
+    misplaced = [*_shared_fields(policy, bound, explicit), *_usage_in_tables(policy, bound, explicit, clashed)]
+    return _Resolved(bound, explicit, misplaced, tables)
+
+
+def _slot_path(policy: Policy, slot: str, ref: str, explicit: Mapping[str, str | None]) -> Path:
+    """Where a slot's holder was chosen: its binding, or (bound by default) the field itself."""
+    if slot in explicit:
+        return ("bindings", "usage", slot)
+    cname, _, fname = ref.partition(".")
+    return ("categories", cname, "fields", fname)
+
+
+def _shared_fields(policy: Policy, bound: Bound, explicit: Mapping[str, str | None]) -> Iterator[Finding]:
+    holders: dict[str, list[str]] = {}
+    for slot, ref in bound.fields.items():
+        holders.setdefault(ref, []).append(slot)
+    for ref, slots in holders.items():
+        if len(slots) < 2:
+            continue
+        # Reported at each explicit binding (a default alone never binds two slots: a field has one name).
+        for here in [slot for slot in slots if slot in explicit]:
+            there = " and ".join(slot for slot in slots if slot != here)
+            yield (
+                _slot_path(policy, here, ref, explicit),
+                f"'{ref}' also holds the {there} slot; one field holds one slot (two on one field record one value "
+                "as the other, keep both under one rule and forward both to whoever receives either): bind "
+                f"`bindings.usage.{here}` to a field of its own"
+                + ("" if here in REQUIRED_SLOTS else ", or to null if the gateway must not record it"),
+            )
+
+
+def _usage_in_tables(
+    policy: Policy, bound: Bound, explicit: Mapping[str, str | None], clashed: set[str | int]
+) -> Iterator[Finding]:
+    """A usage slot held by a field of the accounts' or the audit trail's category would keep every usage row
+    under that table's rule (and its anchor), not under the usage data's own. Reported at both ends: the table's
+    binding (when the policy wrote one) and each usage slot's."""
+    dated = {
+        bound.categories[e.slot]: e for e in CATEGORY_SLOTS.values() if e.anchor is not None and e.slot not in clashed
+    }
+    inside: dict[str, list[str]] = {}
+    for slot, ref in bound.fields.items():
+        if ref.partition(".")[0] in dated:
+            inside.setdefault(ref.partition(".")[0], []).append(slot)
+    for cname, slots in inside.items():
+        entry = dated[cname]
+        if getattr(policy.bindings, entry.slot, None) is not None:
+            yield (
+                ("bindings", entry.slot),
+                f"'{cname}' also holds the usage slot{'s' if len(slots) > 1 else ''} {', '.join(slots)}; usage "
+                f"data is kept under its own rule, not under the one for {entry.covers}: bind the {entry.slot} "
+                "table to a category of its own, or the usage slots to fields of an automatic usage category",
+            )
+        for slot in slots:
+            ref = bound.fields[slot]
+            yield (
+                _slot_path(policy, slot, ref, explicit),
+                f"'{ref}' is a field of the category that holds the {entry.slot} table slot; usage data is kept "
+                f"under its own rule, not under the one for {entry.covers}: bind `bindings.usage.{slot}` to a field "
+                "of an automatic usage category"
+                + ("" if slot in explicit else ", or rename this field (it holds the slot by its name)"),
+            )
+
+
+def _rule_of(policy: Policy, ref: str) -> tuple[str, RetentionRule] | None:
+    """The rule that keeps a field (the first covering it or its category, as the retention jobs pick)."""
+    cname = ref.partition(".")[0]
+    return next(((n, r) for n, r in policy.retention.items() if cname in r.categories or ref in r.categories), None)
+
+
+def _required_slots(policy: Policy, bound: Bound, explicit: Mapping[str, str | None]) -> Iterator[Finding]:
+    if not bound.fields:
+        return  # the policy records no usage at all: no usage rows to need a timestamp
+    kept = [rule for ref in bound.fields.values() if (rule := _rule_of(policy, ref)) is not None]
+    if not kept:
+        return  # no rule covers the usage data: retention coverage reports it
+    row_name, row_rule = max(kept, key=lambda named: named[1].keep_for.nominal_seconds)
+    for slot in REQUIRED_SLOTS:
+        ref = bound.fields.get(slot)
+        if ref is None:
+            yield (
+                ("bindings", "usage", slot) if slot in explicit else ("bindings",) if policy.bindings else (),
+                f"the gateway needs the {slot} slot in every usage row (usage_events.{USAGE_SLOTS[slot][0]} is "
+                f"required; without it every usage row is dropped): bind `bindings.usage.{slot}` to a field of an "
+                f"automatic category kept under '{row_name}', as long as the usage rows",
+            )
+            continue
+        rule = _rule_of(policy, ref)
+        if rule is not None and rule[1].keep_for < row_rule.keep_for:
+            yield (
+                _slot_path(policy, slot, ref, explicit),
+                f"'{ref}' holds the {slot} slot, which every usage row needs until the row is deleted, but its rule "
+                f"'{rule[0]}' ({rule[1].keep_for}) is shorter than '{row_name}' ({row_rule.keep_for}), which keeps "
+                f"the rows (the retention run could not erase it): bind `bindings.usage.{slot}` to a field kept "
+                f"under '{row_name}'"
+                + ("" if slot in explicit else ", or rename this field (it holds the slot by its name)"),
+            )
+
+
+def _shared_tables(policy: Policy, bound: Bound) -> Iterator[Finding]:
+    declared = policy.bindings
+    sharing: dict[str, list[str]] = {}
+    for slot, name in bound.categories.items():
+        sharing.setdefault(name, []).append(slot)
+    for slot, name in bound.categories.items():
+        if getattr(declared, slot, None) is None:
+            continue  # defaults differ from each other: a clash always has an explicit side, reported there
+        path: Path = ("bindings", slot)
+        if name == bound.content:
+            yield (
+                path,
+                f"'{name}' is the request content category; the {slot} table slot may not share it (its rows "
+                "would be expired, exported and forwarded as prompt content): declare a category of its own for "
+                "it, with a retention rule, and bind it here",
+            )
+            continue
+        others = [
+            other + ("" if getattr(declared, other, None) else " (by default)")
+            for other in sharing[name]
+            if other != slot
+        ]
+        if others:
+            yield (
+                path,
+                f"'{name}' also holds the {' and '.join(others)} table slot; each stored table needs a category of "
+                "its own (its own retention rule and page entry): declare one for this slot and bind it here",
+            )
 
 
 def binding_warnings(policy: Policy) -> Iterator[Finding]:

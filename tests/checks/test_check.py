@@ -149,6 +149,22 @@ def test_forwarding_prompts_to_a_provider_that_does_not_receive_them_fails(proje
     ]
 
 
+def test_a_policy_binding_no_model_field_is_asked_for_the_binding_in_its_own_names(tmp_path: Path) -> None:
+    policy = tmp_path / "nordlicht.yaml"
+    source = (ROOT / "policies" / "examples" / "nordlicht.yaml").read_text(encoding="utf-8")
+    assert source.count("    model: nutzung.modell\n") == 1
+    policy.write_text(source.replace("    model: nutzung.modell\n", "    model: null\n"), encoding="utf-8")
+    config = ROOT / "examples" / "nordlicht-gateway.yaml"
+    report = run_checks(CheckOptions(policy, site=None, config=config))
+    [finding] = [str(f) for f in report.findings if f.check == "gateway-conformance"]
+    assert finding.endswith(
+        "the gateway sends the requested model's name to 'eigenes_modell' with every request, but no field of the "
+        "policy holds the model slot; bind `bindings.usage.model` to the field that records the model, and list "
+        "that field under receives"
+    )
+    assert "api_usage" not in finding
+
+
 def test_a_policy_that_does_not_declare_the_audit_trail_fails_promise_coverage(project: Path) -> None:
     policy = project / "policies" / "aetherapi.yaml"
     text = policy.read_text()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from aether_policy import load_policy_text
 from aether_policy.cli import main
 from aether_policy.diff import rules_changed, semantic_diff
-from tests.policy_edits import replaced
+from tests.policy_edits import errors_for, replaced
 
 
 def changes(old_text: str, new_text: str) -> list[tuple[str, str, bool]]:
@@ -325,20 +325,22 @@ def test_moving_a_category_into_a_shorter_rule_is_reported_but_not_material(poli
     assert material(policy_text, new) == []
 
 
-def test_a_new_rule_covering_data_for_longer_is_material(policy_text: str) -> None:
+def test_moving_data_to_a_new_rule_that_keeps_it_longer_is_material(policy_text: str) -> None:
+    # Data is kept under one rule (two covering it is a validate error), so a longer period by a new rule means
+    # moving the data to it.
     new = replaced(
         policy_text,
+        ("    categories: [account, payment,", "    categories: [payment,"),
         (
             "\ncookies:\n  aether_session:",
-            "  archive:\n    title: Archive\n    categories: [account]\n    keep_for: 900 days\n    after: collection\n"
-            "\ncookies:\n  aether_session:",
+            "  archive:\n    title: Archive\n    categories: [account]\n    keep_for: 900 days\n"
+            "    after: account_deletion\n\ncookies:\n  aether_session:",
         ),
     )
     assert material(policy_text, new) == [
         (
             "retention.archive.categories.0",
-            "Account Information kept longer: 30 days after account deletion → 30 days after account deletion (also "
-            "covered by 900 days after collection)",
+            "Account Information kept longer: 30 days after account deletion → 900 days after account deletion",
             True,
         )
     ]
@@ -476,19 +478,13 @@ ARCHIVE_RULE = (
 )
 
 
-def test_putting_a_longer_rule_first_for_doubly_covered_data_is_material(policy_text: str) -> None:
-    """The retention jobs apply the first rule covering the data: reordering changes what they delete."""
-    old = replaced(policy_text, ("\ncookies:\n  aether_session:", ARCHIVE_RULE + "\ncookies:\n  aether_session:"))
+def test_data_two_rules_cover_is_refused_so_their_order_cannot_change_what_is_kept(policy_text: str) -> None:
+    """The retention jobs applied the first rule covering the data, so reordering two changed what they deleted
+    while the page showed both; a field covered twice is now a validate error naming both rules."""
     new = replaced(policy_text, ("  account_data:\n", ARCHIVE_RULE + "  account_data:\n"))
-    assert material(old, new) == [
-        (
-            "retention.archive.categories.0",
-            "Device Information kept longer: 30 days after collection (also covered by 90 days after collection) → "
-            "90 days after collection (also covered by 30 days after collection)",
-            True,
-        )
-    ]
-    assert rules_changed(load_policy_text(old).policy, load_policy_text(new).policy)
+    [error] = errors_for(new)
+    assert "retention.technical_data.categories[0]: 'device.ip_address' is already kept under retention rule " in error
+    assert "'archive'" in error
 
 
 def test_reordering_categories_is_a_prose_change_that_still_counts_as_changed(policy_text: str) -> None:

@@ -214,3 +214,16 @@ def test_a_deleted_accounts_request_is_explained_as_refused(runner: CliRunner, p
     found = json.loads(runner.invoke(main, ["explain", "clean.json", "--account", "gone", "--format", "json"]).output)
     assert found["request"]["status"] == 401 and found["request"]["account_deleted"] is True
     assert found["egress"] == [] and found["content"]["kept"] is False
+
+
+@pytest.mark.parametrize(
+    ("field", "kept"),
+    [
+        ("audit_data.action", "applies where the gateway keeps it, the audit trail (table audit_events);"),
+        ("account.email", "applies where the gateway keeps it, accounts and API keys (tables accounts, api_keys);"),
+        ("payment.billing_address", "binds whoever holds it (the gateway stores none of it)"),
+    ],
+)
+def test_field_names_the_table_its_data_is_kept_in(runner: CliRunner, project: Path, field: str, kept: str) -> None:
+    [found] = json.loads(runner.invoke(main, ["explain", "--field", field, "--format", "json"]).output)
+    assert found["retention"]["job"].startswith(kept)

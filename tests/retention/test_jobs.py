@@ -166,6 +166,7 @@ def test_cli_runs_as_of_a_time_and_reports_json(runner: CliRunner, store: Store)
             "deleted": 1,
             "dry_run": False,
             "skipped": None,
+            "failed": None,
         }
     ]
     with store.begin() as conn:

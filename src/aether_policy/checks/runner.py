@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aether_policy._extras import gateway_missing_reason
 from aether_policy.anchors import ANCHORS, enforced_by_gateway
-from aether_policy.bindings import binding_warnings
+from aether_policy.bindings import MODEL_SLOT, binding_warnings
 from aether_policy.checks.change_control import change_control
 from aether_policy.checks.findings import CHECKS, Finding, guarded
 from aether_policy.checks.rights import rights_coverage
@@ -158,11 +158,22 @@ def gateway_conformance(loaded: LoadedPolicy, plan: Plan, config_path: Path | No
                         loaded,
                         "gateway-conformance",
                         ("recipients", recipient_name, "receives"),
-                        f"the gateway sends {ref} to '{recipient_name}' but the policy does not list it under "
-                        "receives; add it",
+                        _not_received(plan, ref, recipient_name),
                     )
                 )
     return findings
+
+
+def _not_received(plan: Plan, ref: str, recipient: str) -> str:
+    """What to add to a recipient's `receives`, in the policy's own names."""
+    if ref == plan.bindings.model_ref and MODEL_SLOT not in plan.bindings.fields:
+        # No field holds the model slot, so the default name may not exist in this policy: ask for the binding.
+        return (
+            f"the gateway sends the requested model's name to '{recipient}' with every request, but no field of "
+            f"the policy holds the {MODEL_SLOT} slot; bind `bindings.usage.{MODEL_SLOT}` to the field that records "
+            "the model, and list that field under receives"
+        )
+    return f"the gateway sends {ref} to '{recipient}' but the policy does not list it under receives; add it"
 
 
 @guarded("promise-coverage")

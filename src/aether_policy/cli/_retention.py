@@ -6,12 +6,17 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from aether_policy.cli._actor import actor_option, resolve_actor
 from aether_policy.cli._common import load, policy_option, require_gateway, user_errors
 from aether_policy.cli._store_commands import db_option, opened
+
+if TYPE_CHECKING:
+    from aether_policy.retention.jobs import JobResult, RetentionJob
+    from aether_policy.store.store import Store
 
 
 def _parse_now(value: str | None) -> datetime:
@@ -73,24 +78,48 @@ def retention_run(
     results = []
     with opened(db_url) as store, user_errors():
         for job in selected:
-            total = job.count(store, now) if not dry_run else 0
+            total = _count_for_progress(job, store, now) if not dry_run and sys.stderr.isatty() else 0
             if not dry_run and fmt == "text" and sys.stderr.isatty() and total > 100_000:
                 with click.progressbar(length=total, label=f"{job.name}", file=sys.stderr) as bar:
                     results.append(job.run(store, now, dry_run=dry_run, batch_size=batch_size, progress=bar.update))
             else:
                 results.append(job.run(store, now, dry_run=dry_run, batch_size=batch_size))
         if not dry_run:  # a dry run reads counts only and changes nothing
-            counts = {r.rule: r.deleted for r in results if r.skipped is None}
+            counts = {r.rule: r.deleted for r in results if r.skipped is None and r.failed is None}
             audit.record_retention(store, counts, actor=who, scheduled=False)
+    failed = [r for r in results if r.failed is not None]
     if fmt == "json":
         click.echo(
             json.dumps({"now": now.isoformat(), "dry_run": dry_run, "rules": [r.as_dict() for r in results]}, indent=2)
         )
-        return
+    else:
+        _print_text(results, dry_run)
+    if failed:
+        # Every other rule has run; the exit code tells a scheduler this run did not do all it should.
+        raise click.ClickException(
+            f"{len(failed)} retention rule{'s' if len(failed) > 1 else ''} failed: "
+            + "; ".join(f"retention.{r.rule}: {r.failed}" for r in failed)
+            + "; the other rules ran. Fix the cause and run again (finished batches stay done)"
+        )
+
+
+def _count_for_progress(job: RetentionJob, store: Store, now: datetime) -> int:
+    """The rows a run would touch, only to size a progress bar: a failure here is the run's to report."""
+    try:
+        return job.count(store, now)
+    except Exception:  # the job's own run meets and reports the same failure
+        return 0
+
+
+def _print_text(results: list[JobResult], dry_run: bool) -> None:
     for result in results:
         cutoff = result.cutoff.isoformat(timespec="seconds") if result.cutoff else "-"
         if result.skipped:
             click.echo(f"{result.rule}: skipped, {result.skipped}")
+            continue
+        if result.failed:
+            removed = f"would remove {result.matched}" if dry_run else f"removed {result.deleted}"
+            click.echo(f"{result.rule}: FAILED ({result.failed}); {removed} before it  ({result.action})")
             continue
         removed = f"would remove {result.matched}" if dry_run else f"removed {result.deleted}"
         click.echo(f"{result.rule}: cutoff {cutoff}, matched {result.matched}, {removed}  ({result.action})")

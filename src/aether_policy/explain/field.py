@@ -12,7 +12,7 @@ from typing import Any
 
 from aether_policy._positions import Path
 from aether_policy._suggest import did_you_mean
-from aether_policy.bindings import FORWARDED_HEADERS
+from aether_policy.bindings import CATEGORY_SLOTS, FORWARDED_HEADERS
 from aether_policy.exceptions import PolicyError
 from aether_policy.loader import LoadedPolicy
 from aether_policy.plan.compiled import Plan
@@ -76,7 +76,13 @@ def _explain_one(loaded: LoadedPolicy, plan: Plan, category_name: str, field_nam
         explained["retention"] = {
             **retention.as_dict(),
             "at": _where(loaded, ("retention", retention.rule)),
-            "job": _job(_row_seconds(loaded, plan), columns, retention.seconds, category.storage is not None),
+            "job": _job(
+                _row_seconds(loaded, plan),
+                columns,
+                retention.seconds,
+                category.storage is not None,
+                _kept_in(plan, category_name),
+            ),
             "page": retention.page,
         }
     for receiver in receivers_of(policy, ref):
@@ -113,11 +119,20 @@ def _row_seconds(loaded: LoadedPolicy, plan: Plan) -> int:
     return max((p.seconds for p in periods if p is not None), default=0)
 
 
-def _job(row_seconds: int, columns: list[str], seconds: int, content: bool) -> str:
+def _kept_in(plan: Plan, category_name: str) -> list[str]:
+    """What the gateway keeps of this category in its own tables, by the table slots bound to it."""
+    return [
+        entry.kept for entry in CATEGORY_SLOTS.values() if plan.bindings.categories.get(entry.slot) == category_name
+    ]
+
+
+def _job(row_seconds: int, columns: list[str], seconds: int, content: bool, kept_in: list[str]) -> str:
     if content:
         return "deletes kept content when its window ends (fixed when it was flagged) or the rule's period does"
+    if not columns and kept_in:
+        return f"applies where the gateway keeps it, {' and '.join(kept_in)}; elsewhere it binds whoever holds it"
     if not columns:
-        return "applies where the gateway stores it (accounts and keys); elsewhere it binds whoever holds it"
+        return "binds whoever holds it (the gateway stores none of it)"
     if seconds < row_seconds:
         return f"erases {', '.join(columns)} in usage events when the period ends (the rest of the row stays)"
     return "deletes the usage events when the period ends"

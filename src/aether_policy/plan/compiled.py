@@ -48,6 +48,8 @@ class Plan:
     cookie_max_age: Mapping[str, Duration | None] = field(default_factory=dict)
     # The policy's names for what the runtime records (`aether_policy.bindings`).
     bindings: Bound = field(default_factory=lambda: Bound({}, {}, {}, None))
+    # Each storage exception's trigger and the rule that keeps what it stores (several rules may keep content).
+    storage_rules: Mapping[str, str] = field(default_factory=dict)
 
     def retention_for(self, category: str) -> RetentionSpec | None:
         """The rule that covers a category (or all its fields), if any."""
@@ -61,6 +63,7 @@ def compile_policy(policy: Policy) -> Plan:
     bound = bind(policy)
     content_name = bound.content
     windows: dict[str, Duration] = {}
+    rules: dict[str, str] = {}
     detectors: set[str] = set()
     patterns: dict[str, str] = {}
     if content_name is not None:
@@ -68,6 +71,7 @@ def compile_policy(policy: Policy) -> Plan:
         assert storage is not None  # found by the line above
         for exception in storage.exceptions:
             windows[exception.when] = policy.retention[exception.retention].keep_for
+            rules[exception.when] = exception.retention
             detectors.update(exception.detectors)
             patterns.update(exception.patterns)
     return Plan(
@@ -89,4 +93,5 @@ def compile_policy(policy: Policy) -> Plan:
         ),
         cookie_max_age={name: cookie.max_age for name, cookie in policy.cookies.items()},
         bindings=bound,
+        storage_rules=rules,
     )

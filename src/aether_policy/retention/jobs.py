@@ -3,8 +3,9 @@
 What the gateway stores and which policy data it is:
 - `accounts` and `api_keys`: the category bound to `accounts` (`account` by default), kept until deletion plus
   the account rule's period;
-- `quarantine`: request content, kept until its expiry (fixed when flagged) or the rule's current window,
-  whichever comes first, so shortening the window in the policy shortens what is already kept;
+- `quarantine`: request content, kept until its expiry (fixed when flagged) or the current window of the rule
+  its storage exception names, whichever comes first, so shortening the window in the policy shortens what is
+  already kept;
 - `audit_events`: the category bound to `audit` (`audit_data`), each event kept for its rule's period after it
   was recorded;
 - `usage_events`: one column per usage field. Columns whose rule is shorter than the row's longest are
@@ -16,7 +17,9 @@ A row anchored at `t` under a rule kept for `d` has expired at `now` exactly whe
 calendar arithmetic for months and years (see `aether_policy.durations`); the cutoffs are computed in Python
 from `now` on every run, so the SQL compares the anchor column with plain timestamps on every backend.
 Every job works in short batches, each its own transaction: a running gateway is never blocked for long,
-a killed run leaves only whole batches done, and two runners at once never delete a row twice.
+a killed run leaves only whole batches done, and two runners at once never delete a row twice. A job whose
+statement fails reports the failure in its result instead of raising: its failed batch is rolled back, and the
+other rules still run (one broken rule must not keep everything else past its date).
 """
 
 from __future__ import annotations
@@ -51,10 +54,14 @@ class JobResult:
     deleted: int
     dry_run: bool
     skipped: str | None = None
+    failed: str | None = None
+    """What failed (the error's type and first line), when the rule could not finish; what it removed before
+    the failing batch stays removed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "skipped": self.skipped,
+            "failed": self.failed,
             "rule": self.rule,
             "title": self.title,
             "action": self.action,
@@ -124,8 +131,33 @@ class RetentionJob:
         A real run reports as matched what its own batches found expired, so no separate count scan is
         paid; with another runner working at once, matched counts only what this runner found.
         """
+        tally = [0, 0]  # rows matched and removed so far, kept when a later batch fails
+        try:
+            return self._run(store, now, tally, dry_run=dry_run, batch_size=batch_size, progress=progress)
+        except Exception as error:  # any failure of this rule is reported; the caller runs the other rules
+            return JobResult(
+                self.name,
+                self.spec.title,
+                self.action,
+                self.cutoff(now),
+                tally[0],
+                tally[1],
+                dry_run,
+                failed=describe_failure(error),
+            )
+
+    def _run(
+        self,
+        store: Store,
+        now: datetime,
+        tally: list[int],
+        *,
+        dry_run: bool,
+        batch_size: int,
+        progress: Progress | None,
+    ) -> JobResult:
         if dry_run:
-            matched, deleted = self.count(store, now), 0
+            tally[0] = self.count(store, now)
         else:
             with _one_runner(store, self.name) as alone:
                 if not alone:
@@ -139,14 +171,24 @@ class RetentionJob:
                         dry_run,
                         skipped="another runner is running this rule now",
                     )
-                matched = deleted = 0
                 for step in self.steps:
-                    step_matched, step_deleted = _run_step(store, step, now, batch_size, progress)
-                    matched += step_matched
-                    deleted += step_deleted
+                    _run_step(store, step, now, batch_size, progress, tally)
         return JobResult(
-            self.name, self.spec.title, self.action, self.cutoff(now) if self.steps else None, matched, deleted, dry_run
+            self.name,
+            self.spec.title,
+            self.action,
+            self.cutoff(now) if self.steps else None,
+            tally[0],
+            tally[1],
+            dry_run,
         )
+
+
+def describe_failure(error: BaseException) -> str:
+    """The error's type and first line: a database error's first line is the driver's message (the statement and
+    its parameters, which follow, may hold personal data and say nothing more to an operator)."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 @contextmanager
@@ -170,10 +212,12 @@ def _one_runner(store: Store, rule: str) -> Iterator[bool]:
                 conn.commit()
 
 
-def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None) -> tuple[int, int]:
-    """(rows found expired, rows this runner removed), one short transaction per batch."""
+def _run_step(
+    store: Store, step: Step, now: datetime, batch_size: int, progress: Progress | None, tally: list[int]
+) -> None:
+    """Adds (rows found expired, rows this runner removed) to `tally` batch by batch, each batch one short
+    transaction, so a failing batch leaves the earlier ones counted."""
     key = step.table.c.id
-    matched = done = 0
     while True:
         with store.begin() as conn:
             batch = select(key).where(step.where(now)).limit(batch_size)
@@ -185,8 +229,8 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
             if step.children or step.erase:
                 ids = [row[0] for row in conn.execute(batch)]
                 if not ids:
-                    return matched, done
-                matched += len(ids)
+                    return
+                tally[0] += len(ids)
                 for child in step.children:
                     conn.execute(delete(child).where(child.c.account_id.in_(ids)))
                 if step.erase:
@@ -198,10 +242,10 @@ def _run_step(store: Store, step: Step, now: datetime, batch_size: int, progress
                     count = conn.execute(delete(step.table).where(key.in_(ids))).rowcount
             else:
                 count = conn.execute(delete(step.table).where(key.in_(batch.scalar_subquery()))).rowcount
-                matched += max(count, 0)
+                tally[0] += max(count, 0)
         if count <= 0:
-            return matched, done
-        done += count
+            return
+        tally[1] += count
         if progress is not None:
             progress(count)
 
@@ -257,13 +301,39 @@ def _older_than(column: Any, spec: RetentionSpec) -> Where:
     return where
 
 
-def _quarantine_expired(spec: RetentionSpec) -> Where:
+def _quarantine_expired(spec: RetentionSpec, kept: ColumnElement[bool] | None = None) -> Where:
+    """Kept content at its expiry or past its rule's current window; `kept` narrows it to the triggers the rule
+    keeps, when several rules keep content."""
     q = tables.quarantine.c
 
     def where(now: datetime) -> ColumnElement[bool]:
-        return or_(q.expires_at <= now, _anchor_expired(q.created_at, spec, now))
+        expired = or_(q.expires_at <= now, _anchor_expired(q.created_at, spec, now))
+        return expired if kept is None else and_(kept, expired)
 
     return where
+
+
+def _content_steps(plan: Plan, content: str) -> Iterator[tuple[RetentionSpec, Step]]:
+    """One quarantine step per rule that keeps content, each over the triggers its storage exceptions name.
+
+    The first rule also takes what no other rule names (a trigger the policy no longer stores, say), so every
+    kept record has a rule that ends it; before, the first rule took every record, and content a longer rule
+    kept (an account mark kept a year) went at the first rule's window.
+    """
+    specs = [spec for spec in plan.retention if content in spec.categories]
+    if not specs:
+        raise PolicyError(f"quarantined '{content}' is stored but no retention rule covers it")
+    trigger = tables.quarantine.c.trigger
+    for i, spec in enumerate(specs):
+        own = sorted(w for w, rule in plan.storage_rules.items() if rule == spec.name)
+        others = sorted(w for w, rule in plan.storage_rules.items() if rule != spec.name)
+        if i == 0:
+            kept = trigger.not_in(others) if others else None
+        elif own:
+            kept = trigger.in_(own)
+        else:
+            continue  # covers content but keeps no trigger: nothing stored under it
+        yield spec, Step(tables.quarantine, _quarantine_expired(spec, kept))
 
 
 def _columns_expired(spec: RetentionSpec, columns: tuple[str, ...]) -> Where:
@@ -296,10 +366,8 @@ def compile_jobs(plan: Plan) -> list[RetentionJob]:
             Step(table, _older_than(table.c[entry.anchor_column], rule), children=tuple(children))
         )
     if plan.content_category is not None:
-        content_rule = _rule_covering(plan, plan.content_category)
-        if content_rule is None:
-            raise PolicyError(f"quarantined '{plan.content_category}' is stored but no retention rule covers it")
-        jobs[content_rule.name].steps.append(Step(tables.quarantine, _quarantine_expired(content_rule)))
+        for spec, step in _content_steps(plan, plan.content_category):
+            jobs[spec.name].steps.append(step)
     rules = usage_column_rules(plan)
     if rules:
         # A row lives as long as its longest-kept column; shorter-kept columns are erased on their own date.

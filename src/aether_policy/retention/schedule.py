@@ -47,9 +47,15 @@ class RetentionScheduler:
     def run_once(self) -> bool:
         now = datetime.now(UTC)
         removed: dict[str, int] = {}
+        failed = 0
         try:
             for job in self.jobs:
                 result = job.run(self.store, now)
+                if result.failed is not None:
+                    # The job reports its own failure instead of raising, so the rules after it still run.
+                    failed += 1
+                    log.error("retention rule %s failed (%s); the other rules still run", job.name, result.failed)
+                    continue
                 if result.skipped is None:
                     removed[job.name] = result.deleted
                 if result.deleted:
@@ -62,11 +68,20 @@ class RetentionScheduler:
                 "retention run failed (%s); retrying in %.0f s", type(error).__name__, min(RETRY_SECONDS, self.every)
             )
             return False
-        self.runs += 1
         try:
             audit.record_retention(self.store, removed, actor=self.actor, scheduled=True, now=now)
         except Exception as error:  # the rows are gone either way; say the trail missed it
             log.error("retention run not recorded in the audit trail (%s)", type(error).__name__)
+        if failed:
+            self.failures += 1
+            log.error(
+                "retention run failed (%d of %d rules); retrying in %.0f s",
+                failed,
+                len(self.jobs),
+                min(RETRY_SECONDS, self.every),
+            )
+            return False  # retried sooner, as a run that raised
+        self.runs += 1
         return True
 
     def _loop(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from aether_policy.store import Store
 from aether_policy.store import audit as trail
 from tests.helpers import shipped_plan
 from tests.retention.fixtures import T0, days
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def test_audit_events_go_365_days_after_they_were_recorded_and_not_before(store: Store) -> None:

@@ -7,7 +7,6 @@ stored by the gateway".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,14 +20,6 @@ from aether_policy.store import Store, tables
 from tests.policy_edits import replaced
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, flush_interval=0.01)
-    store.migrate()
-    yield store
-    store.close()
 
 
 @pytest.fixture

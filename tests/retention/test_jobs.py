@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,14 +20,6 @@ from aether_policy.store import Store, tables
 from tests.conftest import POLICY_FILE
 from tests.helpers import shipped_plan
 from tests.retention.fixtures import T0, add_flagged, add_usage, days
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, flush_interval=0.01)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def run_all(store: Store, now: object, dry_run: bool = False) -> dict[str, int]:

@@ -106,7 +106,7 @@ def test_an_endless_line_is_not_kept_and_the_usage_after_it_is_still_read() -> N
     watcher = UsageWatcher()
     for _ in range(40):  # 2.5 MiB without a line ending
         watcher.watch(b"x" * 65536)
-    assert len(watcher._tail) == 0  # the memory bound is the behaviour under test
+    assert watcher._held_bytes == 0 and not watcher._held  # the memory bound is the behaviour under test
     watcher.watch(b"x\n\n" + USAGE_ONLY)
     assert (watcher.input_tokens, watcher.output_tokens) == (5, 7)
 
@@ -139,3 +139,22 @@ def test_a_stream_ending_before_its_output_tokens_is_charged_a_token_per_event_r
     assert watcher.floor() == 3  # the caller left here
     watcher.watch(USAGE_ONLY)
     assert watcher.floor() == 0  # reported: the provider's counts are charged, not the floor
+
+
+def test_a_long_line_in_tiny_chunks_is_relayed_unchanged_on_both_paths() -> None:
+    line = b"data: " + b'{"choices":[{"delta":{"content":"' + b"y" * 200_000 + b'"}}]}\n\n'
+    pieces = [line[i : i + 64] for i in range(0, len(line), 64)]
+    hiding, watching = UsageWatcher(), UsageWatcher()
+    relayed = b"".join(hiding.without_usage_chunk(piece) for piece in pieces) + hiding.rest(hiding=True)
+    for piece in pieces:
+        watching.watch(piece)
+    assert relayed == line
+    assert hiding._held_bytes == watching._held_bytes == 0
+
+
+def test_a_usage_only_chunk_without_its_line_ending_is_still_hidden_at_the_end() -> None:
+    watcher = UsageWatcher()
+    relayed = watcher.without_usage_chunk(b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n' + USAGE_ONLY.rstrip())
+    relayed += watcher.rest(hiding=True)
+    assert relayed == b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+    assert (watcher.input_tokens, watcher.output_tokens) == (5, 7)

@@ -376,7 +376,7 @@ class Gateway:
                     async for chunk in response.aiter_bytes():
                         if out := usage.without_usage_chunk(chunk):
                             yield out
-                    if rest := usage.rest():
+                    if rest := usage.rest(hiding=True):
                         yield rest
                     return
                 async for chunk in response.aiter_bytes():

@@ -50,7 +50,7 @@ class UsageWatcher:
     act on before its end arrives anyway.
     """
 
-    __slots__ = ("input_tokens", "output_tokens", "events", "_tail", "_overlong")
+    __slots__ = ("input_tokens", "output_tokens", "events", "_held", "_held_bytes", "_overlong")
 
     def __init__(self) -> None:
         self.input_tokens: int | None = None
@@ -58,7 +58,11 @@ class UsageWatcher:
         self.events = 0
         """`data:` lines relayed (about: text inside an answer may say it too), each at least one token of the
         answer or of its framing: the floor charged when a stream ends before its output tokens are reported."""
-        self._tail = b""
+        # The start of a line whose end has not come yet, as the pieces it came in: joined once, when its end
+        # arrives, so a provider sending one long line in tiny chunks costs time linear in the line (copying the
+        # held bytes on every chunk would be quadratic, on the event loop).
+        self._held: list[bytes] = []
+        self._held_bytes = 0
         self._overlong = False  # inside a line longer than _MAX_LINE: skip to its end
 
     def watch(self, chunk: bytes) -> None:
@@ -81,21 +85,20 @@ class UsageWatcher:
             if end < 0:
                 return chunk
             head, chunk, self._overlong = chunk[: end + 1], chunk[end + 1 :], False
-        data = self._tail + chunk if self._tail else chunk
-        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        complete, self._tail = (b"", data) if end < 0 else (data[: end + 1], data[end + 1 :])
-        if len(self._tail) > _MAX_LINE:
-            complete, self._tail, self._overlong = data, b"", True
+        complete = self._split(chunk)
+        if self._overlong:  # a partial line too long to hold: forwarded now, the rest of it as it comes
+            complete += b"".join(self._release())
         if complete and _USAGE.search(complete) is not None:
             kept = [line for line in complete.splitlines(keepends=True) if not self._line(line, usage_only=True)]
             complete = b"".join(kept)
         return head + complete if head else complete
 
-    def rest(self) -> bytes:
-        """What is still held when the stream ends (a last line without its line ending)."""
-        rest, self._tail = self._tail, b""
-        self._line(rest)
-        return rest
+    def rest(self, hiding: bool = False) -> bytes:
+        """What is still held when the stream ends (a last line without its line ending); with `hiding`, as
+        `without_usage_chunk` forwards it: nothing, if it is the usage-only chunk."""
+        rest = b"".join(self._release())
+        usage_only = self._line(rest, usage_only=hiding)
+        return b"" if usage_only else rest
 
     def read_data(self, data: str) -> None:
         """One already-parsed event's data (the translating path), when it may carry usage."""
@@ -114,16 +117,34 @@ class UsageWatcher:
             if end < 0:
                 return b""
             chunk, self._overlong = chunk[end + 1 :], False
-        data = self._tail + chunk if self._tail else chunk
-        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        if end == len(data) - 1:  # the usual chunk: whole events, nothing to copy or keep
-            self._tail = b""
-            return data
-        complete, tail = (b"", data) if end < 0 else (data[: end + 1], data[end + 1 :])
-        if len(tail) > _MAX_LINE:
-            tail, self._overlong = b"", True
-        self._tail = tail
+        complete = self._split(chunk)
+        if self._overlong:
+            self._release()  # read no further into a line this long: its rest is skipped
         return complete
+
+    def _split(self, chunk: bytes) -> bytes:
+        """The complete lines that `chunk` ends (with what was held before them); holds its last partial line.
+
+        Only `chunk` is searched for a line end, and held pieces are joined once, when their line ends."""
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if end < 0:
+            self._held.append(chunk)
+            self._held_bytes += len(chunk)
+            if self._held_bytes > _MAX_LINE:
+                self._overlong = True
+            return b""
+        head = chunk[: end + 1]
+        complete = b"".join((*self._release(), head)) if self._held else head
+        if end + 1 < len(chunk):
+            tail = chunk[end + 1 :]
+            self._held, self._held_bytes = [tail], len(tail)
+            if self._held_bytes > _MAX_LINE:
+                self._overlong = True
+        return complete
+
+    def _release(self) -> list[bytes]:
+        held, self._held, self._held_bytes = self._held, [], 0
+        return held
 
     def _line(self, line: bytes, usage_only: bool = False) -> bool:
         """Read one line's usage; whether it is OpenAI's usage-only chunk (when `usage_only` asks)."""

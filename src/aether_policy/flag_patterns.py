@@ -6,8 +6,10 @@ it has no backreferences (`\\1`) and no lookarounds (`(?=`, `(?!`, `(?<=`, `(?<!
 compile is refused when the policy is validated (`validate`, `check`), not at the first request, which is why
 RE2 is a core dependency rather than part of the `gateway` extra.
 
-One difference matches silently rather than failing: RE2's `\\b`, `\\w`, `\\d` and `\\s` are ASCII-only, where `re`
-on text is Unicode-aware, so `\\bпароль\\b` never matches. Unicode text needs `\\pL` (letters), `\\pN` (digits).
+RE2's Perl classes `\\d`, `\\w`, `\\s` (and their negations) are ASCII-only, where `re` on text is Unicode-aware:
+a card number in fullwidth or Arabic-Indic digits would slip past `\\d{4}`. `unicode_classes` rewrites them into
+RE2's Unicode classes before compiling, so a pattern means what it meant under `re`. `\\b` has no Unicode form in
+RE2 and stays ASCII: `\\bпароль\\b` never matches; write such word edges with `\\pL` (letters).
 """
 
 from __future__ import annotations
@@ -19,6 +21,59 @@ FIX = (
     "((?=, (?!, (?<=, (?<!); rewrite the pattern without them"
 )
 FIX_SIZE = "RE2 bounds a pattern's size (at most 1000 repetitions of anything); use fewer or shorter repetitions"
+
+
+# Each Perl class as `re` means it on text, for use outside a character class and inside one. A negated class
+# has no form inside a class (a class cannot hold a negated class), so there it stays as RE2 reads it.
+_UNICODE_CLASSES = {
+    "d": ("\\p{Nd}", "\\p{Nd}"),
+    "D": ("\\P{Nd}", None),
+    "w": ("[\\p{L}\\p{N}\\p{Mn}_]", "\\p{L}\\p{N}\\p{Mn}_"),
+    "W": ("[^\\p{L}\\p{N}\\p{Mn}_]", None),
+    "s": ("[\\s\\p{Z}\\x{85}]", "\\s\\p{Z}\\x{85}"),
+    "S": ("[^\\s\\p{Z}\\x{85}]", None),
+}
+
+
+def unicode_classes(pattern: str) -> str:
+    """`pattern` with `\\d \\w \\s \\D \\W \\S` as Unicode classes; every other character and escape as written.
+
+    Walks the pattern once, knowing whether it is inside a character class (`[...]`, where `]` first is a
+    literal and `[:alpha:]` is a POSIX class) so that an escaped backslash (`\\\\d`) stays a backslash and a `d`.
+    """
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            escaped = pattern[i + 1]
+            forms = _UNICODE_CLASSES.get(escaped)
+            form = None if forms is None else forms[1] if in_class else forms[0]
+            out.append(form if form is not None else pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class and pattern.startswith("[:", i):
+            end = pattern.find(":]", i + 2)
+            if end >= 0:
+                out.append(pattern[i : end + 2])
+                i = end + 2
+                continue
+        if not in_class and char == "[":
+            in_class = True
+            out.append(char)
+            i += 1
+            if pattern.startswith("^", i):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i):  # a `]` first in a class is a literal
+                out.append("]")
+                i += 1
+            continue
+        if in_class and char == "]":
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _options() -> re2.Options:
@@ -34,7 +89,7 @@ OPTIONS = _options()
 def check_pattern(pattern: str) -> str:
     """The pattern itself if RE2 compiles it; else a ValueError saying why and what to do."""
     try:
-        re2.compile(pattern, OPTIONS)
+        re2.compile(unicode_classes(pattern), OPTIONS)
     except re2.error as error:
         reason = error.args[0].decode("utf-8", "replace") if error.args and isinstance(error.args[0], bytes) else ""
         fix = FIX_SIZE if "too large" in reason or "repetition size" in reason else FIX
@@ -51,11 +106,13 @@ class FlagPatterns:
     def __init__(self, patterns: dict[str, str]) -> None:
         self._each: tuple[tuple[str, re2._Regexp[str]], ...] = ()
         try:
-            joined = "|".join(f"(?P<{name}>{pattern})" for name, pattern in patterns.items())
+            joined = "|".join(f"(?P<{name}>{unicode_classes(pattern)})" for name, pattern in patterns.items())
             self._union: re2._Regexp[str] | None = re2.compile(joined, OPTIONS)
         except re2.error:
             self._union = None
-            self._each = tuple((name, re2.compile(pattern, OPTIONS)) for name, pattern in patterns.items())
+            self._each = tuple(
+                (name, re2.compile(unicode_classes(pattern), OPTIONS)) for name, pattern in patterns.items()
+            )
 
     def first_match(self, text: str) -> str | None:
         """The name of a pattern that matches `text`, or None."""

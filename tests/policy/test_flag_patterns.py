@@ -118,7 +118,45 @@ def test_each_shipped_pattern_flags_exactly_what_pythons_re_flagged(name: str) -
         assert detector.inspect(sample, b"") == expected, sample
 
 
-def test_word_classes_are_ascii_only_so_other_scripts_are_matched_with_unicode_classes() -> None:
+def test_word_edges_are_ascii_only_so_other_scripts_are_matched_with_unicode_classes() -> None:
     """The one difference from `re` that matches silently instead of failing validation, as documented."""
     assert PatternDetector({"word": r"\bпароль\b"}).inspect("мой пароль тут", b"") is None
     assert PatternDetector({"letters": r"(^|\PL)пароль(\PL|$)"}).inspect("мой ПАРОЛЬ тут", b"") == "pattern:letters"
+
+
+CLASS_PATTERNS = (
+    r"\d{4}[ -]?\d{4}",
+    r"[\d-]{6}",
+    r"\w+@\w+",
+    r"[\w.]+@[\w.]+",
+    r"pass\s*word",
+    r"[\s]x",
+    r"\D\d",
+    r"\W\w",
+    r"\S+\s",
+    r"\\d",  # an escaped backslash and a `d`: no class at all
+    r"[]\d]x",  # `]` first in a class is a literal
+    r"[^\d]x",
+    r"[a\d]+9",
+)
+CLASS_SAMPLES = (
+    "card ４１１１ １１１１ please",  # fullwidth digits
+    "card ٤١١١-١١١١ please",  # Arabic-Indic digits
+    "card 4111 1111 please",
+    "почта@пример",
+    "naïve.user@exämple.org",
+    "pass\u00a0word",  # a no-break space
+    "pass\u3000word",  # an ideographic space
+    "a\\d b ]x 7x zx éé9",
+    "",
+)
+
+
+@pytest.mark.parametrize("pattern", CLASS_PATTERNS)
+def test_perl_classes_mean_what_they_meant_under_pythons_re_in_every_script(pattern: str) -> None:
+    """A fullwidth or Arabic-Indic card number, a Cyrillic address, a no-break space: `re` matched them with
+    `\\d`, `\\w`, `\\s`, and a caller must not slip past a policy's pattern by changing script."""
+    detector = PatternDetector({"p": pattern})
+    for sample in CLASS_SAMPLES:
+        expected = "pattern:p" if re.search(pattern, sample, re.IGNORECASE) else None
+        assert detector.inspect(sample, b"") == expected, sample

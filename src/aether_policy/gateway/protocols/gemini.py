@@ -345,10 +345,7 @@ class Writer:
         elif isinstance(event, ir.Finished):
             self._finish = _IR_TO_FINISH[event.finish]
         elif isinstance(event, ir.UsageReport):
-            if event.input_tokens is not None:
-                self.usage.input_tokens = event.input_tokens
-            if event.output_tokens is not None:
-                self.usage.output_tokens = event.output_tokens
+            self.usage.take(event)
         elif isinstance(event, ir.End):
             yield from self.close()
         elif isinstance(event, ir.StreamFailed):

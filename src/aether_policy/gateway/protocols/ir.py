@@ -117,6 +117,13 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
 
+    def take(self, report: UsageReport) -> None:
+        """A stream's usage report: each count it carries replaces the one held (counts are cumulative)."""
+        if report.input_tokens is not None:
+            self.input_tokens = report.input_tokens
+        if report.output_tokens is not None:
+            self.output_tokens = report.output_tokens
+
 
 @dataclass(slots=True)
 class ChatResponse:

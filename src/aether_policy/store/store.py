@@ -124,6 +124,8 @@ class Store:
         self.flush_interval = flush_interval
         self.cache_ttl = cache_ttl
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        # Set when the writer should stop waiting for its batch to fill: a flush, a stop, or a full batch.
+        self._hurry = threading.Event()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._keys: dict[str, tuple[str | None, float]] = {}
@@ -464,6 +466,8 @@ class Store:
         if row is not None:
             self._ensure_writer()
             self._queue.put(("usage", row))
+            if self._queue.qsize() >= self.batch_size:
+                self._hurry.set()
 
     def quarantine(self, record: QuarantineRecord) -> None:
         if not isinstance(record, QuarantineRecord):
@@ -472,6 +476,7 @@ class Store:
         if row is not None:
             self._ensure_writer()
             self._queue.put(("quarantine", row))
+            self._hurry.set()  # flagged content is written at once, not at the end of the interval
 
     def _fit(self, kind: str, table: Table, values: dict[str, Any]) -> dict[str, Any] | None:
         """Bound the row now, on the caller's thread: the queue never holds an oversized value, and a row
@@ -492,6 +497,7 @@ class Store:
             return
         done = threading.Event()
         self._queue.put(("flush", done))
+        self._hurry.set()
         if not done.wait(timeout):
             raise StorageError("the usage writer did not flush in time")
 
@@ -499,6 +505,7 @@ class Store:
         """Drain the queue (a clean shutdown loses nothing), stop the writer, release connections."""
         if self._writer is not None:
             self._queue.put(("stop", None))
+            self._hurry.set()
             self._writer.join(30)
             self._writer = None
         self.engine.dispose()
@@ -511,13 +518,23 @@ class Store:
                     self._writer.start()
 
     def _write_loop(self) -> None:
+        """Write what is queued in batches: after the first row of a batch, sleep out the flush interval
+        (unless a flush, a stop, a full batch or flagged content cuts it short), then take everything queued.
+
+        Waiting on the queue item by item would wake this thread, and make it take the GIL from the event
+        loop, once per request; this way it wakes once per batch.
+        """
         while True:
             kind, item = self._queue.get()
             batch: list[tuple[str, Any]] = [(kind, item)]
-            deadline = time.monotonic() + self.flush_interval
+            if kind not in ("flush", "stop"):
+                self._hurry.wait(self.flush_interval)
+            # Cleared before the queue is drained: a flush queued after the drain sets it again, and the next
+            # batch then does not wait.
+            self._hurry.clear()
             while kind not in ("flush", "stop") and len(batch) < self.batch_size:
                 try:
-                    kind, item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    kind, item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 batch.append((kind, item))

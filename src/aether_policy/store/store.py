@@ -44,6 +44,7 @@ from aether_policy.plan.gate import QuarantineInfo, QuarantineRecord
 from aether_policy.plan.usage import ALL_COLUMNS
 from aether_policy.store import tables
 from aether_policy.store._bounds import OutOfBounds, fit_row
+from aether_policy.store._bulk import insert_rows
 from aether_policy.store._files import create_private, readable_by_others, sqlite_files
 from aether_policy.store._migrations import add_missing_columns, add_missing_indexes
 from aether_policy.store._urls import parse_url
@@ -574,7 +575,7 @@ class Store:
         for attempt in range(3):
             try:
                 with self.begin() as conn:
-                    conn.execute(insert(table), rows)
+                    insert_rows(conn, table, rows)
                 self._count(self.written, kind, len(rows))
                 return
             except OperationalError as error:

@@ -33,7 +33,7 @@ STAGES = [
     ("egress guard (GuardedTransport)", r"plan/transport\.py"),
     (
         "upstream client: httpx-aiohttp + aiohttp",
-        r"(httpx_aiohttp|aiohttp|yarl|multidict|aiohappyeyeballs)/|gateway/_aiohttp\.py",
+        r"(aiohttp|yarl|multidict|aiohappyeyeballs)/|gateway/outbound\.py",
     ),
     ("upstream client: httpx (client, request, response, headers)", r"httpx/"),
     ("Upstream.open: serialise the payload, retries", r"gateway/upstream\.py"),

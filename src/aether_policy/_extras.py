@@ -14,7 +14,7 @@ GATEWAY_MODULES = (
     "starlette",
     "uvicorn",
     "httpx",
-    "httpx_aiohttp",
+    "aiohttp",
     "httpx_sse",
     "cryptography",
     "sqlalchemy",

@@ -23,6 +23,7 @@ from aether_policy.gateway.dispatch import FixedRoutes
 from aether_policy.gateway.errors import GatewayError, error_body
 from aether_policy.gateway.fallback import Fallbacks, Sending
 from aether_policy.gateway.limits import KeyLimits
+from aether_policy.gateway.outbound import Answer, UpstreamFailure
 from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
 from aether_policy.gateway.protocols.base import model_and_stream_of_body
 from aether_policy.gateway.protocols.ir import BadRequest
@@ -328,7 +329,7 @@ class Gateway:
             ) from None
 
     def _complete(
-        self, request: Request, response: httpx.Response, upstream: Upstream, caller: WireProtocol, json_answer: bool
+        self, request: Request, response: Answer, upstream: Upstream, caller: WireProtocol, json_answer: bool
     ) -> Response:
         try:
             data = strict_json.loads(response.content, "the provider's response", surrogates=True)
@@ -359,7 +360,7 @@ class Gateway:
     async def _relay(
         self,
         request: Request,
-        response: httpx.Response,
+        response: Answer,
         upstream: Upstream,
         caller: WireProtocol,
         model: str,
@@ -396,9 +397,9 @@ class Gateway:
                             yield out
             for out in writer.close():
                 yield out
-        except httpx.HTTPError as error:
+        except UpstreamFailure as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
-            yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
+            yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({error.name})")
         except (*_MALFORMED, sse.SSEError):
             # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
             # error event the SDK raises, rather than the connection dropping mid-answer.

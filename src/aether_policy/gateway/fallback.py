@@ -31,8 +31,7 @@ from aether_policy.plan.egress import ProviderEgress
 from aether_policy.rulebook import covers, split_ref
 
 if TYPE_CHECKING:
-    import httpx
-
+    from aether_policy.gateway.outbound import Answer
     from aether_policy.gateway.upstream import Upstream
 
 log = logging.getLogger("aether_policy.gateway")
@@ -166,7 +165,7 @@ class Fallbacks:
         body: Mapping[str, Any],
         prepare: Prepare,
         may_call: Callable[[str], Awaitable[bool]],
-    ) -> tuple[Sending, httpx.Response]:
+    ) -> tuple[Sending, Answer]:
         """The first provider's response, else the first fallback's that answers; which one answered.
 
         `body` is the caller's request as the fallbacks start from it; `may_call` says whether the caller's
@@ -219,7 +218,7 @@ class Fallbacks:
         return prepare(upstream, model, {**body, "model": model} if "model" in body else dict(body))
 
 
-async def _send(sending: Sending) -> httpx.Response:
+async def _send(sending: Sending) -> Answer:
     return await sending.upstream.open(
         sending.payload, stream=sending.stream, path=sending.path, headers=sending.headers
     )

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import hmac
 import os
-import time
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST
@@ -43,7 +40,6 @@ MIN_TOKEN_LENGTH = 16
 PATH = "/metrics"
 # Time to the provider's response headers: seconds for a completion, under one for a stream's first byte.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-_sent_at: ContextVar[float | None] = ContextVar("aether_upstream_sent_at", default=None)
 _TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -107,21 +103,7 @@ class GatewayMetrics:
     def watch_upstreams(self, upstreams: Iterable[Upstream]) -> None:
         """Time each upstream call to its response headers, and count what the egress guard refuses."""
         for upstream in upstreams:
-            histogram = self.upstream_latency.labels(upstream.name)
-
-            async def sent(request: httpx.Request) -> None:
-                _sent_at.set(time.perf_counter())
-
-            async def answered(response: httpx.Response, histogram: Any = histogram) -> None:
-                started = _sent_at.get()
-                if started is not None:
-                    histogram.observe(time.perf_counter() - started)
-
-            hooks = upstream.client.event_hooks
-            upstream.client.event_hooks = {
-                "request": [*hooks.get("request", []), sent],
-                "response": [*hooks.get("response", []), answered],
-            }
+            upstream.on_answered.append(self.upstream_latency.labels(upstream.name).observe)
             upstream.guard.on_denied = lambda recipient: self.egress_denied.labels(recipient).inc()
 
     def sink(self, inner: PolicySink) -> PolicySink:

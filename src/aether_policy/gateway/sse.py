@@ -12,11 +12,25 @@ from collections.abc import AsyncIterator
 import httpx
 from httpx_sse import EventSource, SSEError
 
+from aether_policy.gateway.outbound import Answer
+
 __all__ = ["SSEError", "events"]
 
 
-async def events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """(event name, data) for each event with data; SSEError when the response is not an event stream."""
+class _Chunks(httpx.AsyncByteStream):
+    def __init__(self, answer: Answer) -> None:
+        self._answer = answer
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._answer.aiter_bytes():
+            yield chunk
+
+
+async def events(answer: Answer) -> AsyncIterator[tuple[str, str]]:
+    """(event name, data) for each event with data; SSEError when the answer is not an event stream."""
+    # httpx-sse reads an httpx response: the answer's chunks (each registered for log redaction as it is
+    # read) are handed to it as one, with the answer's headers, for the content type it checks.
+    response = httpx.Response(answer.status_code, headers=list(answer.headers.items()), stream=_Chunks(answer))
     async for event in EventSource(response).aiter_sse():
         if event.data:
             yield event.event, event.data

@@ -5,23 +5,31 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from yarl import URL
 
+from aether_policy._context import inflight_content
 from aether_policy.exceptions import EgressDenied
 from aether_policy.gateway import protocols
-from aether_policy.gateway._aiohttp import BytesTransport
 from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
+from aether_policy.gateway.outbound import AiohttpWire, Answer, HttpxWire, UpstreamFailure, Wire
 from aether_policy.plan.egress import ProviderEgress
-from aether_policy.plan.transport import GuardedTransport
+from aether_policy.plan.guard import EgressGuard
 
 
 class Upstream:
+    """One provider: its protocol, its egress guard, and the wire its calls go over (aiohttp, or an httpx
+    transport when one is given). Every request is built here and admitted by the guard before it is sent;
+    every answer's body is registered for log redaction before the gateway reads it."""
+
     def __init__(
         self,
         name: str,
@@ -34,36 +42,36 @@ class Upstream:
         self.protocol = protocols.get(provider.api)
         self.api = self.protocol.name
         self.stores_content = rule.stores_content
-        # aiohttp's connection pool under httpx's API: httpcore's pool costs about 1 ms per request at 16
-        # concurrent connections (it re-checks every pooled socket per request); the guard is the same either way.
-        self.guard = GuardedTransport(rule, transport or BytesTransport())
-        headers = {"user-agent": "aether-policy-gateway", "content-type": "application/json"}
-        headers.update(self.protocol.auth_headers(provider.api_key()))
-        self.client = httpx.AsyncClient(
-            base_url=provider.base_url,
-            trust_env=False,  # no proxy from the environment may sit between us and a declared host
-            transport=self.guard,
-            headers=headers,
-            timeout=httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout)),
-        )
-        self._urls: dict[str, httpx.URL] = {}
-        self._timeout = self.client.timeout.as_dict()
-        self._default_headers = list(self.client.headers.raw)
+        self.guard = EgressGuard(rule)
+        self.wire: Wire = AiohttpWire() if transport is None else HttpxWire(transport)
+        self.timeout = httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout))
+        self.on_answered: list[Callable[[float], None]] = []
+        """Called with the seconds from sending to the answer's headers (metrics)."""
+        base = httpx.URL(provider.base_url)
+        # As httpx's client keeps its base URL: ending in `/`, so that a path is appended to it.
+        self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
+        # What httpx's client sends by default, with the gateway's own user agent and the protocol's auth.
+        self._default_headers = [
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "identity"),
+            ("Connection", "keep-alive"),
+            ("User-Agent", "aether-policy-gateway"),
+            ("Content-Type", "application/json"),
+            *self.protocol.auth_headers(provider.api_key()).items(),
+        ]
+        self._targets: dict[str, _Target] = {}
+        self._closed = False
 
     @contextmanager
     def _failures(self, stage: str) -> Iterator[None]:
-        """httpx's errors as the gateway's answers: 504 for a timeout, 502 for anything else.
-
-        A refused connection is a 502, not a timeout. httpx-aiohttp maps aiohttp's refusal to `ConnectTimeout`
-        (it matches aiohttp's broader `ClientConnectionError` first), so the distinction is made on the cause
-        the error carries, not on its class alone.
-        """
+        """A failed call as the gateway's answer: 504 for a timeout, 502 for anything else (a refused
+        connection is a 502 too, whatever the client called it)."""
         try:
             yield
         except EgressDenied as error:
             raise GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error") from None
-        except httpx.TimeoutException as error:
-            if _refused(error):
+        except UpstreamFailure as failure:
+            if failure.kind == "refused":
                 raise GatewayError(
                     502,
                     f"provider '{self.name}' refused the connection",
@@ -71,17 +79,9 @@ class Upstream:
                     "connection_refused",
                     provider_failed=True,
                 ) from None
-            raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
-        except httpx.ConnectError:
-            raise GatewayError(
-                502,
-                f"provider '{self.name}' refused the connection",
-                "upstream_error",
-                "connection_refused",
-                provider_failed=True,
-            ) from None
-        except httpx.HTTPError as error:
-            message = f"provider '{self.name}' {stage} ({type(error).__name__})"
+            if failure.kind == "timeout":
+                raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
+            message = f"provider '{self.name}' {stage} ({failure.name})"
             raise GatewayError(502, message, "upstream_error", provider_failed=True) from None
 
     async def open(
@@ -91,8 +91,8 @@ class Upstream:
         path: str,
         headers: Mapping[str, str] | None = None,
         method: str = "POST",
-    ) -> httpx.Response:
-        """Send the request; the response's body is read unless streaming. Raises GatewayError on failure."""
+    ) -> Answer:
+        """Send the request; the answer's body is read unless streaming. Raises GatewayError on failure."""
         content: bytes | None = None
         if method == "POST":
             try:
@@ -105,9 +105,8 @@ class Upstream:
                 ) from None
         attempt = 0
         while True:
-            request = self._request(method, path, content, headers)
             with self._failures("unreachable"):
-                response = await self._send(request)
+                response = await self._send(method, path, content, headers)
             delay = self._retry_delay(response, attempt)
             if delay is None:
                 break
@@ -124,54 +123,62 @@ class Upstream:
                 await response.aclose()
         return response
 
-    def _request(
-        self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None
-    ) -> httpx.Request:
-        """What `client.build_request` builds, with the headers httpx would set (Host first, the client's own,
-        the call's, Content-Length), assembled from parts computed once: httpx's own assembly re-reads the
-        header list once per header it sets. The URL of each path is joined once too (a bounded cache; Gemini
-        paths name the model). The body is read, as with `content=`, so the egress guard can check it."""
-        url = self._urls.get(path)
-        if url is None:
-            url = self.client.build_request(method, path).url
-            if len(self._urls) < 1024:
-                self._urls[path] = url
-        raw = [(b"Host", url.netloc), *self._default_headers]
+    def _headers(
+        self, target: _Target, method: str, content: bytes | None, headers: Mapping[str, str] | None
+    ) -> list[tuple[str, str]]:
+        """The headers httpx's client would send (Host first, the client's own, the call's, Content-Length),
+        before the guard strips what the recipient is not sent."""
+        raw = [("Host", target.netloc), *self._default_headers]
         if headers:
-            # As `Headers.update`: a name the call sets replaces the client's value; both are ASCII, as httpx
-            # requires of a header given as text (it raises UnicodeEncodeError otherwise, and so does this).
-            names = {name.lower().encode("ascii") for name in headers}
+            # As httpx's `Headers.update`: a name the call sets replaces the client's value. Both must be
+            # ASCII, as httpx requires of a header given as text (UnicodeEncodeError otherwise).
+            names = {name.lower() for name in headers}
+            for name, value in headers.items():
+                name.encode("ascii")
+                value.encode("ascii")
             raw = [pair for pair in raw if pair[0].lower() not in names]
-            raw += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+            raw += headers.items()
         if content is not None:
-            raw.append((b"Content-Length", str(len(content)).encode()))
+            raw.append(("Content-Length", str(len(content))))
         elif method in ("POST", "PUT", "PATCH"):
-            raw.append((b"Content-Length", b"0"))
-        stream = httpx.ByteStream(content or b"")
-        request = httpx.Request(method, url, headers=raw, stream=stream, extensions={"timeout": self._timeout})
-        request.read()
-        return request
+            raw.append(("Content-Length", "0"))
+        return raw
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        """`client.send(request, stream=True)` without what the gateway never uses and pays for per request:
-        auth flows, redirect handling (off: a provider's redirect is its answer), and the client's cookie jar
-        (whose `cookie` header the egress guard strips as undeclared). The transport is
-        the same egress guard, so every request still passes through it; the event hooks (metrics) still run."""
-        if self.client.is_closed:
+    def _target(self, path: str) -> _Target:
+        """Where a path goes: the URL httpx would join from the base URL (a bounded cache; Gemini paths name
+        the model), and the host and port the client will connect to, which the guard checks."""
+        target = self._targets.get(path)
+        if target is None:
+            joined = httpx.URL(path)
+            if joined.is_relative_url:  # as httpx's client merges a URL into its base URL
+                joined = self._base.copy_with(raw_path=self._base.raw_path + joined.raw_path.lstrip(b"/"))
+            url = URL(str(joined), encoded=True)
+            target = _Target(url, str(url), url.raw_host or "", url.explicit_port, joined.netloc.decode("ascii"))
+            if len(self._targets) < 1024:
+                self._targets[path] = target
+        return target
+
+    async def _send(self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None) -> Answer:
+        """Admit the request through the egress guard, send it, and register the answer for log redaction as
+        it is read (whole, or chunk by chunk when it streams). Timed for `on_answered`."""
+        if self._closed:
             raise RuntimeError("the upstream client is closed")
-        for hook in self.client.event_hooks["request"]:
-            await hook(request)
-        response = await self.guard.handle_async_request(request)
-        response.request = request
-        try:
-            for hook in self.client.event_hooks["response"]:
-                await hook(response)
-        except BaseException:
-            await response.aclose()
-            raise
-        return response
+        target = self._target(path)
+        admitted = self.guard.admit(
+            target.text, target.host, target.port, self._headers(target, method, content, headers), content
+        )
+        started = time.perf_counter()
+        answer = await self.wire.send(method, target.url, admitted, content, self.timeout)
+        if self.on_answered:
+            elapsed = time.perf_counter() - started
+            for hook in self.on_answered:
+                hook(elapsed)
+        inflight = inflight_content.get()
+        if inflight is not None:
+            answer.expose_to(inflight)
+        return answer
 
-    def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:
+    def _retry_delay(self, response: Answer, attempt: int) -> float | None:
         """Seconds to wait before sending the same request again, or None to answer with this response.
 
         Only a provider's own "try again" is retried (429, 5xx, Anthropic's 529), never a timeout: the caller
@@ -185,7 +192,7 @@ class Upstream:
             return float(BACKOFF_SECONDS * 2**attempt)
         return asked if asked <= self.config.max_retry_wait else None
 
-    async def _raise_for_status(self, response: httpx.Response) -> None:
+    async def _raise_for_status(self, response: Answer) -> None:
         """An upstream error, described by status and error type only: its message often quotes the prompt, and
         its type is relayed only if the protocol defines it (a proxy or provider may echo content anywhere)."""
         status = response.status_code
@@ -193,7 +200,7 @@ class Upstream:
         try:
             await response.aread()
             kind = self.protocol.upstream_error_type(response.json())
-        except (ValueError, RecursionError, httpx.HTTPError):
+        except (ValueError, RecursionError, UpstreamFailure):
             pass  # an error body we cannot read still gets its status
         finally:
             await response.aclose()
@@ -205,7 +212,8 @@ class Upstream:
         raise GatewayError(502, message, "upstream_error", provider_failed=status >= 500)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        self._closed = True
+        await self.wire.aclose()
 
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504, 529})
@@ -213,7 +221,7 @@ BACKOFF_SECONDS = 0.1
 """The first retry's wait when the provider names none; each further retry waits twice as long."""
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """The provider's requested wait: `retry-after-ms` (OpenAI), or `Retry-After` in seconds or as a date."""
     try:
         if "retry-after-ms" in headers:
@@ -229,11 +237,10 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return None  # an unreadable value is no request at all: plain backoff
 
 
-def _refused(error: BaseException) -> bool:
-    """Whether a connect timeout was really a refused connection (the cause chain says so)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: URL
+    text: str
+    host: str
+    port: int | None
+    netloc: str

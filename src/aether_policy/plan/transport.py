@@ -12,13 +12,13 @@ from typing import cast
 
 import httpx
 
-from aether_policy._context import Inflight, inflight_content, secrets_in_scope
-from aether_policy.exceptions import EgressDenied
+from aether_policy._context import Inflight, inflight_content
 from aether_policy.plan.egress import ProviderEgress
+from aether_policy.plan.guard import EgressGuard
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """Wraps a transport so that every send is checked against one recipient's egress rule.
+    """Wraps a transport so that every send is checked against one recipient's egress rule (`EgressGuard`).
 
     It fails closed: a body it cannot read (a streamed upload) is refused, not sent unchecked. The response
     is registered for log redaction as it is read, so code that logs it before answering is redacted too; it
@@ -26,18 +26,24 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, rule: ProviderEgress, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.guard = EgressGuard(rule)
         self.rule = rule
         self._inner = inner or httpx.AsyncHTTPTransport()
-        self.stripped: dict[str, int] = {}
-        self.on_denied: Callable[[str], None] | None = None  # called with the recipient, e.g. by metrics
+
+    @property
+    def stripped(self) -> dict[str, int]:
+        return self.guard.stripped
+
+    @property
+    def on_denied(self) -> Callable[[str], None] | None:
+        return self.guard.on_denied
+
+    @on_denied.setter
+    def on_denied(self, hook: Callable[[str], None] | None) -> None:
+        self.guard.on_denied = hook
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            self.check(request)
-        except EgressDenied:
-            if self.on_denied is not None:
-                self.on_denied(self.rule.recipient)
-            raise
+        self.check(request)
         response = await self._inner.handle_async_request(request)
         inflight = inflight_content.get()
         if inflight is not None:
@@ -51,38 +57,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     def check(self, request: httpx.Request) -> None:
         """Refuse an undeclared host, an unread body or a leaked caller secret; strip every undeclared header."""
         url = request.url
-        if not self.rule.allows_host(url.host, url.port):
-            raise EgressDenied(
-                f"egress to {url.host}{':' + str(url.port) if url.port else ''} refused: recipient "
-                f"'{self.rule.recipient}' declares only hosts {', '.join(self.rule.hosts)} "
-                f"(policy recipients.{self.rule.recipient}.provider.hosts)"
-            )
-        for name in list(request.headers.keys()):
-            if name.lower() not in self.rule.headers:
-                del request.headers[name]
-                self.stripped[name.lower()] = self.stripped.get(name.lower(), 0) + 1
-        request.headers["accept-encoding"] = "identity"
         try:
-            body = request.content
+            body: bytes | None = request.content
         except httpx.RequestNotRead:
-            raise EgressDenied(
-                f"egress to '{self.rule.recipient}' refused: the request body is a stream the egress guard "
-                "cannot check before it is sent; send it as bytes"
-            ) from None
-        secrets = secrets_in_scope()
-        if secrets:
-            # Every name and every value of every header, repeated ones included, and the body.
-            haystacks = [str(url).encode(), body, *(part for pair in request.headers.raw for part in pair)]
-            for secret in secrets:
-                needle = secret.encode("latin-1", "replace")
-                if any(needle in hay for hay in haystacks):
-                    raise EgressDenied(
-                        f"egress to '{self.rule.recipient}' refused: the request carries the caller's gateway "
-                        "API key, which the policy never shares with a recipient"
-                    )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+            body = None
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
+        kept = self.guard.admit(str(url), url.host, url.port, headers, body)
+        request.headers = httpx.Headers([(name.encode("latin-1"), value.encode("latin-1")) for name, value in kept])
 
 
 class _ExposedStream(httpx.AsyncByteStream):

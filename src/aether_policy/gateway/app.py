@@ -355,6 +355,10 @@ class Gateway:
             ).response(caller)
         if flag is not None:
             facts_of(request.scope).upstream_flag = flag
+        if upstream.protocol is caller:
+            # Read, not changed: the provider's own bytes (valid UTF-8 JSON, as the strict parse proved) go to
+            # the caller as a same-protocol stream's do, without a second serialisation.
+            return Response(response.content, media_type="application/json")
         return strict_json.SafeJSONResponse(data)
 
     async def _relay(

@@ -35,6 +35,10 @@ def _finite(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
+"""One decoder for every call: `json.loads` with options builds a new one each time."""
+
+
 def loads(raw: bytes, what: str = "the request body", *, surrogates: bool = False) -> Any:
     """Parse `raw` strictly. `surrogates=True` lets lone surrogates through (for a provider's response,
     which is relayed with them escaped rather than lost after the call was paid for)."""
@@ -43,7 +47,9 @@ def loads(raw: bytes, what: str = "the request body", *, surrogates: bool = Fals
     except UnicodeDecodeError as error:
         raise BadJSON(f"{what} is not valid UTF-8 (invalid byte at offset {error.start})") from None
     try:
-        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
+        if text.startswith("\ufeff"):  # as `json.loads` refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise BadJSON(f"{what} is nested deeper than {MAX_DEPTH} levels") from None
     except BadJSON:
@@ -104,8 +110,13 @@ class SafeJSONResponse(JSONResponse):
     (`\\ud800`, as the provider sent it) instead of failing the UTF-8 encoding after the upstream call."""
 
     def render(self, content: Any) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        text = _COMPACT.encode(content)
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
-            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+            return _COMPACT_ASCII.encode(content).encode("ascii")
+
+
+# Built once (`json.dumps` with options builds an encoder per call).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))

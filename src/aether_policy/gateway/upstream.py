@@ -98,7 +98,7 @@ class Upstream:
             try:
                 # allow_nan=False: NaN can still come from a translated tool call's `arguments` string, and JSON
                 # has no NaN; the provider would reject it after the call was made, or worse, read it.
-                content = json.dumps(payload, allow_nan=False).encode()
+                content = _PAYLOAD_ENCODER.encode(payload).encode()
             except ValueError:
                 raise GatewayError(
                     400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
@@ -215,6 +215,9 @@ class Upstream:
         self._closed = True
         await self.wire.aclose()
 
+
+_PAYLOAD_ENCODER = json.JSONEncoder(allow_nan=False)
+"""`json.dumps(payload, allow_nan=False)`, with the encoder built once instead of per call."""
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504, 529})
 BACKOFF_SECONDS = 0.1

@@ -17,6 +17,7 @@ tokens; a streamed request is charged an estimate when admitted (a quarter of th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -104,6 +105,7 @@ class KeyLimits:
         self.clock = clock
         self.on_limited = on_limited
         self._cache: dict[str, tuple[KeyControls | None, float]] = {}
+        self._lookups: dict[str, asyncio.Future[KeyControls | None]] = {}  # one database read per key at a time
         self._windows: dict[tuple[str, int], _Window] = {}
         self._lock = threading.Lock()
         self._syncer: threading.Thread | None = None
@@ -286,14 +288,30 @@ class KeyLimits:
             self._syncer = None
 
     async def _controls(self, digest: str) -> KeyControls | None:
+        """The key's controls, read again once `cache_ttl` has passed since the last read.
+
+        When the cached entry expires under load, every request in flight with that key would otherwise read
+        the database at once, each on its own pool thread and connection; the first starts the read and the
+        others wait for its answer (which is no older than theirs would be). A caller that leaves does not
+        cancel the read the others wait on.
+        """
         cached = self._cache.get(digest)
         if cached is not None and time.monotonic() - cached[1] < self.cache_ttl:
             return cached[0]
-        controls = await run_in_threadpool(controls_for_hash, self.store, digest)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (controls, time.monotonic())
-        return controls
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = self._lookups[digest] = asyncio.ensure_future(self._read_controls(digest))
+        return await asyncio.shield(lookup)
+
+    async def _read_controls(self, digest: str) -> KeyControls | None:
+        try:
+            controls = await run_in_threadpool(controls_for_hash, self.store, digest)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (controls, time.monotonic())
+            return controls
+        finally:
+            del self._lookups[digest]
 
     @staticmethod
     async def _estimate(request: Request, body: Mapping[str, Any]) -> int:

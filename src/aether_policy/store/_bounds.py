@@ -93,7 +93,7 @@ def fit_row(table: Table, values: Mapping[str, Any], *, alter: bool = True) -> F
         if bound.name not in values:
             continue  # left to the column's default; the database says if it has none
         value = values[bound.name]
-        new = _fit(bound, value)
+        new = None if value is None else _fit(bound, value)
         if new is None and not bound.nullable:
             raise OutOfBounds(_why(table, bound, value))
         if new is not value:
@@ -113,10 +113,11 @@ def _fit(bound: ColumnBound, value: Any) -> Any:
         text = value if bound.length is None else value[: bound.length]
         if "\x00" in text:
             text = text.replace("\x00", "")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: no database encoding can store it
-            text = text.encode("utf-8", "replace").decode("utf-8")
+        if not text.isascii():  # an ASCII string (CPython knows without a scan) has no surrogate
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: no database encoding can store it
+                text = text.encode("utf-8", "replace").decode("utf-8")
         return value if text == value else text  # the same object when nothing changed
     if bound.kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int) or not _INT_MIN <= value <= _INT_MAX:

@@ -60,6 +60,36 @@ def wait_for(port: int) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+BENCH_ENV = {"BENCH_PROVIDER_KEY": "sk-bench", "AETHER_ENCRYPTION_KEY": "A" * 43 + "="}
+"""What `serve` needs in its environment: the stand-in's provider key and a gateway encryption key."""
+
+
+def loopback_policy() -> str:
+    """The shipped policy with its OpenAI recipient declared on loopback, where the stand-in upstream runs."""
+    return (ROOT / "policies" / "aetherapi.yaml").read_text().replace("hosts: [api.openai.com]", "hosts: [127.0.0.1]")
+
+
+def bench_files(
+    folder: str, upstream_port: int, policy_text: str | None = None, db: str | None = None
+) -> tuple[Path, Path, str]:
+    """(policy file, gateway config routing `gpt-*` to the stand-in upstream, database URL) in `folder`."""
+    policy = Path(folder) / "policy.yaml"
+    policy.write_text(policy_text if policy_text is not None else loopback_policy())
+    config = Path(folder) / "gateway.yaml"
+    config.write_text(
+        f"providers:\n  openai:\n    api: openai\n    base_url: http://127.0.0.1:{upstream_port}/v1\n"
+        "    api_key_env: BENCH_PROVIDER_KEY\n    models: [gpt-*]\n"
+    )
+    return policy, config, db or f"sqlite:///{folder}/bench.db"
+
+
+def new_key(db: str, *limits: str) -> str:
+    """A new API key of the account `bench` (with `--rpm`/`--tpm` limits if given)."""
+    exe = str(Path(sys.executable).with_name("aether-policy"))
+    command = [exe, "keys", "create", "--account", "bench", *limits, "--db", db]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
 @contextmanager
 def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL)
@@ -213,24 +243,11 @@ def main() -> None:
     together = 0.0
     with tempfile.TemporaryDirectory() as folder:
         upstream_port = free_port()
-        policy = Path(folder) / "policy.yaml"
-        policy.write_text(
-            (ROOT / "policies" / "aetherapi.yaml").read_text().replace("hosts: [api.openai.com]", "hosts: [127.0.0.1]")
-        )
-        config = Path(folder) / "gateway.yaml"
-        config.write_text(
-            f"providers:\n  openai:\n    api: openai\n    base_url: http://127.0.0.1:{upstream_port}/v1\n"
-            "    api_key_env: BENCH_PROVIDER_KEY\n    models: [gpt-*]\n"
-        )
-        db = args.db or f"sqlite:///{folder}/bench.db"
-        env = {"BENCH_PROVIDER_KEY": "sk-bench", "AETHER_ENCRYPTION_KEY": "A" * 43 + "="}
+        policy, config, db = bench_files(folder, upstream_port, db=args.db)
+        env = BENCH_ENV
 
-        def new_key(*limits: str) -> str:
-            command = [exe, "keys", "create", "--account", "bench", *limits, "--db", db]
-            return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-
-        key = new_key()
-        limited = new_key("--rpm", "2000000000", "--tpm", "2000000000") if args.controls else ""
+        key = new_key(db)
+        limited = new_key(db, "--rpm", "2000000000", "--tpm", "2000000000") if args.controls else ""
         uv = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--http", "httptools"]
         upstream = [*uv, "bench._upstream:app", "--port", str(upstream_port)]
 

@@ -23,7 +23,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway import ROOT, cpu_seconds, free_port, latencies, process, wait_for, wrk_counts, wrk_start
+from gateway import (
+    BENCH_ENV,
+    ROOT,
+    bench_files,
+    cpu_seconds,
+    free_port,
+    latencies,
+    new_key,
+    process,
+    wait_for,
+    wrk_counts,
+    wrk_start,
+)
 
 # (stage, pattern on a frame "Class.function (path:line)"). Each sample goes to one stage: walking from the
 # running frame outwards, the first frame that matches any pattern names it, so a helper's time (json, hashlib)
@@ -83,20 +95,9 @@ def main() -> None:
     exe = str(Path(sys.executable).with_name("aether-policy"))
     with tempfile.TemporaryDirectory() as folder:
         upstream_port, port = free_port(), free_port()
-        policy = Path(folder) / "policy.yaml"
-        policy.write_text(
-            (ROOT / "policies" / "aetherapi.yaml").read_text().replace("hosts: [api.openai.com]", "hosts: [127.0.0.1]")
-        )
-        config = Path(folder) / "gateway.yaml"
-        config.write_text(
-            f"providers:\n  openai:\n    api: openai\n    base_url: http://127.0.0.1:{upstream_port}/v1\n"
-            "    api_key_env: BENCH_PROVIDER_KEY\n    models: [gpt-*]\n"
-        )
-        db = f"sqlite:///{folder}/bench.db"
-        env = {"BENCH_PROVIDER_KEY": "sk-bench", "AETHER_ENCRYPTION_KEY": "A" * 43 + "="}
-        key = subprocess.run(
-            [exe, "keys", "create", "--account", "bench", "--db", db], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        policy, config, db = bench_files(folder, upstream_port)
+        env = BENCH_ENV
+        key = new_key(db)
         upstream = [sys.executable, "-m", "uvicorn", "bench._upstream:app", "--port", str(upstream_port)]
         upstream += ["--log-level", "warning", "--no-access-log", "--http", "httptools"]
         serve = [exe, "serve", "--policy", str(policy), "--config", str(config), "--db", db, "--port", str(port)]

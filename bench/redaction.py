@@ -20,7 +20,6 @@ import json
 import random
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from aether_policy._context import Inflight, inflight_content
 from aether_policy.redaction import leaks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway import ROOT, free_port, process
+from gateway import BENCH_ENV, ROOT, bench_files, free_port, loopback_policy, new_key, process
 
 SIZES = {"64 KiB": 64 * 1024, "1 MiB": 1024 * 1024, "8 MiB": 8 * 1024 * 1024}
 
@@ -144,24 +143,14 @@ def healthz_under_load(seconds: float, authenticated: bool, patterns: bool) -> s
     body, _ = chat_body(8 * 1024 * 1024 - 4096)
     with tempfile.TemporaryDirectory() as folder:
         upstream_port, port = free_port(), free_port()
-        policy = Path(folder) / "policy.yaml"
-        text = (ROOT / "policies" / "aetherapi.yaml").read_text()
-        text = text.replace("hosts: [api.openai.com]", "hosts: [127.0.0.1]")
+        text = loopback_policy()
         if not patterns:
             text = text.replace("detectors: [pattern, upstream_moderation]", "detectors: [upstream_moderation]")
             text = "\n".join(line for line in text.splitlines() if not line.startswith(" " * 12) or ": '" not in line)
             text = text.replace("          patterns:\n", "")
-        policy.write_text(text)
-        config = Path(folder) / "gateway.yaml"
-        config.write_text(
-            f"providers:\n  openai:\n    api: openai\n    base_url: http://127.0.0.1:{upstream_port}/v1\n"
-            "    api_key_env: BENCH_PROVIDER_KEY\n    models: [gpt-*]\n"
-        )
-        db = f"sqlite:///{folder}/bench.db"
-        env = {"BENCH_PROVIDER_KEY": "sk-bench", "AETHER_ENCRYPTION_KEY": "A" * 43 + "="}
-        key = subprocess.run(
-            [exe, "keys", "create", "--account", "bench", "--db", db], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        policy, config, db = bench_files(folder, upstream_port, text)
+        env = BENCH_ENV
+        key = new_key(db)
         headers = {"authorization": f"Bearer {key}"} if authenticated else {}
         upstream = [sys.executable, "-m", "uvicorn", "bench._upstream:app", "--port", str(upstream_port)]
         upstream += ["--log-level", "warning", "--no-access-log"]

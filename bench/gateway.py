@@ -4,7 +4,7 @@ the machine's drift moves both alike), throughput at 16 concurrent connections (
 and time to first byte for streaming; then the gateway's ratios to the bare proxy.
 
     .venv/bin/python bench/gateway.py [--requests 2000] [--seconds 8] [--rounds 1] [--db postgresql://…]
-                                      [--replicas 1|2] [--workers] [--controls]
+                                      [--replicas 1|2] [--workers] [--controls] [--portkey]
 
 The bare proxy (`bench/_proxy.py`) is raw ASGI on the same uvicorn+httptools, forwarding the body as bytes over
 one aiohttp session, with no authentication and no policy. With `--rounds N` proxy and gateway are measured
@@ -15,6 +15,9 @@ limits (high enough never to refuse), and compares p50 and throughput with the p
 limit is one UPSERT per request, of metrics a few counter increments.
 
 --workers runs `serve --workers 2` too and compares its throughput (32 connections) with one worker's at 32.
+
+--portkey measures Portkey's open-source gateway (Node) in each round too, in front of the same stand-in (its
+`x-portkey-custom-host`), with no policy of its own; npm installs it once under ~/.cache/aether-policy-bench.
 
 Each server is its own process (uvicorn); wrk, from Debian, generates the concurrent load.
 """
@@ -90,6 +93,26 @@ def new_key(db: str, *limits: str) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
+PORTKEY = "@portkey-ai/gateway@1.15.2"
+PORTKEY_DIR = Path.home() / ".cache" / "aether-policy-bench" / "portkey"
+
+
+def portkey_server() -> str | None:
+    """The path of Portkey's gateway server script, installed with npm on first use; None (said why) if not."""
+    script = PORTKEY_DIR / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+    if script.exists():
+        return str(script)
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        print("Portkey not measured: node and npm are not installed", file=sys.stderr)
+        return None
+    PORTKEY_DIR.mkdir(parents=True, exist_ok=True)
+    command = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(PORTKEY_DIR), PORTKEY]
+    if subprocess.run(command, capture_output=True, text=True).returncode != 0 or not script.exists():
+        print(f"Portkey not measured: npm could not install {PORTKEY}", file=sys.stderr)
+        return None
+    return str(script)
+
+
 @contextmanager
 def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL)
@@ -145,11 +168,15 @@ def first_byte_added(url: str, headers: dict[str, str], count: int, direct: str)
     return (statistics.median(timings[0]) - statistics.median(timings[1])) * 1000
 
 
-def wrk_start(url: str, key: str, seconds: int, connections: int = 16) -> tuple[subprocess.Popen[str], str]:
+def wrk_start(
+    url: str, key: str, seconds: int, connections: int = 16, headers: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(BODY))}\n')
         script.write('wrk.headers["Content-Type"] = "application/json"\n')
         script.write(f'wrk.headers["Authorization"] = "Bearer {key}"\n')
+        for name, value in (headers or {}).items():
+            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True), script.name
 
@@ -207,15 +234,17 @@ def measure(
     server: subprocess.Popen[bytes],
     stream: bool = True,
     direct: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Run:
-    """The server at `url`; with `direct` (the upstream's own URL), its added latency in the same moments."""
-    headers = {"authorization": f"Bearer {key}"}
+    """The server at `url`; with `direct` (the upstream's own URL), its added latency in the same moments.
+    `extra` headers go with every request (Portkey's routing headers)."""
+    headers = {"authorization": f"Bearer {key}", **(extra or {})}
     via, straight = paired_latencies(url, direct, headers, args.requests)
     p50, p99 = p50_p99(via)
     base50, base99 = p50_p99(straight) if direct else (p50, p99)
     ttfb = first_byte_added(url, headers, args.requests // 4, direct) if stream and direct else 0.0
     before = cpu_seconds(server.pid)
-    rate, done = wrk_counts(wrk_start(url, key, args.seconds))
+    rate, done = wrk_counts(wrk_start(url, key, args.seconds, headers=extra))
     cpu = (cpu_seconds(server.pid) - before) / max(done, 1) * 1e6
     return Run(p50, p99, p50 - base50, p99 - base99, ttfb, rate, cpu)
 
@@ -234,11 +263,15 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1, choices=[1, 2])
     parser.add_argument("--workers", action="store_true", help="Also measure `serve --workers 2` against one.")
     parser.add_argument("--controls", action="store_true", help="Also measure with metrics on and a limited key.")
+    parser.add_argument(
+        "--portkey", action="store_true", help=f"Also measure Portkey's gateway (npm installs {PORTKEY} once)."
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway.py needs wrk: apt-get install wrk")
     exe = str(Path(sys.executable).with_name("aether-policy"))
-    results: dict[str, list[Run]] = {"direct": [], "proxy": [], "gateway": [], "controls": []}
+    results: dict[str, list[Run]] = {"direct": [], "proxy": [], "gateway": [], "controls": [], "portkey": []}
+    portkey = portkey_server() if args.portkey else None
     workers_rates: list[tuple[float, float]] = []
     together = 0.0
     with tempfile.TemporaryDirectory() as folder:
@@ -263,6 +296,15 @@ def main() -> None:
                 proxy_env = {"PYTHONPATH": str(ROOT), "BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}"}
                 with process([*uv, "bench._proxy:app", "--port", str(port)], port, proxy_env) as proxy:
                     results["proxy"].append(measure(f"http://127.0.0.1:{port}{PATH}", key, args, proxy, direct=direct))
+                if portkey is not None:
+                    port = free_port()
+                    routing = {
+                        "x-portkey-provider": "openai",
+                        "x-portkey-custom-host": f"http://127.0.0.1:{upstream_port}/v1",
+                    }
+                    with process(["node", portkey, f"--port={port}", "--headless"], port) as node:
+                        via = f"http://127.0.0.1:{port}{PATH}"
+                        results["portkey"].append(measure(via, key, args, node, direct=direct, extra=routing))
                 port = free_port()
                 with process(serve(port), port, env) as server:
                     via = f"http://127.0.0.1:{port}{PATH}"
@@ -301,7 +343,10 @@ def main() -> None:
         f"stand-in upstream called directly: p50 {direct.p50:.2f} ms  p99 {direct.p99:.2f} ms  "
         f"{direct.rate:,.0f} req/s{rounds}"
     )
-    for name, run in (("bare proxy", proxy), ("gateway", gateway)):
+    runs = [("bare proxy", proxy), ("gateway", gateway)]
+    if results["portkey"]:
+        runs.append(("portkey", median_run(results["portkey"])))
+    for name, run in runs:
         print(
             f"{name:<11} added p50 {run.added_p50:.2f} ms  p99 {run.added_p99:.2f} ms   "
             f"16 concurrent (wrk) {run.rate:,.0f} req/s, {run.cpu:.0f} µs CPU/request   "

@@ -1,0 +1,116 @@
+"""Loopback harness for the attack findings: a raw HTTP/1.1 provider whose answer bytes a test chooses, and a
+real gateway app (create_app under uvicorn) routed to it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
+from aether_policy.store import Store
+from tests.gateway.conftest import store_with_key
+from tests.helpers import gate_for, loopback_plan, serve
+
+Respond = Callable[[bytes, bytes], bytes]
+
+
+@dataclass
+class RawProvider:
+    respond: Respond
+    port: int = 0
+    requests: list[bytes] = field(default_factory=list)
+    connections: int = 0
+
+
+@contextmanager
+def raw_provider(respond: Respond) -> Iterator[RawProvider]:
+    """A loopback server that records each request (head and body) and writes `respond(head, body)` raw."""
+    provider = RawProvider(respond)
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    holder: dict[str, asyncio.AbstractServer] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        provider.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length)
+                provider.requests.append(head + body)
+                writer.write(provider.respond(head, body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def start() -> None:
+        holder["server"] = await asyncio.start_server(handle, "127.0.0.1", 0)
+        provider.port = holder["server"].sockets[0].getsockname()[1]
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield provider
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def answer(body: bytes, status: str = "200 OK", headers: bytes = b"content-type: application/json\r\n") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\n".encode() + headers + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
+@dataclass
+class Gateway:
+    base: str
+    store: Store
+    key: str
+
+
+@contextmanager
+def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path) -> Iterator[Gateway]:
+    """The real gateway (policy middleware, store, uvicorn) with gpt-* routed to `base_url` (openai) and
+    claude-* to `anthropic_base` (default: the same server)."""
+    config = GatewayConfig(
+        providers={
+            "openai": ProviderConfig(
+                api="openai", base_url=base_url, api_key_env="STANDIN_OPENAI_KEY", models=("gpt-*",), timeout=3,
+                retries=0,
+            ),
+            "anthropic": ProviderConfig(
+                api="anthropic",
+                base_url=anthropic_base or base_url.removesuffix("/v1"),
+                api_key_env="STANDIN_ANTHROPIC_KEY",
+                models=("claude-*",),
+                timeout=3,
+                retries=0,
+            ),
+        }
+    )
+    store, key = store_with_key(f"sqlite:///{tmp / 'aether.db'}")
+    plan = loopback_plan()
+    app = create_app(plan, store, config, gate_for(plan))
+    try:
+        with serve(app) as base:
+            yield Gateway(base, store, key)
+    finally:
+        store.close()

@@ -33,9 +33,11 @@ def raw_provider(respond: Respond) -> Iterator[RawProvider]:
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     holder: dict[str, asyncio.AbstractServer] = {}
+    writers: list[asyncio.StreamWriter] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         provider.connections += 1
+        writers.append(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -48,7 +50,7 @@ def raw_provider(respond: Respond) -> Iterator[RawProvider]:
                 provider.requests.append(head + body)
                 writer.write(provider.respond(head, body))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
             writer.close()
@@ -69,8 +71,18 @@ def raw_provider(respond: Respond) -> Iterator[RawProvider]:
     try:
         yield provider
     finally:
+
+        async def stop() -> None:
+            holder["server"].close()
+            for writer in writers:
+                writer.close()
+            await asyncio.sleep(0.05)
+            await holder["server"].wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.close()
 
 
 def answer(body: bytes, status: str = "200 OK", headers: bytes = b"content-type: application/json\r\n") -> bytes:

@@ -257,3 +257,22 @@ def test_f6b_a_non_ascii_provider_header_breaks_a_translated_stream(tmp_path: Pa
             timeout=10,
         )
     assert "hello world" in reply.text, reply.text
+
+
+def test_f1b_the_start_banner_prints_a_base_url_password() -> None:
+    """Same root cause as F1 (userinfo accepted in base_url): `serve` prints each provider's base URL as
+    written, password included, on stdout, although it hides the database URL's."""
+    from aether_policy.cli._startup import startup_lines
+
+    config = GatewayConfig(
+        providers={
+            "anthropic": ProviderConfig(
+                api="anthropic",
+                base_url="https://operator:secret-pw@127.0.0.1:8443",
+                api_key_env="UPSTREAM_TEST_KEY",
+                models=("claude-*",),
+            )
+        }
+    )
+    lines = startup_lines(loopback_plan(), config, "sqlite:///aether.db", None, "127.0.0.1", 8000)
+    assert not any("secret-pw" in line for line in lines), lines

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import StatementError
 
 from aether_policy.store import Store, _bulk, tables
@@ -20,9 +20,12 @@ def events(n: int) -> list[dict[str, Any]]:
     rows = []
     for i in range(n):
         zone = UTC if i % 2 else timezone(timedelta(hours=-5))
+        at = base + timedelta(seconds=i)
+        if i % 3 == 0:
+            at = at.replace(microsecond=0)  # a whole second: SQLite's format still writes `.000000`
         rows.append(
             {
-                "timestamp": (base + timedelta(seconds=i)).astimezone(zone),
+                "timestamp": at.astimezone(zone),
                 "endpoint": "/v1/chat/completions",
                 "method": "POST",
                 "response_code": 200 + i % 3,
@@ -64,6 +67,23 @@ def test_the_multi_row_insert_stores_what_sqlalchemy_s_insert_stores(tmp_path: P
         conn.execute(insert(tables.usage_events), rows)
     assert raw(bulk) == raw(core)
     assert bulk.usage_events() == core.usage_events()
+
+
+def test_a_time_range_finds_bulk_inserted_rows_as_it_finds_sqlalchemy_s(tmp_path: Path) -> None:
+    """Retention, exports and expiry compare timestamps as SQLite text: the same format, the same answers."""
+    bulk, core = stores(tmp_path)
+    rows = events(9)
+    with bulk.begin() as conn:
+        _bulk.insert_rows(conn, tables.usage_events, rows)
+    with core.begin() as conn:
+        conn.execute(insert(tables.usage_events), rows)
+    since = rows[3]["timestamp"]  # a whole second
+    found = []
+    for store in (bulk, core):
+        with store.begin() as conn:
+            query = select(tables.usage_events.c.id).where(tables.usage_events.c.timestamp >= since)
+            found.append(conn.execute(query.order_by(tables.usage_events.c.id)).scalars().all())
+    assert found[0] == found[1] == list(range(4, 10))
 
 
 def test_a_batch_larger_than_sqlite_s_variable_limit_is_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

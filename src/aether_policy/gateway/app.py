@@ -219,7 +219,15 @@ class Gateway:
                     "invalid_request_error",
                     "unsupported_parameter",
                 )
-            headers[name] = ",".join(values)
+            joined = ",".join(values)
+            if not joined.isascii():  # HTTP allows other bytes; no provider's header of this kind holds them
+                raise GatewayError(
+                    400,
+                    f"the `{name}` header must be ASCII text",
+                    "invalid_request_error",
+                    "invalid_header",
+                )
+            headers[name] = joined
         return headers
 
     def _route(self, model: str) -> tuple[Upstream, str | None]:
@@ -404,6 +412,9 @@ class Gateway:
         except UpstreamFailure as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
             yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({error.name})")
+        except httpx.HTTPError as error:  # the event-stream reader's own (an undecodable body)
+            facts_of(request.scope).error_class = "UpstreamStreamCut"
+            yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
         except (*_MALFORMED, sse.SSEError):
             # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
             # error event the SDK raises, rather than the connection dropping mid-answer.

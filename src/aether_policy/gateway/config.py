@@ -78,6 +78,19 @@ class ProviderConfig(BaseModel):
         "retries; each must be a recipient of the same data in the policy. A name, or {provider, model}.",
     )
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str) -> str:
+        """A user name or password in the URL would go to the provider as an `Authorization` header the
+        policy does not declare (HTTP clients add it from the URL), and be printed wherever the URL is."""
+        authority = value.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+        if "@" in authority:
+            raise ValueError(
+                "must not carry a user name or password (`user:password@host`): the HTTP client would send them "
+                "to the provider as an Authorization header; give the provider's key with api_key_env instead"
+            )
+        return value
+
     @field_validator("fallback", mode="before")
     @classmethod
     def _names_are_fallbacks(cls, value: object) -> object:

@@ -25,6 +25,10 @@ from aether_policy._context import Inflight
 
 Failure = Literal["timeout", "refused", "broken"]
 
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+"""The most of a provider's answer read whole (decompressed): well above any chat or embeddings answer, and a
+bound on what a compressed answer can make the gateway hold. A streamed answer is passed on, never held."""
+
 
 class UpstreamFailure(Exception):
     """A call that did not complete: timed out, refused, or broken (reset, malformed HTTP). Carries only the
@@ -63,7 +67,12 @@ class Answer:
     async def aread(self) -> bytes:
         """The whole body (kept in `content`)."""
         if self._chunks is not None:
-            parts = [chunk async for chunk in self._chunks]
+            parts, size = [], 0
+            async for chunk in self._chunks:
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:  # a decompression bomb, or a provider that never stops
+                    raise UpstreamFailure("broken", "AnswerTooLarge")
+                parts.append(chunk)
             self._chunks = None
             content = b"".join(parts)
             if self._inflight is not None:
@@ -176,7 +185,8 @@ class _AiohttpFailures:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
-        if error is None or not isinstance(error, (aiohttp.ClientError, TimeoutError, OSError)):
+        # ValueError too: aiohttp refuses a request it cannot write (a header it will not combine) with one.
+        if error is None or not isinstance(error, (aiohttp.ClientError, TimeoutError, OSError, ValueError)):
             return
         name = type(error).__name__
         if _refused(error):

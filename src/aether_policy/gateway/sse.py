@@ -28,9 +28,13 @@ class _Chunks(httpx.AsyncByteStream):
 
 async def events(answer: Answer) -> AsyncIterator[tuple[str, str]]:
     """(event name, data) for each event with data; SSEError when the answer is not an event stream."""
-    # httpx-sse reads an httpx response: the answer's chunks (each registered for log redaction as it is
-    # read) are handed to it as one, with the answer's headers, for the content type it checks.
-    response = httpx.Response(answer.status_code, headers=list(answer.headers.items()), stream=_Chunks(answer))
+    # httpx-sse reads an httpx response: the answer's chunks (already decoded, each registered for log
+    # redaction as it is read) are handed to it as one, with only the content type it checks (the answer's
+    # `content-encoding` would have httpx decode them a second time; a header of odd bytes would not build).
+    kind = answer.headers.get("content-type", "")
+    response = httpx.Response(
+        answer.status_code, headers={"content-type": kind if kind.isascii() else ""}, stream=_Chunks(answer)
+    )
     async for event in EventSource(response).aiter_sse():
         if event.data:
             yield event.event, event.data

@@ -113,7 +113,7 @@ class Upstream:
             await response.aclose()
             await asyncio.sleep(delay)
             attempt += 1
-        if response.status_code >= 400:
+        if response.status_code >= 300:  # a redirect is not followed: it is no answer to relay either
             await self._raise_for_status(response)
         if not stream:
             try:
@@ -149,12 +149,23 @@ class Upstream:
         the model), and the host and port the client will connect to, which the guard checks."""
         target = self._targets.get(path)
         if target is None:
-            joined = httpx.URL(path)
-            if joined.is_relative_url:  # as httpx's client merges a URL into its base URL
-                joined = self._base.copy_with(raw_path=self._base.raw_path + joined.raw_path.lstrip(b"/"))
+            try:
+                joined = httpx.URL(path)
+                if joined.is_relative_url:  # as httpx's client merges a URL into its base URL
+                    joined = self._base.copy_with(raw_path=self._base.raw_path + joined.raw_path.lstrip(b"/"))
+            except httpx.InvalidURL:  # a path past httpx's 64 KiB, from a very long model name (Gemini)
+                raise GatewayError(
+                    400,
+                    f"the request cannot be sent to provider '{self.name}': its URL would be too long",
+                    "invalid_request_error",
+                ) from None
             url = URL(str(joined), encoded=True)
+            if url.user is not None or url.password is not None:
+                # The client would send them as an Authorization header the guard never saw (config refuses
+                # such a base_url; this holds for a provider built without it).
+                raise EgressDenied(f"egress to '{self.name}' refused: its URL carries a user name or password")
             target = _Target(url, str(url), url.raw_host or "", url.explicit_port, joined.netloc.decode("ascii"))
-            if len(self._targets) < 1024:
+            if len(self._targets) < 1024 and len(path) <= 512:  # a long path is the caller's model name
                 self._targets[path] = target
         return target
 

@@ -28,7 +28,11 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         conn.execute(insert(table), list(rows))
         return
     columns = [table.c[name] for name in rows[0]]
-    processors: list[Callable[[Any], Any] | None] = [c.type.bind_processor(conn.dialect) for c in columns]
+    # The dialect's own implementation of each type, as SQLAlchemy binds it (a TypeDecorator's generic
+    # `DateTime` would skip SQLite's formatting, storing a whole second without its `.000000`).
+    processors: list[Callable[[Any], Any] | None] = [
+        c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns
+    ]
     quote = conn.dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) VALUES "
     one = "(" + ", ".join("?" * len(columns)) + ")"

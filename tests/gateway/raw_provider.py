@@ -1,4 +1,4 @@
-"""Loopback harness for the attack findings: a raw HTTP/1.1 provider whose answer bytes a test chooses, and a
+"""A raw HTTP/1.1 provider whose answer bytes a test chooses (what no real SDK stand-in would send), and a
 real gateway app (create_app under uvicorn) routed to it."""
 
 from __future__ import annotations
@@ -105,7 +105,11 @@ def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path) -
     config = GatewayConfig(
         providers={
             "openai": ProviderConfig(
-                api="openai", base_url=base_url, api_key_env="STANDIN_OPENAI_KEY", models=("gpt-*",), timeout=3,
+                api="openai",
+                base_url=base_url,
+                api_key_env="STANDIN_OPENAI_KEY",
+                models=("gpt-*",),
+                timeout=3,
                 retries=0,
             ),
             "anthropic": ProviderConfig(

@@ -115,7 +115,8 @@ def portkey_server() -> str | None:
 
 @contextmanager
 def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL)
+    quiet = subprocess.DEVNULL  # Portkey draws a spinner on stdout
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=quiet, stderr=quiet)
     try:
         wait_for(port)
         yield proc

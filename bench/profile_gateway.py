@@ -6,7 +6,9 @@ into the stages of a request.
     .venv/bin/python bench/profile_gateway.py [--seconds 10] [--rate 250] [--out bench/profile.txt]
 
 It prints the share of the server's busy samples in each stage of a request, and that share of the server's
-CPU time per request (read from /proc over the same window; py-spy's own sampling inflates it a little).
+CPU time per request (read from /proc over the same window). py-spy pauses the server for each sample, so every
+stack is whole (without pausing, a sample could mix frames of two coroutines); that slows the server, and the
+shares, not the absolute numbers, are what to compare.
 `--out` keeps the collapsed stacks for a flame graph (`flamegraph.pl`, speedscope).
 """
 
@@ -42,9 +44,9 @@ from gateway import (
 # counts for whichever stage called it, and the shares add up to 100%.
 STAGES = [
     ("strict JSON: parse and check (request and response)", r"gateway/strict_json\.py"),
-    ("egress guard (GuardedTransport)", r"plan/transport\.py"),
+    ("egress guard (EgressGuard, GuardedTransport)", r"plan/(guard|transport)\.py"),
     (
-        "upstream client: httpx-aiohttp + aiohttp",
+        "upstream client: aiohttp (gateway/outbound.py's wire)",
         r"(aiohttp|yarl|multidict|aiohappyeyeballs)/|gateway/outbound\.py",
     ),
     ("upstream client: httpx (client, request, response, headers)", r"httpx/"),
@@ -130,7 +132,6 @@ def main() -> None:
                         str(args.seconds),
                         "--output",
                         str(stacks),
-                        "--nonblocking",
                     ],
                     check=True,
                     capture_output=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -353,7 +354,8 @@ def test_the_drafted_change_log_entry_acknowledges_every_material_change(project
     base.write_text(policy.read_text())
     edit(project, "  aether_analytics:\n    kind: analytics", "  aether_analytics:\n    kind: preference")
     edit(project, "    when: required_by_law\n", "    when: always\n")
-    edit(project, "last_updated: 2025-10-01", "last_updated: 2026-12-01")
+    # As an editor does: the policy is updated today (the drafted entry is dated today, never after it).
+    edit(project, "last_updated: 2025-10-01", f"last_updated: {date.today().isoformat()}")
     drafted = CliRunner().invoke(main, ["diff", str(base), str(policy), "--format", "changelog"]).output
     base.unlink()
     edit(project, "\nsections:\n", drafted + "\nsections:\n")

@@ -22,6 +22,7 @@ from aether_policy.gateway.upstream import Upstream
 from aether_policy.plan import compile_policy
 from tests.gateway.conftest import store_with_key
 from tests.gateway.raw_provider import answer, gateway_to, raw_provider
+from tests.gateway.test_gemini import GOOGLE
 from tests.gateway.test_upstream_guard import recording_server
 from tests.helpers import gate_for, loopback_plan, loopback_policy_text, serve
 
@@ -71,7 +72,7 @@ def test_an_upstream_whose_url_carries_credentials_sends_nothing() -> None:
     """For a provider built without the config's validation: refused before any connection."""
 
     async def go() -> tuple[GatewayError, int]:
-        async with recording_server(ANTHROPIC_OK) as server:
+        with recording_server(ANTHROPIC_OK) as server:
             provider = ProviderConfig.model_construct(
                 api="anthropic",
                 base_url=f"http://operator:secret-pw@127.0.0.1:{server.port}",
@@ -117,17 +118,6 @@ def test_a_non_ascii_passthrough_header_is_a_400_naming_it(tmp_path: Path) -> No
     assert reply.status_code == 400
     assert reply.json()["error"]["message"] == "the `anthropic-beta` header must be ASCII text"
     assert provider.requests == []
-
-
-GOOGLE = """  google:
-    title: Google
-    kind: ai_provider
-    receives: [prompt_content, api_usage.model]
-    purposes: [service_provision]
-    provider:
-      api: gemini
-      hosts: [generativelanguage.googleapis.com, 127.0.0.1]
-"""
 
 
 def test_a_model_name_that_makes_the_provider_url_too_long_is_a_400(

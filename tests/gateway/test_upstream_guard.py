@@ -4,9 +4,7 @@ reaches a recording loopback server is the one the policy admits, and nothing re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 
 import pytest
 
@@ -15,53 +13,15 @@ from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.redaction import leaks
+from tests.gateway.raw_provider import RawProvider, answer, raw_provider
 from tests.helpers import loopback_plan
 
 ANSWER = b'{"choices":[{"message":{"role":"assistant","content":"a distinctive answer 7Qx"}}]}'
 
 
-@dataclass
-class Recorder:
-    port: int = 0
-    requests: list[bytes] = field(default_factory=list)
-    connections: int = 0
-
-
-@asynccontextmanager
-async def recording_server(answer: bytes = ANSWER, extra: bytes = b"") -> AsyncIterator[Recorder]:
-    """A loopback HTTP/1.1 server that keeps each request's head and body and answers `answer`."""
-    recorder = Recorder()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        recorder.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                body = await reader.readexactly(length)
-                recorder.requests.append(head + body)
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    + extra
-                    + b"content-length: "
-                    + str(len(answer)).encode()
-                    + b"\r\n\r\n"
-                    + answer
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    recorder.port = server.sockets[0].getsockname()[1]
-    try:
-        yield recorder
-    finally:
-        server.close()
+def recording_server(body: bytes = ANSWER) -> AbstractContextManager[RawProvider]:
+    """A loopback HTTP/1.1 server that keeps each request's head and body and answers `body` as JSON."""
+    return raw_provider(lambda head, request: answer(body))
 
 
 def upstream_at(base_url: str, api: str = "openai") -> Upstream:
@@ -77,7 +37,7 @@ def provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_an_undeclared_host_is_refused_before_any_connection() -> None:
     async def go() -> tuple[GatewayError, int]:
-        async with recording_server() as server:
+        with recording_server() as server:
             upstream = upstream_at(f"http://localhost:{server.port}/v1")  # served there, not declared
             try:
                 with pytest.raises(GatewayError) as caught:
@@ -96,7 +56,7 @@ def test_the_caller_s_key_in_the_body_is_never_sent() -> None:
     async def go() -> tuple[GatewayError, list[bytes]]:
         token = caller_secrets.set(("sk-gateway-caller-key-123",))
         try:
-            async with recording_server() as server:
+            with recording_server() as server:
                 upstream = upstream_at(f"http://127.0.0.1:{server.port}/v1")
                 try:
                     with pytest.raises(GatewayError) as caught:
@@ -115,7 +75,7 @@ def test_the_caller_s_key_in_the_body_is_never_sent() -> None:
 
 def test_undeclared_headers_are_stripped_and_an_uncompressed_answer_is_asked_for() -> None:
     async def go() -> list[bytes]:
-        async with recording_server() as server:
+        with recording_server() as server:
             upstream = upstream_at(f"http://127.0.0.1:{server.port}/v1", api="anthropic")
             try:
                 headers = {"anthropic-beta": "tools-2024", "x-forwarded-for": "198.51.100.7", "cookie": "a=b"}
@@ -136,7 +96,7 @@ def test_the_answer_is_registered_for_log_redaction_before_it_is_returned() -> N
     async def go() -> tuple[bytes, bool, bool]:
         token = inflight_content.set(Inflight(b'{"model":"x"}', ()))
         try:
-            async with recording_server() as server:
+            with recording_server() as server:
                 upstream = upstream_at(f"http://127.0.0.1:{server.port}/v1")
                 try:
                     before = leaks("log line: a distinctive answer 7Qx")
@@ -154,7 +114,7 @@ def test_the_answer_is_registered_for_log_redaction_before_it_is_returned() -> N
 
 def test_a_model_name_cannot_move_a_gemini_call_to_another_host() -> None:
     async def go() -> list[bytes]:
-        async with recording_server() as server:
+        with recording_server() as server:
             upstream = upstream_at(f"http://127.0.0.1:{server.port}", api="gemini")
             try:
                 for model in ("//evil.example/x", "@evil.example", "../../../x", "http://evil.example/"):

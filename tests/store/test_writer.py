@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,3 +145,35 @@ def test_refused_rows_are_logged_once_per_batch_by_error_class_never_by_value(
     assert len(dropped) == 1 and dropped[0].startswith("dropped 3 of 4 quarantine rows the database refused: 3 ")
     assert not any(record.id in line for line in lines)
     assert store.dropped == {"usage": 0, "quarantine": 3}
+
+
+def test_a_backlog_of_many_batches_is_written_without_waiting_an_interval_per_batch(tmp_path: Path) -> None:
+    """The writer sleeps out its interval only for a batch that has not filled: a backlog behind a full
+    batch (a burst, or everything queued when the server stops) is written at once."""
+    store = Store(f"sqlite:///{tmp_path / 'backlog.db'}", batch_size=50, flush_interval=5.0)
+    store.migrate()
+    for event in good_events(400):  # eight full batches
+        store.record_usage(event)
+    started = time.monotonic()
+    store.flush()
+    took = time.monotonic() - started
+    assert store.usage_count() == 400
+    assert took < 2.5, f"the backlog waited an interval per batch ({took:.1f} s)"
+    store.close()
+
+
+def test_a_stop_behind_a_backlog_loses_nothing_and_does_not_wait_per_batch(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stop.db'}"
+    store = Store(url, batch_size=50, flush_interval=5.0)
+    store.migrate()
+    for event in good_events(300):
+        store.record_usage(event)
+    started = time.monotonic()
+    store.close()
+    took = time.monotonic() - started
+    reopened = Store(url)
+    try:
+        assert reopened.usage_count() == 300
+    finally:
+        reopened.close()
+    assert took < 2.5, f"stopping waited an interval per batch ({took:.1f} s)"

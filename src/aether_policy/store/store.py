@@ -539,6 +539,8 @@ class Store:
                 except queue.Empty:
                     break
                 batch.append((kind, item))
+            if len(batch) >= self.batch_size:
+                self._hurry.set()  # a full batch: more may be queued (a backlog, a flush or stop behind it)
             # Flagged content first and on its own: no usage event, good or bad, shares its transaction.
             for wanted, table in (("quarantine", tables.quarantine), ("usage", tables.usage_events)):
                 rows = [i for k, i in batch if k == wanted]

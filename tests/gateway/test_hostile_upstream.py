@@ -8,6 +8,8 @@ import asyncio
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,7 @@ from aether_policy.gateway.errors import GatewayError
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.plan import compile_policy
 from tests.gateway.conftest import store_with_key
-from tests.gateway.raw_provider import answer, gateway_to, raw_provider
+from tests.gateway.raw_provider import Gateway, RawProvider, answer, gateway_to, raw_provider
 from tests.gateway.test_gemini import GOOGLE
 from tests.gateway.test_upstream_guard import recording_server
 from tests.helpers import gate_for, loopback_plan, loopback_policy_text, serve
@@ -42,6 +44,16 @@ CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "hello"}]}
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {**PROVIDER_KEYS, "UPSTREAM_TEST_KEY": "sk-provider"}.items():
         monkeypatch.setenv(name, value)
+
+
+@contextmanager
+def gateway_before(raw: bytes, tmp_path: Path) -> Iterator[tuple[Gateway, RawProvider]]:
+    """The real gateway, its OpenAI and Anthropic providers one raw loopback server answering `raw` bytes."""
+    with (
+        raw_provider(lambda head, body: raw) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
+    ):
+        yield gateway, provider
 
 
 def chat(gateway_base: str, key: str, body: dict[str, object] | None = None) -> httpx.Response:
@@ -101,10 +113,7 @@ def test_an_upstream_whose_url_carries_credentials_sends_nothing() -> None:
 
 
 def test_a_non_ascii_passthrough_header_is_a_400_naming_it(tmp_path: Path) -> None:
-    with (
-        raw_provider(lambda head, body: answer(ANTHROPIC_OK)) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
-    ):
+    with gateway_before(answer(ANTHROPIC_OK), tmp_path) as (gateway, provider):
         reply = httpx.post(
             f"{gateway.base}/v1/messages",
             headers=[
@@ -158,10 +167,7 @@ def test_a_redirect_is_a_502_not_an_answer(tmp_path: Path) -> None:
     """Redirects are not followed (a declared host cannot send the request elsewhere), and a 3xx's body is no
     answer either."""
     moved = answer(OPENAI_OK, status="302 Found", headers=b"content-type: application/json\r\nlocation: http://x/\r\n")
-    with (
-        raw_provider(lambda head, body: moved) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
-    ):
+    with gateway_before(moved, tmp_path) as (gateway, provider):
         reply = chat(gateway.base, gateway.key)
     assert reply.status_code == 502
     assert reply.json()["error"]["message"] == "provider 'openai' returned 302 (unknown)"
@@ -173,10 +179,7 @@ def test_an_answer_larger_than_the_gateway_holds_is_a_502(tmp_path: Path, monkey
     monkeypatch.setattr(outbound, "MAX_ANSWER_BYTES", 64 * 1024)
     huge = b'{"pad":"' + b"a" * (1024 * 1024) + b'"}'
     bomb = answer(gzip.compress(huge), headers=b"content-type: application/json\r\ncontent-encoding: gzip\r\n")
-    with (
-        raw_provider(lambda head, body: bomb) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
-    ):
+    with gateway_before(bomb, tmp_path) as (gateway, provider):
         reply = chat(gateway.base, gateway.key)
     assert reply.status_code == 502
     assert reply.json()["error"]["message"] == "provider 'openai' failed mid-response (AnswerTooLarge)"
@@ -227,10 +230,7 @@ def test_a_compressed_stream_is_translated_whole(tmp_path: Path, encoding: str) 
     packed = gzip.compress(ANTHROPIC_STREAM) if encoding == "gzip" else zlib.compress(ANTHROPIC_STREAM)
     headers = f"content-type: text/event-stream\r\ncontent-encoding: {encoding}\r\n".encode()
     compressed = answer(packed, headers=headers)
-    with (
-        raw_provider(lambda head, body: compressed) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
-    ):
+    with gateway_before(compressed, tmp_path) as (gateway, provider):
         try:
             reply = httpx.post(
                 f"{gateway.base}/v1/chat/completions",
@@ -247,10 +247,7 @@ def test_a_compressed_stream_is_translated_whole(tmp_path: Path, encoding: str) 
 def test_a_provider_header_of_odd_bytes_does_not_break_a_translated_stream(tmp_path: Path) -> None:
     """A latin-1 byte in a header the gateway does not read (a request id, a server name)."""
     odd = answer(ANTHROPIC_STREAM, headers=b"content-type: text/event-stream\r\nx-request-id: caf\xe9\r\n")
-    with (
-        raw_provider(lambda head, body: odd) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
-    ):
+    with gateway_before(odd, tmp_path) as (gateway, provider):
         reply = httpx.post(
             f"{gateway.base}/v1/chat/completions",
             headers={"authorization": f"Bearer {gateway.key}"},

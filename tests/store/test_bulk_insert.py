@@ -58,25 +58,27 @@ def stores(tmp_path: Path) -> tuple[Store, Store]:
     return made[0], made[1]
 
 
-def test_the_multi_row_insert_stores_what_sqlalchemy_s_insert_stores(tmp_path: Path) -> None:
+def inserted_both_ways(tmp_path: Path, rows: list[dict[str, Any]]) -> tuple[Store, Store]:
+    """Two new stores holding `rows`: one written by the multi-row insert, one by SQLAlchemy's `insert`."""
     bulk, core = stores(tmp_path)
-    rows = events(25)
     with bulk.begin() as conn:
         _bulk.insert_rows(conn, tables.usage_events, rows)
     with core.begin() as conn:
         conn.execute(insert(tables.usage_events), rows)
+    return bulk, core
+
+
+def test_the_multi_row_insert_stores_what_sqlalchemy_s_insert_stores(tmp_path: Path) -> None:
+    rows = events(25)
+    bulk, core = inserted_both_ways(tmp_path, rows)
     assert raw(bulk) == raw(core)
     assert bulk.usage_events() == core.usage_events()
 
 
 def test_a_time_range_finds_bulk_inserted_rows_as_it_finds_sqlalchemy_s(tmp_path: Path) -> None:
     """Retention, exports and expiry compare timestamps as SQLite text: the same format, the same answers."""
-    bulk, core = stores(tmp_path)
     rows = events(9)
-    with bulk.begin() as conn:
-        _bulk.insert_rows(conn, tables.usage_events, rows)
-    with core.begin() as conn:
-        conn.execute(insert(tables.usage_events), rows)
+    bulk, core = inserted_both_ways(tmp_path, rows)
     since = rows[3]["timestamp"]  # a whole second
     found = []
     for store in (bulk, core):

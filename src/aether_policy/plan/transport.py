@@ -27,8 +27,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, rule: ProviderEgress, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self.guard = EgressGuard(rule)
-        self.rule = rule
         self._inner = inner or httpx.AsyncHTTPTransport()
+
+    @property
+    def rule(self) -> ProviderEgress:
+        return self.guard.rule
 
     @property
     def stripped(self) -> dict[str, int]:

@@ -28,7 +28,7 @@ class Inflight:
     response as the egress transport reads it, the app's response before it is sent.
     """
 
-    __slots__ = ("_exposed", "_lock", "_strings", "body", "response", "secrets")
+    __slots__ = ("_exposed", "_last_upstream", "_lock", "_strings", "body", "response", "secrets")
 
     def __init__(self, body: bytes, secrets: tuple[str, ...] = ()) -> None:
         self.body = body
@@ -36,6 +36,7 @@ class Inflight:
         self.secrets = secrets
         self._strings: tuple[str, ...] | None = None
         self._exposed: dict[str, ContentSource] = {}
+        self._last_upstream: bytes | None = None
         self._lock = threading.Lock()
 
     # -- for the flagger ----------------------------------------------------------------------------------------
@@ -96,6 +97,12 @@ class Inflight:
         return source
 
     async def expose(self, name: str, chunk: bytes) -> None:
+        if name == "upstream":
+            self._last_upstream = chunk
+        elif chunk is self._last_upstream and name == "response":
+            # The provider's bytes relayed as they are (the same object, not an equal one): registered as
+            # they arrived, and a record quoting them is caught by that registration already.
+            return
         source = self.expose_now(name, chunk)
         if source is not None and source.pending() > THREAD_ABOVE:
             await asyncio.to_thread(source.index_pending)

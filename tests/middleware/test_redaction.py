@@ -84,6 +84,27 @@ def test_a_record_quoting_the_response_is_redacted(in_request: Inflight, caplog:
     assert logged(caplog, "upstream said %s", "Votre numéro de passeport") == f"upstream said {PLACEHOLDER}"
 
 
+def test_the_provider_s_answer_relayed_as_it_is_is_registered_once_and_still_redacted(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}'
+    asyncio.run(in_request.expose("upstream", answer))
+    registered = len(in_request.streams())
+    asyncio.run(in_request.expose("response", answer))  # the same bytes object, relayed to the caller
+    assert len(in_request.streams()) == registered
+    assert logged(caplog, "answered %s", "Votre numéro de passeport") == f"answered {PLACEHOLDER}"
+
+
+def test_a_response_equal_to_the_answer_but_not_the_same_bytes_is_registered_on_its_own(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}'
+    asyncio.run(in_request.expose("upstream", answer))
+    registered = len(in_request.streams())
+    asyncio.run(in_request.expose("response", bytes(bytearray(answer))))  # rebuilt: no identity to trust
+    assert len(in_request.streams()) == registered + 1
+
+
 def test_a_record_quoting_text_a_stream_spelled_out_is_redacted(
     in_request: Inflight, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -32,6 +32,7 @@ from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
 from aether_policy.plan.gate import PromptGate
 from aether_policy.store import Store
+from aether_policy.store.store import hash_key
 from aether_policy.types import ASGIApp
 
 if TYPE_CHECKING:
@@ -124,10 +125,11 @@ class Gateway:
             key = api_key_of(request.headers.raw)  # every value: a repeated header cannot smuggle a second key
         except ConflictingCredentials as conflict:
             raise GatewayError(400, str(conflict), "invalid_request_error", "conflicting_credentials") from None
-        account_id = self.store.authenticate(key) if key else None
-        if key is None or account_id is None:
+        key_hash = hash_key(key) if key else None  # hashed once: the store and the limiter both need it
+        account_id = self.store.account_of_key_hash(key_hash) if key_hash else None
+        if key_hash is None or account_id is None:
             raise GatewayError(401, "missing or unknown API key", "invalid_request_error", "invalid_api_key")
-        self.limits.remember(request, key)
+        self.limits.remember(request, key_hash)
         facts_of(request.scope).account_id = account_id
         return account_id
 

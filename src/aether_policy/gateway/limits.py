@@ -35,7 +35,7 @@ from aether_policy.gateway.errors import GatewayError
 from aether_policy.gateway.protocols import WireProtocol
 from aether_policy.middleware import facts_of
 from aether_policy.store.key_controls import KeyControls, add_to_window, controls_for_hash
-from aether_policy.store.store import Store, hash_key
+from aether_policy.store.store import Store
 
 log = logging.getLogger("aether_policy.gateway")
 _KEY_HASH = "aether_key_hash"
@@ -111,9 +111,9 @@ class KeyLimits:
         self._syncer: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def remember(self, request: Request, key: str) -> None:
-        """Called by authentication: which key this request came with (its hash, never the key)."""
-        request.scope.setdefault("state", {})[_KEY_HASH] = hash_key(key)
+    def remember(self, request: Request, key_hash: str) -> None:
+        """Called by authentication: which key this request came with (`hash_key` of it, never the key)."""
+        request.scope.setdefault("state", {})[_KEY_HASH] = key_hash
 
     async def admit(
         self, request: Request, body: Mapping[str, Any], *, model: str | None = None, stream: bool | None = None

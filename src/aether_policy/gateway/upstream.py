@@ -6,8 +6,7 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,27 +61,24 @@ class Upstream:
         self._targets: dict[str, _Target] = {}
         self._closed = False
 
-    @contextmanager
-    def _failures(self, stage: str) -> Iterator[None]:
+    def _failure(self, error: EgressDenied | UpstreamFailure, stage: str) -> GatewayError:
         """A failed call as the gateway's answer: 504 for a timeout, 502 for anything else (a refused
-        connection is a 502 too, whatever the client called it)."""
-        try:
-            yield
-        except EgressDenied as error:
-            raise GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error") from None
-        except UpstreamFailure as failure:
-            if failure.kind == "refused":
-                raise GatewayError(
-                    502,
-                    f"provider '{self.name}' refused the connection",
-                    "upstream_error",
-                    "connection_refused",
-                    provider_failed=True,
-                ) from None
-            if failure.kind == "timeout":
-                raise GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout") from None
-            message = f"provider '{self.name}' {stage} ({failure.name})"
-            raise GatewayError(502, message, "upstream_error", provider_failed=True) from None
+        connection is a 502 too, whatever the client called it). A plain function the callers raise from,
+        not a context manager: one of those costs a generator per call on every request's path."""
+        if isinstance(error, EgressDenied):
+            return GatewayError(502, f"upstream call refused by the privacy policy: {error}", "upstream_error")
+        if error.kind == "refused":
+            return GatewayError(
+                502,
+                f"provider '{self.name}' refused the connection",
+                "upstream_error",
+                "connection_refused",
+                provider_failed=True,
+            )
+        if error.kind == "timeout":
+            return GatewayError(504, f"provider '{self.name}' timed out", "upstream_timeout", "timeout")
+        message = f"provider '{self.name}' {stage} ({error.name})"
+        return GatewayError(502, message, "upstream_error", provider_failed=True)
 
     async def open(
         self,
@@ -105,8 +101,10 @@ class Upstream:
                 ) from None
         attempt = 0
         while True:
-            with self._failures("unreachable"):
+            try:
                 response = await self._send(method, path, content, headers)
+            except (EgressDenied, UpstreamFailure) as error:
+                raise self._failure(error, "unreachable") from None
             delay = self._retry_delay(response, attempt)
             if delay is None:
                 break
@@ -117,8 +115,9 @@ class Upstream:
             await self._raise_for_status(response)
         if not stream:
             try:
-                with self._failures("failed mid-response"):
-                    await response.aread()
+                await response.aread()
+            except UpstreamFailure as error:
+                raise self._failure(error, "failed mid-response") from None
             finally:
                 await response.aclose()
         return response

@@ -412,7 +412,10 @@ class Store:
 
     def authenticate(self, plaintext: str) -> str | None:
         """The account id a live key belongs to, or None. Cached briefly: this is on every request's path."""
-        digest = hash_key(plaintext)
+        return self.account_of_key_hash(hash_key(plaintext))
+
+    def account_of_key_hash(self, digest: str) -> str | None:
+        """`authenticate` for a caller that has already hashed the key (`hash_key`), for its own use too."""
         cached = self._keys.get(digest)
         if cached is not None and time.monotonic() - cached[1] < self.cache_ttl:
             return cached[0]

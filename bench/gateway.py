@@ -7,8 +7,11 @@ and time to first byte for streaming; then the gateway's ratios to the bare prox
                                       [--replicas 1|2] [--workers] [--controls] [--portkey]
 
 The bare proxy (`bench/_proxy.py`) is raw ASGI on the same uvicorn+httptools, forwarding the body as bytes over
-one aiohttp session, with no authentication and no policy. With `--rounds N` proxy and gateway are measured
-alternately N times and each line is the median of the rounds (the machine is shared: compare within a run).
+one aiohttp session, with no authentication and no policy. Each round starts every server side by side and
+measures them in the same moments: sequential latency request by request in turn (with the upstream called
+directly), throughput in one-second wrk slices taken in turn (`--seconds` slices each). Measured one after the
+other, a server's minute and the next one's differed by more on this shared machine than the servers did.
+With `--rounds N` each line is the median of the rounds.
 
 --controls runs the gateway once more per round with /metrics on and a key with requests- and tokens-per-minute
 limits (high enough never to refuse), and compares p50 and throughput with the plain run: the cost of a per-key
@@ -36,9 +39,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -126,27 +131,28 @@ def process(command: list[str], port: int, env: dict[str, str] | None = None) ->
 
 
 def latencies(url: str, headers: dict[str, str], count: int) -> list[float]:
-    return paired_latencies(url, None, headers, count)[0]
+    return interleaved_latencies([(url, headers)], count)[0]
 
 
-def paired_latencies(
-    url: str, direct: str | None, headers: dict[str, str], count: int
-) -> tuple[list[float], list[float]]:
-    """Sequential latencies through `url` and, request by request in turn, to the upstream `direct`: both
-    measured in the same moments, so what the machine does meanwhile moves both alike and their difference
-    is what the server in between adds."""
-    timings: tuple[list[float], list[float]] = ([], [])
-    with httpx.Client(headers=headers, timeout=10) as via, httpx.Client(headers=headers, timeout=10) as straight:
-        targets = [(via, url, timings[0])] + ([(straight, direct, timings[1])] if direct else [])
+def interleaved_latencies(targets: list[tuple[str, dict[str, str]]], count: int) -> list[list[float]]:
+    """Sequential latencies through each target, request by request in turn (the upstream called directly,
+    the proxy, the gateway...): all measured in the same moments, so what the machine does meanwhile moves
+    them alike and their differences are what each server in between adds."""
+    timings: list[list[float]] = [[] for _ in targets]
+    clients = [httpx.Client(headers=headers, timeout=10) for _, headers in targets]
+    try:
         for _ in range(50):
-            for client, target, _ in targets:
-                client.post(target, json=BODY)
+            for client, (url, _) in zip(clients, targets, strict=True):
+                client.post(url, json=BODY)
         for _ in range(count):
-            for client, target, kept in targets:
+            for client, (url, _), kept in zip(clients, targets, timings, strict=True):
                 start = time.perf_counter()
-                response = client.post(target, json=BODY)
+                response = client.post(url, json=BODY)
                 kept.append(time.perf_counter() - start)
                 response.raise_for_status()
+    finally:
+        for client in clients:
+            client.close()
     return timings
 
 
@@ -228,26 +234,67 @@ class Run:
     cpu: float
 
 
-def measure(
-    url: str,
-    key: str,
-    args: argparse.Namespace,
-    server: subprocess.Popen[bytes],
-    stream: bool = True,
-    direct: str | None = None,
-    extra: dict[str, str] | None = None,
-) -> Run:
-    """The server at `url`; with `direct` (the upstream's own URL), its added latency in the same moments.
-    `extra` headers go with every request (Portkey's routing headers)."""
-    headers = {"authorization": f"Bearer {key}", **(extra or {})}
-    via, straight = paired_latencies(url, direct, headers, args.requests)
-    p50, p99 = p50_p99(via)
-    base50, base99 = p50_p99(straight) if direct else (p50, p99)
-    ttfb = first_byte_added(url, headers, args.requests // 4, direct) if stream and direct else 0.0
+@dataclass
+class Server:
+    """One server of a round: where it listens, its process (for its CPU time), the key and extra headers
+    its requests carry, and whether its streaming first byte is measured."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    key: str
+    extra: dict[str, str]
+    stream: bool = True
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.key}", **self.extra}
+
+
+def start_server(
+    running: ExitStack, servers: list[Server], name: str, command: list[str], port: int, **options: Any
+) -> None:
+    """Start a server for the rest of the round (`env`, then the `Server` fields: key, extra, stream)."""
+    started = running.enter_context(process(command, port, options.pop("env", None)))
+    servers.append(Server(name, f"http://127.0.0.1:{port}{PATH}", started, **options))
+
+
+def measure_together(servers: list[Server], direct: str, args: argparse.Namespace) -> dict[str, Run]:
+    """Every server of a round measured in the same moments, so that their ratios are not the machine's drift:
+    sequential latency request by request in turn with the upstream called directly, then throughput in
+    one-second wrk slices taken in turn, summed per server (requests and CPU time alike)."""
+    targets = [(direct, servers[0].headers)] + [(s.url, s.headers) for s in servers]
+    straight, *via = interleaved_latencies(targets, args.requests)
+    base50, base99 = p50_p99(straight)
+    ttfb = {
+        s.name: first_byte_added(s.url, s.headers, args.requests // 4, direct) if s.stream else 0.0 for s in servers
+    }
+    done = dict.fromkeys((s.name for s in servers), 0)
+    elapsed = dict.fromkeys((s.name for s in servers), 0.0)
+    cpu = dict.fromkeys((s.name for s in servers), 0.0)
+    for _ in range(args.seconds):
+        for server in servers:
+            before = cpu_seconds(server.process.pid)
+            rate, count = wrk_counts(wrk_start(server.url, server.key, 1, headers=server.extra))
+            cpu[server.name] += cpu_seconds(server.process.pid) - before
+            done[server.name] += count
+            elapsed[server.name] += count / rate if rate else 0.0
+    runs = {}
+    for server, timings in zip(servers, via, strict=True):
+        p50, p99 = p50_p99(timings)
+        rate = done[server.name] / max(elapsed[server.name], 1e-9)
+        cpu_per = cpu[server.name] / max(done[server.name], 1) * 1e6
+        runs[server.name] = Run(p50, p99, p50 - base50, p99 - base99, ttfb[server.name], rate, cpu_per)
+    return runs
+
+
+def measure_alone(url: str, key: str, server: subprocess.Popen[bytes], args: argparse.Namespace) -> Run:
+    """One server by itself (the stand-in upstream called directly)."""
+    (timings,) = interleaved_latencies([(url, {"authorization": f"Bearer {key}"})], args.requests)
+    p50, p99 = p50_p99(timings)
     before = cpu_seconds(server.pid)
-    rate, done = wrk_counts(wrk_start(url, key, args.seconds, headers=extra))
-    cpu = (cpu_seconds(server.pid) - before) / max(done, 1) * 1e6
-    return Run(p50, p99, p50 - base50, p99 - base99, ttfb, rate, cpu)
+    rate, done = wrk_counts(wrk_start(url, key, args.seconds))
+    return Run(p50, p99, 0.0, 0.0, 0.0, rate, (cpu_seconds(server.pid) - before) / max(done, 1) * 1e6)
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -258,8 +305,8 @@ def median_run(runs: list[Run]) -> Run:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=1, help="Measure proxy and gateway alternately N times.")
+    parser.add_argument("--seconds", type=int, default=8, help="One-second wrk slices per server per round.")
+    parser.add_argument("--rounds", type=int, default=1, help="Measure every server side by side N times.")
     parser.add_argument("--db", default=None, help="Database URL for the gateway (default: a temporary SQLite file)")
     parser.add_argument("--replicas", type=int, default=1, choices=[1, 2])
     parser.add_argument("--workers", action="store_true", help="Also measure `serve --workers 2` against one.")
@@ -291,25 +338,38 @@ def main() -> None:
 
         with process(upstream, upstream_port, {"PYTHONPATH": str(ROOT)}) as up:
             direct = f"http://127.0.0.1:{upstream_port}{PATH}"
-            results["direct"].append(measure(direct, key, args, up, stream=False))
+            results["direct"].append(measure_alone(direct, key, up, args))
             for _ in range(args.rounds):
-                port = free_port()
-                proxy_env = {"PYTHONPATH": str(ROOT), "BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}"}
-                with process([*uv, "bench._proxy:app", "--port", str(port)], port, proxy_env) as proxy:
-                    results["proxy"].append(measure(f"http://127.0.0.1:{port}{PATH}", key, args, proxy, direct=direct))
-                if portkey is not None:
+                with ExitStack() as running:
+                    servers: list[Server] = []
+                    start = partial(start_server, running, servers)
                     port = free_port()
-                    routing = {
-                        "x-portkey-provider": "openai",
-                        "x-portkey-custom-host": f"http://127.0.0.1:{upstream_port}/v1",
-                    }
-                    with process(["node", portkey, f"--port={port}", "--headless"], port) as node:
-                        via = f"http://127.0.0.1:{port}{PATH}"
-                        results["portkey"].append(measure(via, key, args, node, direct=direct, extra=routing))
-                port = free_port()
-                with process(serve(port), port, env) as server:
-                    via = f"http://127.0.0.1:{port}{PATH}"
-                    results["gateway"].append(measure(via, key, args, server, direct=direct))
+                    proxy_env = {"PYTHONPATH": str(ROOT), "BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}"}
+                    start(
+                        "proxy", [*uv, "bench._proxy:app", "--port", str(port)], port, env=proxy_env, key=key, extra={}
+                    )
+                    if portkey is not None:
+                        port = free_port()
+                        routing = {
+                            "x-portkey-provider": "openai",
+                            "x-portkey-custom-host": f"http://127.0.0.1:{upstream_port}/v1",
+                        }
+                        start(
+                            "portkey", ["node", portkey, f"--port={port}", "--headless"], port, key=key, extra=routing
+                        )
+                    port = free_port()
+                    start("gateway", serve(port), port, env=env, key=key, extra={})
+                    if args.controls:
+                        second = free_port()
+                        metrics = ("--metrics-token", "b" * 32)
+                        start("controls", serve(second, *metrics), second, env=env, key=limited, extra={}, stream=False)
+                    for name, run in measure_together(servers, direct, args).items():
+                        results[name].append(run)
+                    if args.controls:
+                        scrape = httpx.get(
+                            f"http://127.0.0.1:{second}/metrics", headers={"authorization": "Bearer " + "b" * 32}
+                        )
+                        scrape.raise_for_status()
                     if args.replicas == 2:
                         second = free_port()
                         with process(serve(second), second, env):
@@ -318,15 +378,6 @@ def main() -> None:
                                 for p in (port, second)
                             ]
                             together = sum(wrk_finish(run) for run in runs)
-                if args.controls:
-                    port = free_port()
-                    with process(serve(port, "--metrics-token", "b" * 32), port, env) as server:
-                        via = f"http://127.0.0.1:{port}{PATH}"
-                        results["controls"].append(measure(via, limited, args, server, stream=False, direct=direct))
-                        scrape = httpx.get(
-                            f"http://127.0.0.1:{port}/metrics", headers={"authorization": "Bearer " + "b" * 32}
-                        )
-                        scrape.raise_for_status()
                 if args.workers:
                     rates = []
                     for count in (1, 2):
@@ -359,8 +410,7 @@ def main() -> None:
             f"req/s proxy {p.rate:,.0f}, gateway {g.rate:,.0f} ({g.rate / p.rate:.0%}); "
             f"CPU/request proxy {p.cpu:.0f} µs, gateway {g.cpu:.0f} µs"
         )
-    # Each round's ratio, then their median: a round's proxy and gateway ran minutes apart, and each is
-    # already measured against the upstream in its own moments.
+    # Each round's ratio, then their median: within a round proxy and gateway were measured in the same moments.
     added_ratio = statistics.median(
         g.added_p50 / max(p.added_p50, 1e-6) for p, g in zip(results["proxy"], results["gateway"], strict=True)
     )

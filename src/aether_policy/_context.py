@@ -28,7 +28,7 @@ class Inflight:
     response as the egress transport reads it, the app's response before it is sent.
     """
 
-    __slots__ = ("_exposed", "_last_upstream", "_lock", "_strings", "body", "response", "secrets")
+    __slots__ = ("_exposed", "_held", "_lock", "_relayable", "_strings", "body", "response", "secrets")
 
     def __init__(self, body: bytes, secrets: tuple[str, ...] = ()) -> None:
         self.body = body
@@ -36,7 +36,8 @@ class Inflight:
         self.secrets = secrets
         self._strings: tuple[str, ...] | None = None
         self._exposed: dict[str, ContentSource] = {}
-        self._last_upstream: bytes | None = None
+        self._relayable: bytes | None = None  # the provider's whole answer, as it was registered
+        self._held: bytes | None = None  # that answer, sent as the response and so far not registered again
         self._lock = threading.Lock()
 
     # -- for the flagger ----------------------------------------------------------------------------------------
@@ -96,13 +97,27 @@ class Inflight:
         source.feed(chunk)
         return source
 
-    async def expose(self, name: str, chunk: bytes) -> None:
+    async def expose(self, name: str, chunk: bytes, *, whole: bool = False) -> None:
+        """Register the next chunk of `name`; `whole` says an upstream chunk is the provider's whole answer.
+
+        A response that is exactly that answer (the same bytes object, sent as the first chunk) is not
+        registered a second time: the upstream registration already holds those bytes in that order. Only the
+        whole answer is spared, never a streamed chunk: a response stream that mostly mirrors the provider's
+        (one chunk rewritten) would leave gaps in the response's own text, and a record quoting across one
+        would be missed. If anything follows the spared answer, it is registered after all, before what follows.
+        """
         if name == "upstream":
-            self._last_upstream = chunk
-        elif chunk is self._last_upstream and name == "response":
-            # The provider's bytes relayed as they are (the same object, not an equal one): registered as
-            # they arrived, and a record quoting them is caught by that registration already.
-            return
+            self._relayable = chunk if whole and chunk else None
+        elif name == "response" and chunk:
+            if chunk is self._relayable and "response" not in self._exposed and self._held is None:
+                self._held = chunk
+                return
+            if self._held is not None:
+                held, self._held = self._held, None
+                await self._register("response", held)
+        await self._register(name, chunk)
+
+    async def _register(self, name: str, chunk: bytes) -> None:
         source = self.expose_now(name, chunk)
         if source is not None and source.pending() > THREAD_ABOVE:
             await asyncio.to_thread(source.index_pending)

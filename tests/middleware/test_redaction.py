@@ -84,25 +84,44 @@ def test_a_record_quoting_the_response_is_redacted(in_request: Inflight, caplog:
     assert logged(caplog, "upstream said %s", "Votre numéro de passeport") == f"upstream said {PLACEHOLDER}"
 
 
-def test_the_provider_s_answer_relayed_as_it_is_is_registered_once_and_still_redacted(
+ANSWER = b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}'
+
+
+def test_the_provider_s_whole_answer_relayed_as_it_is_is_registered_once_and_still_redacted(
     in_request: Inflight, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answer = b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}'
-    asyncio.run(in_request.expose("upstream", answer))
+    asyncio.run(in_request.expose("upstream", ANSWER, whole=True))
     registered = len(in_request.streams())
-    asyncio.run(in_request.expose("response", answer))  # the same bytes object, relayed to the caller
+    asyncio.run(in_request.expose("response", ANSWER))  # the same bytes object, relayed to the caller
     assert len(in_request.streams()) == registered
     assert logged(caplog, "answered %s", "Votre numéro de passeport") == f"answered {PLACEHOLDER}"
 
 
 def test_a_response_equal_to_the_answer_but_not_the_same_bytes_is_registered_on_its_own(
+    in_request: Inflight,
+) -> None:
+    asyncio.run(in_request.expose("upstream", ANSWER, whole=True))
+    registered = len(in_request.streams())
+    asyncio.run(in_request.expose("response", bytes(bytearray(ANSWER))))  # rebuilt: no identity to trust
+    assert len(in_request.streams()) == registered + 1
+
+
+def test_a_streamed_chunk_relayed_as_it_is_is_registered_again_as_the_response(in_request: Inflight) -> None:
+    chunk = b'data: {"choices": [{"delta": {"content": "Votre passeport"}}]}\n\n'
+    asyncio.run(in_request.expose("upstream", chunk))
+    registered = len(in_request.streams())
+    asyncio.run(in_request.expose("response", chunk))
+    assert len(in_request.streams()) > registered
+
+
+def test_a_record_quoting_across_the_relayed_answer_and_what_follows_it_is_redacted(
     in_request: Inflight, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answer = b'{"choices": [{"message": {"content": "Votre num\\u00e9ro de passeport"}}]}'
-    asyncio.run(in_request.expose("upstream", answer))
-    registered = len(in_request.streams())
-    asyncio.run(in_request.expose("response", bytes(bytearray(answer))))  # rebuilt: no identity to trust
-    assert len(in_request.streams()) == registered + 1
+    asyncio.run(in_request.expose("upstream", ANSWER, whole=True))
+    asyncio.run(in_request.expose("response", ANSWER))
+    asyncio.run(in_request.expose("response", b"and then a trailer the app appended"))
+    quoted = (ANSWER[-12:] + b"and then a").decode()  # each 16-byte window spans the two chunks
+    assert logged(caplog, "sent %s", quoted) == f"sent {PLACEHOLDER}"
 
 
 def test_a_record_quoting_text_a_stream_spelled_out_is_redacted(

@@ -76,7 +76,7 @@ class Answer:
             self._chunks = None
             content = b"".join(parts)
             if self._inflight is not None:
-                await self._inflight.expose("upstream", content)
+                await self._inflight.expose("upstream", content, whole=True)
             self.content = content
         return self.content
 

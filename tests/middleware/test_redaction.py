@@ -124,6 +124,32 @@ def test_a_record_quoting_across_the_relayed_answer_and_what_follows_it_is_redac
     assert logged(caplog, "sent %s", quoted) == f"sent {PLACEHOLDER}"
 
 
+def test_a_whole_answer_relayed_after_upstream_text_cut_mid_escape_is_redacted_from_its_first_byte(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A first provider's error body, read when it failed, ends in a cut escape: the upstream registration
+    # holds `\u00` back to finish it with what follows, and reads the next answer's first bytes into it.
+    asyncio.run(in_request.expose("upstream", b'{"error": {"message": "cut \\u00', whole=True))
+    answer = b"deadbeef: the caller's account number is 4242"  # the fallback's whole answer
+    asyncio.run(in_request.expose("upstream", answer, whole=True))
+    asyncio.run(in_request.expose("response", answer))  # relayed as the same bytes
+    assert logged(caplog, "sent %s", answer[:16].decode()) == f"sent {PLACEHOLDER}"
+
+
+def test_text_a_whole_answer_spells_out_is_redacted_when_relayed_after_upstream_text_that_was_no_stream(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The upstream registration decided from its first text (a JSON error body) that it is no event stream.
+    asyncio.run(in_request.expose("upstream", b'{"error": {"message": "busy"}}', whole=True))
+    answer = b"".join(
+        b'data: {"choices": [{"delta": {"content": "%s"}}]}\n\n' % word
+        for word in (b"Votre num", b"\\u00e9ro de pa", b"sseport X12")
+    )
+    asyncio.run(in_request.expose("upstream", answer, whole=True))
+    asyncio.run(in_request.expose("response", answer))  # relayed as the same bytes
+    assert logged(caplog, "said %s", "Votre numéro de passeport X12") == f"said {PLACEHOLDER}"
+
+
 def test_a_record_quoting_text_a_stream_spelled_out_is_redacted(
     in_request: Inflight, caplog: pytest.LogCaptureFixture
 ) -> None:

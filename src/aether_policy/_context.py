@@ -105,9 +105,13 @@ class Inflight:
         whole answer is spared, never a streamed chunk: a response stream that mostly mirrors the provider's
         (one chunk rewritten) would leave gaps in the response's own text, and a record quoting across one
         would be missed. If anything follows the spared answer, it is registered after all, before what follows.
+        Only an answer that is the upstream's first text is spared: it is then read from the same fresh state as
+        the response would be. After other upstream text (a failed provider's error body) it is read on from
+        that text's state: an escape cut at its end takes the answer's first bytes, and whether it was an event
+        stream decides whether the answer's events are spelled out.
         """
         if name == "upstream":
-            self._relayable = chunk if whole and chunk else None
+            self._relayable = chunk if whole and chunk and "upstream" not in self._exposed else None
         elif name == "response" and chunk:
             if chunk is self._relayable and "response" not in self._exposed and self._held is None:
                 self._held = chunk

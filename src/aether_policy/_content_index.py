@@ -276,6 +276,15 @@ class ContentSource:
         if self._sse:
             self._feed_events(text)
 
+    def finish(self) -> None:
+        """The text has ended: what was held back for a next piece that will not come (an escape near its end,
+        an event's last line without its newline) is registered too, so its last bytes are redacted as well."""
+        if self._carry:
+            carry, self._carry = self._carry, ""
+            self.text.append(canonical(decode_json_escapes(carry)))
+        if self._sse and self._line:
+            self._feed_events("\n")
+
     def _feed_events(self, text: str) -> None:
         lines = (self._line + text).split("\n")
         self._line = lines.pop()

@@ -119,12 +119,21 @@ class Inflight:
             if self._held is not None:
                 held, self._held = self._held, None
                 await self._register("response", held)
-        await self._register(name, chunk)
+        await self._register(name, chunk, whole=whole)
 
-    async def _register(self, name: str, chunk: bytes) -> None:
+    async def _register(self, name: str, chunk: bytes, *, whole: bool = False) -> None:
         source = self.expose_now(name, chunk)
+        if source is not None and whole:
+            source.finish()  # nothing follows a whole answer: its held-back tail is registered now
         if source is not None and source.pending() > THREAD_ABOVE:
             await asyncio.to_thread(source.index_pending)
+
+    def finish(self, name: str) -> None:
+        """`name`'s text has ended (a stream's last chunk was registered): register what it held back."""
+        with self._lock:
+            source = self._exposed.get(name)
+        if source is not None:
+            source.finish()
 
 
 def _json_strings(value: Any) -> Iterator[str]:

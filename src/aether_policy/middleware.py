@@ -160,6 +160,8 @@ class PolicyMiddleware:
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 await inflight.expose("response", chunk)  # before it is sent: whoever logs it is redacted
+                if not message.get("more_body", False):
+                    inflight.finish("response")  # the last bytes too (an escape near the end was held back)
                 room = self.capture_bytes - len(inflight.response)
                 if chunk and room > 0:
                     inflight.response += chunk[:room]  # kept in memory only, for the flagger and gate

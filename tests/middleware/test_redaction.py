@@ -386,3 +386,52 @@ def test_a_key_put_in_the_query_string_is_redacted(caplog: pytest.LogCaptureFixt
         asyncio.run(go())
     (record,) = [r for r in caplog.records if r.name == "app"]
     assert record.getMessage() == f"called with {PLACEHOLDER}"
+
+
+# An answer whose last escape sits near its end: the index holds that tail back, waiting for a next piece
+# that could complete the escape. Once the text has ended, the tail must be registered too.
+ESCAPED_TAIL = b'{"choices":[{"message":{"content":"num\\u00e9ro X1234 d\\u00e9j\\u00e0 \\u00e9t\\u00e9"}}]}'
+LAST_CHARACTERS = 'déjà été"}}]}'  # 17 bytes of UTF-8: each 16-byte window reaches past the last escape
+
+
+def test_the_last_bytes_of_a_whole_answer_ending_in_an_escape_are_redacted(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    asyncio.run(in_request.expose("upstream", ESCAPED_TAIL, whole=True))
+    assert logged(caplog, "tail %s", LAST_CHARACTERS) == f"tail {PLACEHOLDER}"
+
+
+def test_the_last_bytes_of_a_streamed_answer_are_redacted_once_the_stream_ends(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    asyncio.run(in_request.expose("upstream", ESCAPED_TAIL[:40]))
+    asyncio.run(in_request.expose("upstream", ESCAPED_TAIL[40:]))
+    assert logged(caplog, "tail %s", LAST_CHARACTERS) == f"tail {LAST_CHARACTERS}"  # more could still come
+    in_request.finish("upstream")
+    assert logged(caplog, "tail %s", LAST_CHARACTERS) == f"tail {PLACEHOLDER}"
+
+
+def test_the_last_bytes_of_a_response_are_redacted_after_its_last_chunk_is_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": ESCAPED_TAIL[:40], "more_body": True})
+        await send({"type": "http.response.body", "body": ESCAPED_TAIL[40:]})
+        logging.getLogger("app").info("sent %s", LAST_CHARACTERS)
+
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}")
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"sent {PLACEHOLDER}"
+
+
+def test_text_spelled_by_a_stream_s_last_event_without_its_newline_is_redacted_once_it_ends(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    words = ("Votre ", "numéro ", "de ", "passeport ", "est ", "secret")
+    events = [f"data: {json.dumps({'choices': [{'delta': {'content': w}}]})}" for w in words]
+    in_request.expose_now("response", "\n\n".join(events).encode())  # the last line never gets its newline
+    in_request.finish("response")
+    assert logged(caplog, "stream said %s", "passeport est secret") == f"stream said {PLACEHOLDER}"

@@ -93,6 +93,8 @@ class Answer:
                 if inflight is not None:
                     await inflight.expose("upstream", chunk)
                 yield chunk
+        if inflight is not None:
+            inflight.finish("upstream")  # the stream has ended: what it held back for more is registered too
 
     def json(self) -> Any:
         return json.loads(self.content)

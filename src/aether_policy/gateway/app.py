@@ -12,7 +12,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aether_policy.credentials import ConflictingCredentials, api_key_of
@@ -27,6 +27,7 @@ from aether_policy.gateway.outbound import Answer, UpstreamFailure
 from aether_policy.gateway.protocols import Unsupported, WireProtocol, anthropic, ir, openai
 from aether_policy.gateway.protocols.base import model_and_stream_of_body
 from aether_policy.gateway.protocols.ir import BadRequest
+from aether_policy.gateway.relay import RelayStream
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.middleware import PolicyMiddleware, facts_of
 from aether_policy.plan.compiled import Plan
@@ -171,7 +172,7 @@ class Gateway:
         # a self-hosted server that ignores the name) does not make it a model name.
         facts.model = recorded
         if streaming:
-            return StreamingResponse(
+            return RelayStream(
                 self._relay(request, response, upstream, caller, model, json_answer, sending.hidden_usage),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},

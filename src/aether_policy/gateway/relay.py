@@ -1,0 +1,45 @@
+"""A streamed answer sent to the caller, stopped when the caller leaves, without a task group per stream.
+
+Starlette's `StreamingResponse` (under an ASGI server older than spec 2.4, as uvicorn is) runs the stream in a
+task of an anyio task group beside a task listening for the caller's disconnect, and cancels the group's scope
+when either ends: a task group, a cancel scope and two tasks for every streamed request, on the way to its
+first byte. `RelayStream` streams in the request's own task and starts one plain task that listens; when the
+caller leaves, that task cancels the stream where it waits (reading the provider, or writing to the caller), so
+the relay's own `finally` (the usage charged, the provider's answer closed) runs exactly as it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.responses import StreamingResponse
+
+from aether_policy.types import Receive, Scope, Send
+
+
+class RelayStream(StreamingResponse):
+    """`StreamingResponse`'s headers and body, sent by the task serving the request (HTTP only)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        relaying = asyncio.current_task()
+        assert relaying is not None  # an ASGI app always runs in a task
+        left = False
+
+        async def listen() -> None:
+            nonlocal left
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            left = True
+            relaying.cancel()  # the relay is waiting (it is not running while this task runs): it stops there
+
+        listener = asyncio.create_task(listen())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not left:
+                raise  # cancelled from outside (the server shutting down): not ours to swallow
+            relaying.uncancel()  # the caller left: the stream ends here, as Starlette's cancelled scope ends it
+        finally:
+            listener.cancel()
+        if self.background is not None:
+            await self.background()

@@ -1,0 +1,101 @@
+"""`RelayStream`: a streamed answer sent by the request's own task, stopped when the caller leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from starlette.responses import StreamingResponse
+
+from aether_policy.gateway.relay import RelayStream
+
+SCOPE: dict[str, Any] = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}}
+
+
+class Caller:
+    """An ASGI caller that keeps what it is sent and leaves when told to."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.leave = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    def bodies(self) -> list[bytes]:
+        return [m["body"] for m in self.sent if m["type"] == "http.response.body"]
+
+
+async def events(count: int, ended: list[str], pause: asyncio.Event | None = None) -> AsyncIterator[bytes]:
+    try:
+        for i in range(count):
+            if pause is not None and i == 2:
+                await pause.wait()  # waiting on the provider, as a relay does between events
+            yield f"data: {i}\n\n".encode()
+    finally:
+        ended.append("closed")  # the relay's own clean-up: usage charged, provider answer closed
+
+
+def test_the_stream_is_sent_in_order_with_the_headers_starlette_would_send() -> None:
+    async def go() -> tuple[Caller, Caller]:
+        ours, theirs = Caller(), Caller()
+        headers = {"cache-control": "no-cache"}
+        await RelayStream(events(3, []), media_type="text/event-stream", headers=headers)(
+            SCOPE, ours.receive, ours.send
+        )
+        await StreamingResponse(events(3, []), media_type="text/event-stream", headers=headers)(
+            SCOPE, theirs.receive, theirs.send
+        )
+        return ours, theirs
+
+    ours, theirs = asyncio.run(go())
+    assert ours.sent == theirs.sent
+    assert ours.bodies() == [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n", b""]
+
+
+def test_a_caller_leaving_mid_stream_stops_the_relay_and_runs_its_clean_up() -> None:
+    async def go() -> tuple[Caller, list[str], bool, bool]:
+        caller, ended, provider = Caller(), [], asyncio.Event()
+        stream = RelayStream(events(5, ended, provider), media_type="text/event-stream")
+        serving = asyncio.create_task(stream(SCOPE, caller.receive, caller.send))
+        await asyncio.sleep(0.01)  # two events sent; the relay waits on the provider, which never goes on
+        caller.leave.set()
+        await asyncio.wait({serving}, timeout=2)  # waits without cancelling it
+        stopped = serving.done()
+        serving.cancel()
+        return caller, ended, stopped, stopped and serving.cancelling() == 0
+
+    caller, ended, stopped, not_cancelled = asyncio.run(go())
+    assert stopped  # the caller leaving ended the relay; nothing else would have
+    assert caller.bodies() == [b"data: 0\n\n", b"data: 1\n\n"]  # nothing after the caller left
+    assert ended == ["closed"]
+    assert not_cancelled  # the request's task goes on (to record the request), not cancelled
+
+
+def test_a_cancellation_from_outside_is_not_swallowed() -> None:
+    async def go() -> list[str]:
+        caller, ended, provider = Caller(), [], asyncio.Event()
+        serving = asyncio.create_task(RelayStream(events(5, ended, provider))(SCOPE, caller.receive, caller.send))
+        await asyncio.sleep(0.01)
+        serving.cancel()  # the server shutting down
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+        return ended
+
+    assert asyncio.run(go()) == ["closed"]
+
+
+def test_the_listener_is_gone_once_the_stream_ends() -> None:
+    async def go() -> set[asyncio.Task[Any]]:
+        caller = Caller()
+        await RelayStream(events(2, []))(SCOPE, caller.receive, caller.send)
+        await asyncio.sleep(0)
+        return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+    assert asyncio.run(go()) == set()

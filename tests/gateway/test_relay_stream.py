@@ -99,3 +99,19 @@ def test_the_listener_is_gone_once_the_stream_ends() -> None:
         return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
 
     assert asyncio.run(go()) == set()
+
+
+def test_a_shutdown_arriving_as_the_caller_leaves_is_not_swallowed() -> None:
+    async def go() -> asyncio.Task[None]:
+        caller, provider = Caller(), asyncio.Event()
+        serving = asyncio.create_task(RelayStream(events(5, [], provider))(SCOPE, caller.receive, caller.send))
+        await asyncio.sleep(0.01)  # the relay waits on the provider
+        caller.leave.set()
+        await asyncio.sleep(0)  # the listener hears the caller leave and stops the relay ...
+        serving.cancel()  # ... and the server shuts down before the relay has run again
+        await asyncio.wait({serving}, timeout=2)
+        return serving
+
+    serving = asyncio.run(go())
+    assert serving.done()
+    assert serving.cancelled()  # the relay's own stop is undone, the server's is not

@@ -24,6 +24,7 @@ class RelayStream(StreamingResponse):
         relaying = asyncio.current_task()
         assert relaying is not None  # an ASGI app always runs in a task
         left = False
+        cancelling = relaying.cancelling()  # cancellations already requested are not ours to undo
 
         async def listen() -> None:
             nonlocal left
@@ -36,9 +37,11 @@ class RelayStream(StreamingResponse):
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
-            if not left:
-                raise  # cancelled from outside (the server shutting down): not ours to swallow
-            relaying.uncancel()  # the caller left: the stream ends here, as Starlette's cancelled scope ends it
+            # Cancelled from outside (the server shutting down), or from outside too while the caller left (one
+            # CancelledError carries both requests): not ours to swallow, only the listener's own is undone.
+            if not left or relaying.uncancel() > cancelling:
+                raise
+            # The caller left: the stream ends here, as Starlette's cancelled scope ends it.
         finally:
             listener.cancel()
         if self.background is not None:

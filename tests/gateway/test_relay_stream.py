@@ -115,3 +115,33 @@ def test_a_shutdown_arriving_as_the_caller_leaves_is_not_swallowed() -> None:
     serving = asyncio.run(go())
     assert serving.done()
     assert serving.cancelled()  # the relay's own stop is undone, the server's is not
+
+
+class SlowCaller(Caller):
+    """A caller that stops reading after two events: the relay's third write waits for room (uvicorn's
+    `flow.drain()`) until the connection is lost, which wakes the listener first, then the write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writable = asyncio.Event()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if len(self.bodies()) == 2:
+            await self.writable.wait()
+        await super().send(message)
+
+
+def test_a_caller_leaving_while_the_relay_writes_to_it_runs_the_relays_clean_up_before_the_request_ends() -> None:
+    async def go() -> tuple[bool, list[str]]:
+        caller, ended = SlowCaller(), []
+        body = events(5, ended)  # held here too, as a reference cycle would: only the relay may close it
+        serving = asyncio.create_task(RelayStream(body)(SCOPE, caller.receive, caller.send))
+        await asyncio.sleep(0.01)  # the relay waits to write the third event
+        caller.leave.set()  # the connection is lost (uvicorn: message_event set, then resume_writing)
+        caller.writable.set()
+        await asyncio.wait({serving}, timeout=2)
+        return serving.done(), list(ended)
+
+    stopped, ended = asyncio.run(go())
+    assert stopped
+    assert ended == ["closed"]  # usage charged and the provider's answer closed by the request, not by the GC

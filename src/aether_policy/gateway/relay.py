@@ -44,5 +44,11 @@ class RelayStream(StreamingResponse):
             # The caller left: the stream ends here, as Starlette's cancelled scope ends it.
         finally:
             listener.cancel()
+            # Stopped while it waited to write to the caller (uvicorn wakes the listener before the write), the
+            # stream is suspended at its `yield`: closed here, its clean-up (usage charged, provider's answer
+            # closed) runs in this request as when it is stopped reading the provider, not when the GC finds it.
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()
         if self.background is not None:
             await self.background()

@@ -9,8 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aether_policy.gateway import GatewayConfig, ProviderConfig, create_app
+from aether_policy.gateway.errors import GatewayError
+from aether_policy.gateway.upstream import Upstream
 from aether_policy.store import Store
 from tests.gateway.conftest import store_with_key
 from tests.helpers import gate_for, loopback_plan, serve
@@ -130,3 +133,14 @@ def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path) -
             yield Gateway(base, store, key)
     finally:
         store.close()
+
+
+async def refusal(upstream: Upstream, payload: dict[str, Any], path: str) -> GatewayError:
+    """The GatewayError that sending `payload` to `path` ends in (a failure if it is sent), the upstream closed."""
+    try:
+        await upstream.open(payload, stream=False, path=path)
+    except GatewayError as error:
+        return error
+    finally:
+        await upstream.aclose()
+    raise AssertionError("the upstream call was not refused")

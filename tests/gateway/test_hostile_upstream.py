@@ -23,7 +23,7 @@ from aether_policy.gateway.errors import GatewayError
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.plan import compile_policy
 from tests.gateway.conftest import store_with_key
-from tests.gateway.raw_provider import Gateway, RawProvider, answer, gateway_to, raw_provider
+from tests.gateway.raw_provider import Gateway, RawProvider, answer, gateway_to, raw_provider, refusal
 from tests.gateway.test_gemini import GOOGLE
 from tests.gateway.test_upstream_guard import recording_server
 from tests.helpers import gate_for, loopback_plan, loopback_policy_text, serve
@@ -97,12 +97,7 @@ def test_an_upstream_whose_url_carries_credentials_sends_nothing() -> None:
                 recipient=None,
             )
             upstream = Upstream("anthropic", provider, loopback_plan().egress["anthropic"])
-            try:
-                with pytest.raises(GatewayError) as caught:
-                    await upstream.open({"model": "claude-x"}, stream=False, path="/v1/messages")
-            finally:
-                await upstream.aclose()
-            return caught.value, server.connections
+            return await refusal(upstream, {"model": "claude-x"}, "/v1/messages"), server.connections
 
     error, connections = asyncio.run(go())
     assert (error.status, connections) == (502, 0)

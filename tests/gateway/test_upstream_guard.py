@@ -13,7 +13,7 @@ from aether_policy.gateway.config import ProviderConfig
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.gateway.upstream import Upstream
 from aether_policy.redaction import leaks
-from tests.gateway.raw_provider import RawProvider, answer, raw_provider
+from tests.gateway.raw_provider import RawProvider, answer, raw_provider, refusal
 from tests.helpers import loopback_plan
 
 ANSWER = b'{"choices":[{"message":{"role":"assistant","content":"a distinctive answer 7Qx"}}]}'
@@ -39,12 +39,7 @@ def test_an_undeclared_host_is_refused_before_any_connection() -> None:
     async def go() -> tuple[GatewayError, int]:
         with recording_server() as server:
             upstream = upstream_at(f"http://localhost:{server.port}/v1")  # served there, not declared
-            try:
-                with pytest.raises(GatewayError) as caught:
-                    await upstream.open({"model": "x"}, stream=False, path="/chat/completions")
-            finally:
-                await upstream.aclose()
-            return caught.value, server.connections
+            return await refusal(upstream, {"model": "x"}, "/chat/completions"), server.connections
 
     error, connections = asyncio.run(go())
     assert error.status == 502
@@ -58,13 +53,8 @@ def test_the_caller_s_key_in_the_body_is_never_sent() -> None:
         try:
             with recording_server() as server:
                 upstream = upstream_at(f"http://127.0.0.1:{server.port}/v1")
-                try:
-                    with pytest.raises(GatewayError) as caught:
-                        payload = {"model": "x", "messages": [{"content": "my key is sk-gateway-caller-key-123"}]}
-                        await upstream.open(payload, stream=False, path="/chat/completions")
-                finally:
-                    await upstream.aclose()
-                return caught.value, server.requests
+                payload = {"model": "x", "messages": [{"content": "my key is sk-gateway-caller-key-123"}]}
+                return await refusal(upstream, payload, "/chat/completions"), server.requests
         finally:
             caller_secrets.reset(token)
 

@@ -144,8 +144,10 @@ def interleaved_latencies(targets: list[tuple[str, dict[str, str]]], count: int)
         for _ in range(50):
             for client, (url, _) in zip(clients, targets, strict=True):
                 client.post(url, json=BODY)
-        for _ in range(count):
-            for client, (url, _), kept in zip(clients, targets, timings, strict=True):
+        turns = list(zip(clients, targets, timings, strict=True))
+        for i in range(count):
+            # Each target goes first as often as last: which one follows which moves the numbers too.
+            for client, (url, _), kept in turns if i % 2 == 0 else reversed(turns):
                 start = time.perf_counter()
                 response = client.post(url, json=BODY)
                 kept.append(time.perf_counter() - start)
@@ -272,8 +274,8 @@ def measure_together(servers: list[Server], direct: str, args: argparse.Namespac
     done = dict.fromkeys((s.name for s in servers), 0)
     elapsed = dict.fromkeys((s.name for s in servers), 0.0)
     cpu = dict.fromkeys((s.name for s in servers), 0.0)
-    for _ in range(args.seconds):
-        for server in servers:
+    for i in range(args.seconds):
+        for server in servers if i % 2 == 0 else reversed(servers):  # each first as often as last
             before = cpu_seconds(server.process.pid)
             rate, count = wrk_counts(wrk_start(server.url, server.key, 1, headers=server.extra))
             cpu[server.name] += cpu_seconds(server.process.pid) - before

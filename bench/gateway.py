@@ -163,8 +163,9 @@ def first_byte_added(url: str, headers: dict[str, str], count: int, direct: str)
     timings: tuple[list[float], list[float]] = ([], [])
     body = {**BODY, "stream": True}
     with httpx.Client(headers=headers, timeout=10) as via, httpx.Client(headers=headers, timeout=10) as straight:
+        turns = ((via, url, timings[0]), (straight, direct, timings[1]))
         for i in range(count + 20):
-            for client, target, kept in ((via, url, timings[0]), (straight, direct, timings[1])):
+            for client, target, kept in turns if i % 2 == 0 else reversed(turns):  # each first as often
                 start = time.perf_counter()
                 with client.stream("POST", target, json=body) as response:
                     chunks = response.iter_raw()

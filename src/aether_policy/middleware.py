@@ -151,6 +151,9 @@ class PolicyMiddleware:
             message = await receive()
             if message["type"] == "http.disconnect":
                 response.disconnected = True
+                # No more of the response will be sent: what its text held back for a next chunk is registered
+                # before the app, told the caller left, can log what it was sending.
+                inflight.finish("response")
             return message
 
         async def watch(message: Message) -> None:
@@ -169,6 +172,7 @@ class PolicyMiddleware:
                 await send(message)
             except OSError:
                 response.disconnected = True
+                inflight.finish("response")  # the caller is gone: the response's text ends here
                 raise
 
         error: str | None = None

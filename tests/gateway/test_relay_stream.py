@@ -145,3 +145,41 @@ def test_a_caller_leaving_while_the_relay_writes_to_it_runs_the_relays_clean_up_
     stopped, ended = asyncio.run(go())
     assert stopped
     assert ended == ["closed"]  # usage charged and the provider's answer closed by the request, not by the GC
+
+
+def test_on_close_runs_when_the_stream_never_started() -> None:
+    closed: list[str] = []
+
+    async def close() -> None:
+        closed.append("provider answer closed")
+
+    class Stopping(Caller):
+        async def send(self, message: dict[str, Any]) -> None:
+            raise asyncio.CancelledError  # the server stops while the headers are being sent
+
+    async def go() -> list[str]:
+        ended: list[str] = []
+        stream = RelayStream(events(3, ended), media_type="text/event-stream", on_close=close)
+        with pytest.raises(asyncio.CancelledError):
+            await stream(SCOPE, Stopping().receive, Stopping().send)
+        return ended
+
+    ended = asyncio.run(go())
+    assert ended == []  # the stream's own clean-up never ran: it never started
+    assert closed == ["provider answer closed"]
+
+
+def test_on_close_runs_after_the_stream_s_own_clean_up() -> None:
+    order: list[str] = []
+
+    async def close() -> None:
+        order.append("on_close")
+
+    async def go() -> None:
+        caller = Caller()
+        await RelayStream(events(2, order), media_type="text/event-stream", on_close=close)(
+            SCOPE, caller.receive, caller.send
+        )
+
+    asyncio.run(go())
+    assert order == ["closed", "on_close"]

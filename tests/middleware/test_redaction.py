@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 from uvicorn.logging import AccessFormatter, DefaultFormatter
 
 from aether_policy._context import Inflight, caller_secrets, enter, inflight_content, leave
+from aether_policy.gateway.outbound import Answer, UpstreamFailure
 from aether_policy.middleware import PolicyMiddleware
 from aether_policy.plan import GuardedTransport
 from aether_policy.redaction import PLACEHOLDER, REDACTED, install_log_redaction
@@ -425,6 +426,140 @@ def test_the_last_bytes_of_a_response_are_redacted_after_its_last_chunk_is_sent(
         call(app, b"{}")
     (record,) = [r for r in caplog.records if r.name == "app"]
     assert record.getMessage() == f"sent {PLACEHOLDER}"
+
+
+def provider_answer(*, cut: bool) -> Answer:
+    """A provider's streamed answer in two chunks (ESCAPED_TAIL), then cut mid-stream if `cut`."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield ESCAPED_TAIL[:40]
+        yield ESCAPED_TAIL[40:]
+        if cut:
+            raise UpstreamFailure("broken", "ClientPayloadError")
+
+    async def close() -> None:
+        return None
+
+    return Answer(200, {}, chunks(), close)
+
+
+def test_the_last_bytes_of_a_provider_stream_cut_mid_answer_are_redacted_before_the_cut_is_reported(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = provider_answer(cut=True)
+    answer.expose_to(in_request)
+
+    async def relay() -> str:
+        try:
+            async for _ in answer.aiter_bytes():
+                pass
+        except UpstreamFailure:
+            return logged(caplog, "stream cut after %s", LAST_CHARACTERS)
+        raise AssertionError("the stream was not cut")
+
+    assert asyncio.run(relay()) == f"stream cut after {PLACEHOLDER}"
+
+
+def test_the_last_bytes_of_a_provider_stream_its_reader_abandons_are_redacted(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = provider_answer(cut=False)
+    answer.expose_to(in_request)
+
+    async def read_two_chunks_and_leave() -> None:
+        reading = answer.aiter_bytes()
+        await anext(reading)
+        await anext(reading)
+        await reading.aclose()  # the caller left: the relay stops reading before the provider's end
+
+    asyncio.run(read_two_chunks_and_leave())
+    assert logged(caplog, "left after %s", LAST_CHARACTERS) == f"left after {PLACEHOLDER}"
+
+
+def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transport_are_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def provider_stream() -> AsyncIterator[bytes]:
+        yield ESCAPED_TAIL[:40]
+        yield ESCAPED_TAIL[40:]
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=provider_stream())
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
+        async with httpx.AsyncClient(transport=transport) as client:
+            request = client.build_request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
+            answer = await client.send(request, stream=True)
+            await answer.aread()
+        logging.getLogger("app").info("provider ended with %s", LAST_CHARACTERS)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}")
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"provider ended with {PLACEHOLDER}"
+
+
+def call_directly(app: Any, *, send_fails_after: int | None = None) -> None:
+    """One request through PolicyMiddleware, its caller leaving once the body is read (`receive` then says
+    `http.disconnect`), or, with `send_fails_after`, the server failing every send past that many."""
+    plan = shipped_plan()
+    middleware = PolicyMiddleware(app, plan, MemorySink(), gate=gate_for(plan))
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}, {"type": "http.disconnect"}]
+    sent = 0
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if len(messages) > 1 else messages[0]
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal sent
+        sent += 1
+        if send_fails_after is not None and sent > send_fails_after:
+            raise OSError("the caller is gone")
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": [], "query_string": b""}
+    asyncio.run(middleware(scope, receive, send))
+
+
+async def send_escaped_tail_in_two_chunks(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": ESCAPED_TAIL[:40], "more_body": True})
+    await send({"type": "http.response.body", "body": ESCAPED_TAIL[40:], "more_body": True})
+
+
+def test_the_last_bytes_of_a_response_are_redacted_once_the_app_hears_the_caller_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send_escaped_tail_in_two_chunks(send)
+        assert (await receive())["type"] == "http.disconnect"
+        logging.getLogger("app").info("caller left after %s", LAST_CHARACTERS)
+
+    with caplog.at_level(logging.DEBUG):
+        call_directly(app)
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"caller left after {PLACEHOLDER}"
+
+
+def test_the_last_bytes_of_a_response_are_redacted_once_a_send_to_the_caller_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send_escaped_tail_in_two_chunks(send)
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+        except OSError:
+            logging.getLogger("app").info("could not send after %s", LAST_CHARACTERS)
+
+    with caplog.at_level(logging.DEBUG):
+        call_directly(app, send_fails_after=3)
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"could not send after {PLACEHOLDER}"
 
 
 def test_text_spelled_by_a_stream_s_last_event_without_its_newline_is_redacted_once_it_ends(

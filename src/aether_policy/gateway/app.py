@@ -176,6 +176,7 @@ class Gateway:
                 self._relay(request, response, upstream, caller, model, json_answer, sending.hidden_usage),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+                on_close=response.aclose,  # also when the relay never started (the server stopped first)
             )
         return self._complete(request, response, upstream, caller, json_answer)
 

@@ -88,13 +88,17 @@ class Answer:
             return
         chunks, self._chunks = self._chunks, None
         inflight = self._inflight
-        async for chunk in chunks:
-            if chunk:
-                if inflight is not None:
-                    await inflight.expose("upstream", chunk)
-                yield chunk
-        if inflight is not None:
-            inflight.finish("upstream")  # the stream has ended: what it held back for more is registered too
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    if inflight is not None:
+                        await inflight.expose("upstream", chunk)
+                    yield chunk
+        finally:
+            # Ended, cut by the provider or left by the reader: no more of it will come, so what it held back
+            # for more (an escape cut at the last chunk's end) is registered now, before anyone logs the cut.
+            if inflight is not None:
+                inflight.finish("upstream")
 
     def json(self) -> Any:
         return json.loads(self.content)

@@ -11,6 +11,8 @@ the relay's own `finally` (the usage charged, the provider's answer closed) runs
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.responses import StreamingResponse
 
@@ -18,7 +20,16 @@ from aether_policy.types import Receive, Scope, Send
 
 
 class RelayStream(StreamingResponse):
-    """`StreamingResponse`'s headers and body, sent by the task serving the request (HTTP only)."""
+    """`StreamingResponse`'s headers and body, sent by the task serving the request (HTTP only).
+
+    `on_close` runs last, whatever happened: closing a stream that never started runs none of its code, so
+    what its own clean-up would have released (the provider's answer, when the server stops or the caller
+    leaves before the first event) is released by it instead of by the garbage collector.
+    """
+
+    def __init__(self, *args: Any, on_close: Callable[[], Awaitable[None]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         relaying = asyncio.current_task()
@@ -48,7 +59,11 @@ class RelayStream(StreamingResponse):
             # stream is suspended at its `yield`: closed here, its clean-up (usage charged, provider's answer
             # closed) runs in this request as when it is stopped reading the provider, not when the GC finds it.
             closing = getattr(self.body_iterator, "aclose", None)
-            if closing is not None:
-                await closing()
+            try:
+                if closing is not None:
+                    await closing()
+            finally:
+                if self.on_close is not None:
+                    await self.on_close()
         if self.background is not None:
             await self.background()

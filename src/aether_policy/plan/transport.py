@@ -83,9 +83,13 @@ class _ExposedStream(httpx.AsyncByteStream):
         )
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in cast(AsyncIterable[bytes], self._inner):  # an async transport's response
-            await self._inflight.expose("upstream", self._readable(chunk))
-            yield chunk
+        try:
+            async for chunk in cast(AsyncIterable[bytes], self._inner):  # an async transport's response
+                await self._inflight.expose("upstream", self._readable(chunk))
+                yield chunk
+        finally:
+            # Ended, cut or abandoned: what the text held back for a next chunk is registered now.
+            self._inflight.finish("upstream")
 
     def _readable(self, chunk: bytes) -> bytes:
         if self._decompress is None:

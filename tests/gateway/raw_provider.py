@@ -18,7 +18,8 @@ from aether_policy.store import Store
 from tests.gateway.conftest import store_with_key
 from tests.helpers import gate_for, loopback_plan, serve
 
-Respond = Callable[[bytes, bytes], bytes]
+Respond = Callable[[bytes, bytes], bytes | list[bytes]]
+"""(request head, request body) -> the answer's bytes, or its pieces, written `pause` seconds apart."""
 
 
 @dataclass
@@ -30,8 +31,9 @@ class RawProvider:
 
 
 @contextmanager
-def raw_provider(respond: Respond) -> Iterator[RawProvider]:
-    """A loopback server that records each request (head and body) and writes `respond(head, body)` raw."""
+def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
+    """A loopback server that records each request (head and body) and writes `respond(head, body)` raw
+    (piece by piece, `pause` seconds apart, when it is a list: a provider dripping its answer)."""
     provider = RawProvider(respond)
     ready = threading.Event()
     loop = asyncio.new_event_loop()
@@ -51,8 +53,12 @@ def raw_provider(respond: Respond) -> Iterator[RawProvider]:
                         length = int(value.strip())
                 body = await reader.readexactly(length)
                 provider.requests.append(head + body)
-                writer.write(provider.respond(head, body))
-                await writer.drain()
+                answer = provider.respond(head, body)
+                for number, piece in enumerate([answer] if isinstance(answer, bytes) else answer):
+                    if number:
+                        await asyncio.sleep(pause)
+                    writer.write(piece)
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
@@ -102,9 +108,9 @@ class Gateway:
 
 
 @contextmanager
-def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path) -> Iterator[Gateway]:
+def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path, timeout: float = 3) -> Iterator[Gateway]:
     """The real gateway (policy middleware, store, uvicorn) with gpt-* routed to `base_url` (openai) and
-    claude-* to `anthropic_base` (default: the same server)."""
+    claude-* to `anthropic_base` (default: the same server), each provider with `timeout`."""
     config = GatewayConfig(
         providers={
             "openai": ProviderConfig(
@@ -112,7 +118,7 @@ def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path) -
                 base_url=base_url,
                 api_key_env="STANDIN_OPENAI_KEY",
                 models=("gpt-*",),
-                timeout=3,
+                timeout=timeout,
                 retries=0,
             ),
             "anthropic": ProviderConfig(
@@ -120,7 +126,7 @@ def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path) -
                 base_url=anthropic_base or base_url.removesuffix("/v1"),
                 api_key_env="STANDIN_ANTHROPIC_KEY",
                 models=("claude-*",),
-                timeout=3,
+                timeout=timeout,
                 retries=0,
             ),
         }

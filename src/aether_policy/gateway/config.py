@@ -64,7 +64,11 @@ class ProviderConfig(BaseModel):
     base_url: Url
     api_key_env: str | None = Field(None, description="Environment variable holding the provider's API key.")
     models: tuple[str, ...] = Field(min_length=1, description="Model names or glob patterns routed here.")
-    timeout: float = Field(120.0, gt=0, description="Seconds to wait for the upstream.")
+    timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds the provider has for each attempt's whole answer (a stream: its headers, then each read).",
+    )
     retries: int = Field(
         2, ge=0, le=10, description="Retries after a 429 or 5xx answer, with backoff, honouring Retry-After."
     )

@@ -88,7 +88,12 @@ class Upstream:
         headers: Mapping[str, str] | None = None,
         method: str = "POST",
     ) -> Answer:
-        """Send the request; the answer's body is read unless streaming. Raises GatewayError on failure."""
+        """Send the request; the answer's body is read unless streaming. Raises GatewayError on failure.
+
+        Each attempt has `timeout` seconds in all, not per read: a provider dripping a byte now and then would
+        otherwise hold the caller (and the answer read so far) for as long as it liked. A stream's deadline ends
+        with its headers; from then on each read has `timeout` (a long answer may stream for minutes).
+        """
         content: bytes | None = None
         if method == "POST":
             try:
@@ -99,8 +104,28 @@ class Upstream:
                 raise GatewayError(
                     400, "the request has a number JSON cannot carry (NaN or Infinity)", "invalid_request_error"
                 ) from None
+        deadline = asyncio.timeout(None)
+        try:
+            async with deadline:
+                return await self._attempts(deadline, method, path, content, headers, stream)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # not ours (a deadline of the caller's)
+            raise self._failure(UpstreamFailure("timeout", "AnswerDeadline"), "timed out") from None
+
+    async def _attempts(
+        self,
+        deadline: asyncio.Timeout,
+        method: str,
+        path: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+    ) -> Answer:
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
+            deadline.reschedule(loop.time() + self.config.timeout)
             try:
                 response = await self._send(method, path, content, headers)
             except (EgressDenied, UpstreamFailure) as error:
@@ -108,18 +133,21 @@ class Upstream:
             delay = self._retry_delay(response, attempt)
             if delay is None:
                 break
+            deadline.reschedule(None)  # the wait the provider asked for is not its answer's time
             await response.aclose()
             await asyncio.sleep(delay)
             attempt += 1
         if response.status_code >= 300:  # a redirect is not followed: it is no answer to relay either
             await self._raise_for_status(response)
-        if not stream:
-            try:
-                await response.aread()
-            except UpstreamFailure as error:
-                raise self._failure(error, "failed mid-response") from None
-            finally:
-                await response.aclose()
+        if stream:
+            deadline.reschedule(None)
+            return response
+        try:
+            await response.aread()
+        except UpstreamFailure as error:
+            raise self._failure(error, "failed mid-response") from None
+        finally:
+            await response.aclose()
         return response
 
     def _headers(

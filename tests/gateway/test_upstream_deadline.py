@@ -1,0 +1,101 @@
+"""A provider's `timeout` bounds each attempt's whole answer, not each read: a provider dripping its answer a
+few bytes at a time cannot hold the caller past it. A stream's bound ends with its headers; from then on each
+read has `timeout`, so a long stream whose events keep coming is relayed whole."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import PROVIDER_KEYS
+from tests.gateway.raw_provider import answer, gateway_to, raw_provider
+
+TIMEOUT = 1.0
+PAUSE = 0.4  # each piece well inside the timeout; all of them together well past it
+COMPLETION = json.dumps(
+    {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-x",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Bonjour"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+).encode()
+EVENTS = [
+    b"data: "
+    + json.dumps(
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x", "choices": [c]}
+    ).encode()
+    + b"\n\n"
+    for c in [
+        {"index": 0, "delta": {"role": "assistant", "content": word}, "finish_reason": None}
+        for word in ("Un ", "deux ", "trois ", "quatre ", "cinq")
+    ]
+] + [b"data: [DONE]\n\n"]
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in PROVIDER_KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+def pieces(data: bytes, count: int) -> list[bytes]:
+    size = -(-len(data) // count)
+    return [data[at : at + size] for at in range(0, len(data), size)]
+
+
+def post(base: str, key: str, stream: bool = False) -> tuple[httpx.Response, float]:
+    body = {"model": "gpt-x", "messages": [{"role": "user", "content": "hello"}], "stream": stream}
+    started = time.monotonic()
+    response = httpx.post(
+        f"{base}/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=body, timeout=15
+    )
+    return response, time.monotonic() - started
+
+
+def test_an_answer_dripped_past_the_timeout_is_a_504_at_the_timeout(tmp_path: Path) -> None:
+    dripped = pieces(answer(COMPLETION), 8)  # 8 pieces, 0.4 s apart: 2.8 s, each read inside the 1 s timeout
+    with (
+        raw_provider(lambda head, body: dripped, pause=PAUSE) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, timeout=TIMEOUT) as gateway,
+    ):
+        response, elapsed = post(gateway.base, gateway.key)
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "timeout"
+    assert elapsed < TIMEOUT + 1.0  # cut off at the deadline, not when the provider finished
+
+
+def test_headers_dripped_past_the_timeout_are_a_504_for_a_stream_too(tmp_path: Path) -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    dripped = [*pieces(head, 8), b"0\r\n\r\n"]
+    with (
+        raw_provider(lambda head, body: dripped, pause=PAUSE) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, timeout=TIMEOUT) as gateway,
+    ):
+        response, elapsed = post(gateway.base, gateway.key, stream=True)
+    assert response.status_code == 504
+    assert elapsed < TIMEOUT + 1.0
+
+
+def test_a_stream_longer_than_the_timeout_is_relayed_whole_while_its_events_keep_coming(tmp_path: Path) -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    chunked = [b"%x\r\n%s\r\n" % (len(event), event) for event in EVENTS]
+    with (
+        raw_provider(lambda _, body: [head, *chunked, b"0\r\n\r\n"], pause=PAUSE) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, timeout=TIMEOUT) as gateway,
+    ):
+        response, elapsed = post(gateway.base, gateway.key, stream=True)
+    assert response.status_code == 200
+    assert elapsed > 2 * TIMEOUT  # the whole stream took longer than the timeout, and was not cut
+    spelled = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+        for line in response.text.splitlines()
+        if line.startswith("data: {")
+    )
+    assert spelled == "Un deux trois quatre cinq"

@@ -28,6 +28,9 @@ class RawProvider:
     port: int = 0
     requests: list[bytes] = field(default_factory=list)
     connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    """The most connections the provider had open at once."""
 
 
 @contextmanager
@@ -42,6 +45,8 @@ def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         provider.connections += 1
+        provider.open_now += 1
+        provider.most_open = max(provider.most_open, provider.open_now)
         writers.append(writer)
         try:
             while True:
@@ -62,6 +67,7 @@ def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
+            provider.open_now -= 1
             writer.close()
 
     async def start() -> None:
@@ -108,9 +114,11 @@ class Gateway:
 
 
 @contextmanager
-def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path, timeout: float = 3) -> Iterator[Gateway]:
+def gateway_to(
+    base_url: str, *, anthropic_base: str | None = None, tmp: Path, timeout: float = 3, **options: Any
+) -> Iterator[Gateway]:
     """The real gateway (policy middleware, store, uvicorn) with gpt-* routed to `base_url` (openai) and
-    claude-* to `anthropic_base` (default: the same server), each provider with `timeout`."""
+    claude-* to `anthropic_base` (default: the same server), each provider with `timeout` and `options`."""
     config = GatewayConfig(
         providers={
             "openai": ProviderConfig(
@@ -120,6 +128,7 @@ def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path, t
                 models=("gpt-*",),
                 timeout=timeout,
                 retries=0,
+                **options,
             ),
             "anthropic": ProviderConfig(
                 api="anthropic",
@@ -128,6 +137,7 @@ def gateway_to(base_url: str, *, anthropic_base: str | None = None, tmp: Path, t
                 models=("claude-*",),
                 timeout=timeout,
                 retries=0,
+                **options,
             ),
         }
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -99,3 +100,15 @@ def test_a_stream_longer_than_the_timeout_is_relayed_whole_while_its_events_keep
         if line.startswith("data: {")
     )
     assert spelled == "Un deux trois quatre cinq"
+
+
+def test_no_more_connections_than_max_connections_are_opened_to_a_provider(tmp_path: Path) -> None:
+    held = [*pieces(answer(COMPLETION), 2)]  # each answer holds its connection for one pause
+    with (
+        raw_provider(lambda head, body: held, pause=PAUSE) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, timeout=5, max_connections=2) as gateway,
+        ThreadPoolExecutor(6) as callers,
+    ):
+        answers = list(callers.map(lambda _: post(gateway.base, gateway.key)[0], range(6)))
+    assert [a.status_code for a in answers] == [200] * 6  # the others waited for a connection, and were answered
+    assert provider.most_open == 2

@@ -69,6 +69,13 @@ class ProviderConfig(BaseModel):
         gt=0,
         description="Seconds the provider has for each attempt's whole answer (a stream: its headers, then each read).",
     )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="Connections open to the provider at once (per process); a request beyond them waits for one "
+        "within its timeout.",
+    )
     retries: int = Field(
         2, ge=0, le=10, description="Retries after a 429 or 5xx answer, with backoff, honouring Retry-After."
     )

@@ -121,16 +121,21 @@ class AiohttpWire:
     """aiohttp's connection pool: httpcore's costs about 1 ms per request at 16 concurrent connections (it
     re-checks every pooled socket per request). No proxy from the environment (a declared host is reached
     directly), no redirects followed (`Upstream` answers a 3xx with a 502), no cookie jar (the guard would
-    strip its header anyway), and the answer decompressed if a provider compresses although asked not to."""
+    strip its header anyway), and the answer decompressed if a provider compresses although asked not to.
 
-    def __init__(self) -> None:
+    At most `max_connections` are open at once: without a bound, a burst of callers (or one slow provider
+    holding every connection) opens sockets until the process runs out of file descriptors, and then it can
+    no longer accept anyone. A request beyond the bound waits for a connection, within its timeout."""
+
+    def __init__(self, max_connections: int = 256) -> None:
+        self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=True,

@@ -42,7 +42,7 @@ class Upstream:
         self.api = self.protocol.name
         self.stores_content = rule.stores_content
         self.guard = EgressGuard(rule)
-        self.wire: Wire = AiohttpWire() if transport is None else HttpxWire(transport)
+        self.wire: Wire = AiohttpWire(provider.max_connections) if transport is None else HttpxWire(transport)
         self.timeout = httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout))
         self.on_answered: list[Callable[[float], None]] = []
         """Called with the seconds from sending to the answer's headers (metrics)."""

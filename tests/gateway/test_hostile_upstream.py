@@ -17,7 +17,7 @@ import pytest
 
 from aether_policy import load_policy_text
 from aether_policy.exceptions import PolicyLoadError
-from aether_policy.gateway import create_app, outbound
+from aether_policy.gateway import create_app, outbound, sse
 from aether_policy.gateway.config import GatewayConfig, ProviderConfig, load_config
 from aether_policy.gateway.errors import GatewayError
 from aether_policy.gateway.upstream import Upstream
@@ -250,3 +250,60 @@ def test_a_provider_header_of_odd_bytes_does_not_break_a_translated_stream(tmp_p
             timeout=10,
         )
     assert "hello world" in reply.text, reply.text
+
+
+def test_a_translated_stream_that_never_ends_an_event_ends_with_an_error_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider sending one line without its newline, on and on: the gateway stops at the bound instead of
+    holding all of it, and the caller's stream ends with an error event the SDK raises."""
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 256 * 1024)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    piece = b"a" * 64 * 1024
+    endless = [head, b'%x\r\ndata: {"text": "\r\n' % len(b'data: {"text": "')]
+    endless += [b"%x\r\n%s\r\n" % (len(piece), piece)] * 8  # 512 KiB of one line, twice the bound
+    endless.append(b"0\r\n\r\n")
+    with (
+        raw_provider(lambda head, body: endless) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
+    ):
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
+            timeout=10,
+        )
+    assert reply.status_code == 200
+    assert "stream ended early (EventTooLarge)" in reply.text  # an error event the SDK raises
+    assert "aaaa" not in reply.text
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_a_translated_stream_larger_than_the_event_bound_in_all_is_relayed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: bytes
+) -> None:
+    """The bound is per event, not per stream: many events, each well under it, pass however many there are,
+    whichever line ending the provider uses."""
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 64 * 1024)
+    word = "mot " * 512  # 2 KiB per event, 256 KiB in all: four times the bound
+    delta = _event(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+    )
+    start, end = ANTHROPIC_STREAM.split(b"event: content_block_delta", 1)
+    end = end.split(b"\n\n", 1)[1]
+    stream = (start + delta * 128 + end).replace(b"\n", ending)
+    with gateway_before(answer(stream, headers=b"content-type: text/event-stream\r\n"), tmp_path) as (gateway, _):
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
+            timeout=10,
+        )
+    spelled = "".join(
+        choice["delta"].get("content") or ""
+        for line in reply.text.splitlines()
+        if line.startswith("data: {")
+        for choice in json.loads(line[6:]).get("choices", [])
+    )
+    assert spelled == word * 128, reply.text[-600:]

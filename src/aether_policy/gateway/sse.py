@@ -12,22 +12,37 @@ from collections.abc import AsyncIterator
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from aether_policy.gateway.outbound import Answer
+from aether_policy.gateway.outbound import Answer, UpstreamFailure
 
 __all__ = ["SSEError", "events"]
+
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The most a provider may send between two events of a stream the gateway translates. The parser holds an
+unfinished event (a line without its newline, data lines without the blank line that ends them) whole: without
+a bound, a provider that never ends one would make the gateway hold everything it sends."""
 
 
 class _Chunks(httpx.AsyncByteStream):
     def __init__(self, answer: Answer) -> None:
         self._answer = answer
+        self._since_event = 0  # bytes since the last blank line (which ends an event)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._answer.aiter_bytes():
+            # A blank line is a line ending right after another; any two ending characters in a row but CR LF
+            # (one ending) are one. A blank line split across two chunks is missed: the bound is then late by a
+            # chunk, never early.
+            ended = max(chunk.rfind(b"\n\n"), chunk.rfind(b"\r\r"), chunk.rfind(b"\n\r"))
+            self._since_event = len(chunk) - ended - 2 if ended >= 0 else self._since_event + len(chunk)
+            if self._since_event > MAX_EVENT_BYTES:
+                raise UpstreamFailure("broken", "EventTooLarge")  # the relay ends the caller's stream with an error
             yield chunk
 
 
 async def events(answer: Answer) -> AsyncIterator[tuple[str, str]]:
-    """(event name, data) for each event with data; SSEError when the answer is not an event stream."""
+    """(event name, data) for each event with data; SSEError when the answer is not an event stream, and
+    UpstreamFailure (`EventTooLarge`) when it sends more than MAX_EVENT_BYTES without completing an event."""
     # httpx-sse reads an httpx response: the answer's chunks (already decoded, each registered for log
     # redaction as it is read) are handed to it as one, with only the content type it checks (the answer's
     # `content-encoding` would have httpx decode them a second time; a header of odd bytes would not build).

@@ -476,6 +476,64 @@ def test_the_last_bytes_of_a_provider_stream_its_reader_abandons_are_redacted(
     assert logged(caplog, "left after %s", LAST_CHARACTERS) == f"left after {PLACEHOLDER}"
 
 
+def test_the_last_bytes_of_a_provider_stream_are_redacted_once_its_relay_is_closed_while_it_writes(
+    in_request: Inflight, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = provider_answer(cut=False)
+    answer.expose_to(in_request)
+
+    async def relay() -> AsyncIterator[bytes]:
+        # As `Gateway._relay`: the answer read in an `async for`, each event written in the caller's protocol,
+        # the answer closed in its `finally`. Closing the relay does not close what its `async for` was reading:
+        # that generator is left to the garbage collector, whose clean-up runs a loop turn later.
+        try:
+            async for _ in answer.aiter_bytes():
+                yield b'data: {"choices": []}\n\n'
+        finally:
+            await answer.aclose()
+
+    async def leave_while_the_relay_writes() -> str:
+        relaying = relay()
+        await anext(relaying)
+        await anext(relaying)  # the relay waits for its second event to be written ...
+        await relaying.aclose()  # ... and the caller leaves: RelayStream closes the relay at its `yield`
+        return logged(caplog, "left after %s", LAST_CHARACTERS)
+
+    assert asyncio.run(leave_while_the_relay_writes()) == f"left after {PLACEHOLDER}"
+
+
+def test_the_last_bytes_of_an_answer_its_reader_leaves_through_the_guarded_httpx_transport_are_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def provider_stream() -> AsyncIterator[bytes]:
+        yield ESCAPED_TAIL[:40]
+        yield ESCAPED_TAIL[40:]
+        yield b"  "  # more to come: the reader leaves first
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=provider_stream())
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
+        async with httpx.AsyncClient(transport=transport) as client:
+            request = client.build_request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
+            answer = await client.send(request, stream=True)
+            reading = answer.aiter_raw()
+            await anext(reading)
+            await anext(reading)
+            await answer.aclose()  # the reader leaves before the provider's end
+            logging.getLogger("app").info("left the provider after %s", LAST_CHARACTERS)
+            await reading.aclose()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}")
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"left the provider after {PLACEHOLDER}"
+
+
 def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transport_are_redacted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

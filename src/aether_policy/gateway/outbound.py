@@ -104,6 +104,11 @@ class Answer:
         return json.loads(self.content)
 
     async def aclose(self) -> None:
+        # The answer is done with: what its text held back for a next chunk is registered now. A reader that
+        # stops in an `async for` (a relay closed while it writes to a caller who left) does not close
+        # `aiter_bytes`, whose own `finally` then runs only when the garbage collector finds it, a loop turn later.
+        if self._inflight is not None:
+            self._inflight.finish("upstream")
         close, self._close = self._close, None
         if close is not None:
             await close()

@@ -101,5 +101,8 @@ class _ExposedStream(httpx.AsyncByteStream):
             return chunk
 
     async def aclose(self) -> None:
+        # Closed, maybe before its end (the reader left): `__aiter__`'s own `finally` runs only when the garbage
+        # collector finds the generator it left, a loop turn later, so the held-back tail is registered here too.
+        self._inflight.finish("upstream")
         if isinstance(self._inner, httpx.AsyncByteStream):
             await self._inner.aclose()

@@ -4,6 +4,7 @@ read has `timeout`, so a long stream whose events keep coming is relayed whole."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aether_policy.gateway.config import ProviderConfig
+from aether_policy.gateway.upstream import Upstream
 from tests.gateway.conftest import PROVIDER_KEYS
-from tests.gateway.raw_provider import answer, gateway_to, raw_provider
+from tests.gateway.raw_provider import answer, gateway_to, raw_provider, refusal
+from tests.helpers import loopback_plan
 
 TIMEOUT = 1.0
 PAUSE = 0.4  # each piece well inside the timeout; all of them together well past it
@@ -44,6 +48,7 @@ EVENTS = [
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in PROVIDER_KEYS.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("UPSTREAM_TEST_KEY", "sk-provider")
 
 
 def pieces(data: bytes, count: int) -> list[bytes]:
@@ -112,3 +117,35 @@ def test_no_more_connections_than_max_connections_are_opened_to_a_provider(tmp_p
         answers = list(callers.map(lambda _: post(gateway.base, gateway.key)[0], range(6)))
     assert [a.status_code for a in answers] == [200] * 6  # the others waited for a connection, and were answered
     assert provider.most_open == 2
+
+
+def stalled_error(status: str) -> list[bytes]:
+    """An error answer whose headers come at once and whose body stops halfway (a proxy that stalls)."""
+    whole = answer(b'{"error": {"type": "overloaded_error", "message": "busy"}}', status)
+    return [whole[:-20], whole[-20:]]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "provider_failed"),
+    [("429 Too Many Requests", 429, True), ("503 Service Unavailable", 502, True), ("400 Bad Request", 400, False)],
+)
+def test_an_error_whose_body_stalls_is_still_answered_by_its_status(
+    status: str, expected: int, provider_failed: bool
+) -> None:
+    # Its status is the answer; the body only names the error's type. Before the deadline, a body stalling past
+    # the read timeout kept the status (a 429 stayed a 429, a 5xx could fall back); a 504 would do neither.
+    with raw_provider(lambda head, body: stalled_error(status), pause=3 * TIMEOUT) as raw:
+        provider = ProviderConfig(
+            api="openai",
+            base_url=f"http://127.0.0.1:{raw.port}/v1",
+            api_key_env="UPSTREAM_TEST_KEY",
+            models=("x",),
+            timeout=TIMEOUT,
+            retries=0,
+        )
+        upstream = Upstream("p", provider, loopback_plan().egress["openai"])
+        started = time.monotonic()
+        error = asyncio.run(refusal(upstream, {"model": "x"}, "chat/completions"))
+        elapsed = time.monotonic() - started
+    assert (error.status, error.provider_failed) == (expected, provider_failed)
+    assert elapsed < TIMEOUT + 1.0  # still cut off at the deadline

@@ -138,7 +138,11 @@ class Upstream:
             await asyncio.sleep(delay)
             attempt += 1
         if response.status_code >= 300:  # a redirect is not followed: it is no answer to relay either
-            await self._raise_for_status(response)
+            # Its status is the answer, whatever its body does: the body has what is left of the deadline, and
+            # running out of it only loses the error's type (a 429 stays a 429, a 5xx may still fall back).
+            until = deadline.when()
+            deadline.reschedule(None)
+            await self._raise_for_status(response, until)
         if stream:
             deadline.reschedule(None)
             return response
@@ -230,16 +234,18 @@ class Upstream:
             return float(BACKOFF_SECONDS * 2**attempt)
         return asked if asked <= self.config.max_retry_wait else None
 
-    async def _raise_for_status(self, response: Answer) -> None:
+    async def _raise_for_status(self, response: Answer, until: float | None = None) -> None:
         """An upstream error, described by status and error type only: its message often quotes the prompt, and
-        its type is relayed only if the protocol defines it (a proxy or provider may echo content anywhere)."""
+        its type is relayed only if the protocol defines it (a proxy or provider may echo content anywhere).
+        Its body is read until `until` (the loop's time), if given."""
         status = response.status_code
         kind = "unknown"
         try:
-            await response.aread()
+            async with asyncio.timeout_at(until):
+                await response.aread()
             kind = self.protocol.upstream_error_type(response.json())
-        except (ValueError, RecursionError, UpstreamFailure):
-            pass  # an error body we cannot read still gets its status
+        except (ValueError, RecursionError, UpstreamFailure, TimeoutError):
+            pass  # an error body we cannot read (or not in time) still gets its status
         finally:
             await response.aclose()
         message = f"provider '{self.name}' returned {status} ({kind})"

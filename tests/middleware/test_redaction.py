@@ -534,6 +534,27 @@ def test_the_last_bytes_of_an_answer_its_reader_leaves_through_the_guarded_httpx
     assert record.getMessage() == f"left the provider after {PLACEHOLDER}"
 
 
+def test_the_last_bytes_of_an_answer_a_transport_read_whole_through_the_guarded_httpx_transport_are_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def provider(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=ESCAPED_TAIL)  # already read: no stream whose end would finish it
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.post("https://api.openai.com/v1/chat/completions", content=b"{}")
+        logging.getLogger("app").info("provider answered %s", LAST_CHARACTERS)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with caplog.at_level(logging.DEBUG):
+        call(app, b"{}")
+    (record,) = [r for r in caplog.records if r.name == "app"]
+    assert record.getMessage() == f"provider answered {PLACEHOLDER}"
+
+
 def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transport_are_redacted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

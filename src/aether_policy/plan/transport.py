@@ -51,7 +51,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         inflight = inflight_content.get()
         if inflight is not None:
             try:
-                await inflight.expose("upstream", response.content)  # a transport that read it already
+                # A transport that read it already: the whole answer, so its held-back tail is registered too.
+                await inflight.expose("upstream", response.content, whole=True)
             except httpx.ResponseNotRead:
                 encoding = response.headers.get("content-encoding", "").strip().lower()
                 response.stream = _ExposedStream(response.stream, inflight, encoding)

@@ -42,12 +42,14 @@ def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
     loop = asyncio.new_event_loop()
     holder: dict[str, asyncio.AbstractServer] = {}
     writers: list[asyncio.StreamWriter] = []
+    handlers: list[asyncio.Task[Any]] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         provider.connections += 1
         provider.open_now += 1
         provider.most_open = max(provider.most_open, provider.open_now)
         writers.append(writer)
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -91,6 +93,9 @@ def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
             holder["server"].close()
             for writer in writers:
                 writer.close()
+            for handler in handlers:  # one still dripping its answer (asleep in its `pause`) stops too
+                handler.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             await asyncio.sleep(0.05)
             await holder["server"].wait_closed()
 

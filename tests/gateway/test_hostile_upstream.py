@@ -307,3 +307,17 @@ def test_a_translated_stream_larger_than_the_event_bound_in_all_is_relayed_whole
         for choice in json.loads(line[6:]).get("choices", [])
     )
     assert spelled == word * 128, reply.text[-600:]
+
+
+@pytest.mark.parametrize(
+    "setting", ["timeout: .inf", "timeout: 1e300", "max_retry_wait: .nan", "max_retry_wait: 1e300"]
+)
+def test_a_timeout_no_timer_can_hold_is_a_located_config_error(tmp_path: Path, setting: str) -> None:
+    file = tmp_path / "gateway.yaml"
+    file.write_text(
+        "providers:\n  openai:\n    api: openai\n    base_url: http://127.0.0.1:9/v1\n    models: [gpt-*]\n"
+        f"    {setting}\n"
+    )
+    with pytest.raises(PolicyLoadError) as caught:
+        load_config(file)
+    assert [p.line for p in caught.value.problems] == [6], caught.value.problems

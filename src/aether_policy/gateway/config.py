@@ -67,6 +67,8 @@ class ProviderConfig(BaseModel):
     timeout: float = Field(
         120.0,
         gt=0,
+        le=86400,  # a day; `.inf` or 1e300 would pass `gt=0` and then fail every call in the event loop's timer
+        allow_inf_nan=False,
         description="Seconds the provider has for each attempt's whole answer (a stream: its headers, then each read).",
     )
     max_connections: int = Field(
@@ -80,7 +82,11 @@ class ProviderConfig(BaseModel):
         2, ge=0, le=10, description="Retries after a 429 or 5xx answer, with backoff, honouring Retry-After."
     )
     max_retry_wait: float = Field(
-        20.0, ge=0, description="Longest Retry-After honoured (seconds); a provider asking for more is not retried."
+        20.0,
+        ge=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="Longest Retry-After honoured (seconds); a provider asking for more is not retried.",
     )
     fallback: tuple[Fallback, ...] = Field(
         (),

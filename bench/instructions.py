@@ -12,10 +12,10 @@ which change does less work, and `bench/gateway.py` says what that work costs.
 Each server's ASGI app is called directly in one process (16 callers at once, the stand-in upstream over
 loopback, no HTTP server in front) under `valgrind --tool=callgrind`, twice with different numbers of requests;
 the difference of the two totals over the difference of the counts is what one request costs, start-up and
-imports cancelled out. Every thread counts, so the usage writer's rows do too (written in full batches, as under
-load: valgrind runs the process about fifty times slower, and the writer's 0.2 s interval would make its batches
-fifty times smaller than they are). `--without` counts the gateway again with parts of the policy's work
-switched off, to say what each costs. Needs valgrind (`apt-get install valgrind`).
+imports cancelled out. Every thread counts, so the usage writer's rows do too: in batches of 500 as under load
+(valgrind runs the process about fifty times slower, and the writer's 0.2 s interval would make its batches fifty
+times smaller), the rest written when the requests are done. `--without` counts the gateway again with parts of
+the policy's work switched off, to say what each costs. Needs valgrind (`apt-get install valgrind`).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ writing (the writer thread never starts; rows stay queued), judging content, reg
 the policy middleware as a whole (the gateway app alone, which then records and judges nothing)."""
 
 
-def gateway_app(folder: str, upstream_port: int, without: set[str]) -> tuple[Any, str]:
-    """The gateway app as `serve` builds it, routed to the stand-in, and a key of its database."""
+def gateway_app(folder: str, upstream_port: int, without: set[str]) -> tuple[Any, str, Any]:
+    """The gateway app as `serve` builds it, routed to the stand-in, a key of its database, and its store."""
     from aether_policy import load_policy
     from aether_policy.cli._encryption_key import open_gateway_key
     from aether_policy.gateway import create_app, load_config
@@ -59,8 +59,7 @@ def gateway_app(folder: str, upstream_port: int, without: set[str]) -> tuple[Any
     key = new_key(db)
     plan = compile_policy(load_policy(policy_file).policy)
     config, _, _ = load_config(config_file)
-    # Rows written in batches of 64 whatever the time (see the module's docstring): under load they are 500.
-    store = Store(db, batch_size=64, flush_interval=3600)
+    store = Store(db, batch_size=500, flush_interval=3600)  # batches by size, not time (see the docstring)
     store.migrate()
     cipher, _ = open_gateway_key(store, key_file_for(parse_url(db)))
     if "writer" in without:
@@ -80,7 +79,7 @@ def gateway_app(folder: str, upstream_port: int, without: set[str]) -> tuple[Any
         Inflight.expose_body = nothing  # type: ignore[assignment,method-assign]
     if "middleware" in without:
         app = app.app  # type: ignore[attr-defined]
-    return app, key
+    return app, key, store
 
 
 def proxy_app(upstream_port: int) -> Any:
@@ -154,11 +153,14 @@ def child(server: str, count: int, upstream_port: int, without: set[str]) -> Non
     import uvloop
 
     with tempfile.TemporaryDirectory() as folder:
+        store = None
         if server == "gateway":
-            app, key = gateway_app(folder, upstream_port, without)
+            app, key, store = gateway_app(folder, upstream_port, without)
         else:
             app, key = proxy_app(upstream_port), "sk-bench"
         uvloop.run(serve_requests(app, key, WARM_UP + count))
+        if store is not None and "writer" not in without:
+            store.flush()  # every request's row written, so that each run counts one per request
     os._exit(0)  # nothing after the requests is counted (the store's writer is a daemon thread)
 
 

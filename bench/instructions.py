@@ -1,13 +1,14 @@
 """Machine instructions per request, counted by valgrind: what the gateway executes beside the bare proxy,
-the same on any machine and under any load.
+much the same on any machine and under any load.
 
-    .venv/bin/python bench/instructions.py [--requests 768] [--without usage,judging,registration,middleware]
+    .venv/bin/python bench/instructions.py [--requests 768] [--without usage,writer,judging,registration,middleware]
 
 `bench/gateway.py` measures time, which on a shared 2-core machine moves by more from minute to minute than a
-small change does (about ±40 µs per request). Counting instructions does not move: a change that saves 2% of
-them shows as 2%, run after run. It is not time (a cache miss costs more than an instruction, and more code in
-between makes the same code run slower, which the timed benchmark sees and this one does not), so it says
-which change does less work, and `bench/gateway.py` says what that work costs.
+small change does (about ±40 µs per request, ±10%). A count of instructions moves far less: runs of the same
+code agree within about 2% (the writer thread's turns and the garbage collector's fall a little differently
+each time), so a change worth 5% shows, one worth 1% needs several runs. It is not time (a cache miss costs
+more than an instruction, and more code in between makes the same code run slower, which the timed benchmark
+sees and this one does not), so it says which change does less work, and `bench/gateway.py` what it costs.
 
 Each server's ASGI app is called directly in one process (16 callers at once, the stand-in upstream over
 loopback, no HTTP server in front) under `valgrind --tool=callgrind`, twice with different numbers of requests;
@@ -180,7 +181,8 @@ def instructions(server: str, count: int, upstream_port: int, without: Collectio
         "--without",
         ",".join(sorted(without)),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict and set layouts in every run
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"the counted run failed:\n{done.stderr[-3000:]}")

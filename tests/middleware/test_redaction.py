@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -63,6 +63,14 @@ def record_of(caplog: pytest.LogCaptureFixture, *args: Any, **kwargs: Any) -> lo
 
 def logged(caplog: pytest.LogCaptureFixture, *args: Any, **kwargs: Any) -> str:
     return record_of(caplog, *args, **kwargs).getMessage()
+
+
+def logged_by(caplog: pytest.LogCaptureFixture, serve: Callable[[], None], logger: str = "app") -> str:
+    """The one message `logger` logged while `serve` ran a request, as a handler would print it."""
+    with caplog.at_level(logging.DEBUG):
+        serve()
+    (record,) = [r for r in caplog.records if r.name == logger]
+    return record.getMessage()
 
 
 def test_an_argument_quoting_the_raw_body_is_replaced(in_request: Inflight, caplog: pytest.LogCaptureFixture) -> None:
@@ -235,10 +243,14 @@ def test_a_record_from_a_thread_the_request_started_is_redacted(caplog: pytest.L
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    with caplog.at_level(logging.DEBUG):
-        call(app, json.dumps({"messages": [{"content": "my passport number is X1234567"}]}).encode())
-    (record,) = [r for r in caplog.records if r.name == "worker"]
-    assert record.getMessage() == f"working on {PLACEHOLDER}"
+    assert (
+        logged_by(
+            caplog,
+            lambda: call(app, json.dumps({"messages": [{"content": "my passport number is X1234567"}]}).encode()),
+            "worker",
+        )
+        == f"working on {PLACEHOLDER}"
+    )
 
 
 def test_a_thread_logging_after_no_request_is_in_flight_is_left_alone(caplog: pytest.LogCaptureFixture) -> None:
@@ -269,10 +281,7 @@ def test_an_upstream_response_logged_before_the_app_answers_is_redacted(caplog: 
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}")
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"provider answered {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}")) == f"provider answered {PLACEHOLDER}"
 
 
 def test_a_key_in_the_first_of_two_authorization_headers_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
@@ -284,10 +293,7 @@ def test_a_key_in_the_first_of_two_authorization_headers_is_redacted(caplog: pyt
         await send({"type": "http.response.body", "body": b""})
 
     headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"authorization", b"Bearer something-else-entirely")]
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}", headers)
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"caller presented {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}", headers)) == f"caller presented {PLACEHOLDER}"
 
 
 def access_record(path: str) -> logging.LogRecord:
@@ -363,10 +369,7 @@ def test_each_key_of_a_comma_joined_authorization_header_is_redacted(caplog: pyt
         await send({"type": "http.response.body", "body": b""})
 
     headers = [(b"authorization", b"Bearer aether-sk-first-key-66, Bearer aether-sk-second-key-77")]
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}", headers)
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"second key was {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}", headers)) == f"second key was {PLACEHOLDER}"
 
 
 def test_a_key_put_in_the_query_string_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
@@ -383,10 +386,7 @@ def test_a_key_put_in_the_query_string_is_redacted(caplog: pytest.LogCaptureFixt
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://gw") as client:
             await client.post("/v1/chat/completions?api_key=aether-sk-in-the-url-42", content=b"{}")
 
-    with caplog.at_level(logging.DEBUG):
-        asyncio.run(go())
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"called with {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: asyncio.run(go())) == f"called with {PLACEHOLDER}"
 
 
 # An answer whose last escape sits near its end: the index holds that tail back, waiting for a next piece
@@ -422,10 +422,7 @@ def test_the_last_bytes_of_a_response_are_redacted_after_its_last_chunk_is_sent(
         await send({"type": "http.response.body", "body": ESCAPED_TAIL[40:]})
         logging.getLogger("app").info("sent %s", LAST_CHARACTERS)
 
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}")
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"sent {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}")) == f"sent {PLACEHOLDER}"
 
 
 def provider_answer(*, cut: bool) -> Answer:
@@ -528,10 +525,7 @@ def test_the_last_bytes_of_an_answer_its_reader_leaves_through_the_guarded_httpx
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}")
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"left the provider after {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}")) == f"left the provider after {PLACEHOLDER}"
 
 
 def test_the_last_bytes_of_an_answer_a_transport_read_whole_through_the_guarded_httpx_transport_are_redacted(
@@ -549,10 +543,7 @@ def test_the_last_bytes_of_an_answer_a_transport_read_whole_through_the_guarded_
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}")
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"provider answered {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}")) == f"provider answered {PLACEHOLDER}"
 
 
 def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transport_are_redacted(
@@ -576,10 +567,7 @@ def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transpor
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    with caplog.at_level(logging.DEBUG):
-        call(app, b"{}")
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"provider ended with {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(app, b"{}")) == f"provider ended with {PLACEHOLDER}"
 
 
 def call_directly(app: Any, *, send_fails_after: int | None = None) -> None:
@@ -618,10 +606,7 @@ def test_the_last_bytes_of_a_response_are_redacted_once_the_app_hears_the_caller
         assert (await receive())["type"] == "http.disconnect"
         logging.getLogger("app").info("caller left after %s", LAST_CHARACTERS)
 
-    with caplog.at_level(logging.DEBUG):
-        call_directly(app)
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"caller left after {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call_directly(app)) == f"caller left after {PLACEHOLDER}"
 
 
 def test_the_last_bytes_of_a_response_are_redacted_once_a_send_to_the_caller_fails(
@@ -635,10 +620,7 @@ def test_the_last_bytes_of_a_response_are_redacted_once_a_send_to_the_caller_fai
         except OSError:
             logging.getLogger("app").info("could not send after %s", LAST_CHARACTERS)
 
-    with caplog.at_level(logging.DEBUG):
-        call_directly(app, send_fails_after=3)
-    (record,) = [r for r in caplog.records if r.name == "app"]
-    assert record.getMessage() == f"could not send after {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call_directly(app, send_fails_after=3)) == f"could not send after {PLACEHOLDER}"
 
 
 def test_text_spelled_by_a_stream_s_last_event_without_its_newline_is_redacted_once_it_ends(

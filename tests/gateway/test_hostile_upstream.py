@@ -8,7 +8,7 @@ import asyncio
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -307,6 +307,88 @@ def test_a_translated_stream_larger_than_the_event_bound_in_all_is_relayed_whole
         for choice in json.loads(line[6:]).get("choices", [])
     )
     assert spelled == word * 128, reply.text[-600:]
+
+
+def _translated_words(reply: httpx.Response) -> str:
+    return "".join(
+        choice["delta"].get("content") or ""
+        for line in reply.text.splitlines()
+        if line.startswith("data: {")
+        for choice in json.loads(line[6:]).get("choices", [])
+    )
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_a_stream_whose_blank_lines_straddle_its_chunks_is_relayed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: bytes
+) -> None:
+    """A provider flushing each event's lines, then the blank line that ends it, as two writes: every blank line
+    straddles two chunks. The bound counted none of them and cut a legitimate stream once it had sent
+    MAX_EVENT_BYTES in all, whatever its events' size."""
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 16 * 1024)
+    word = "mot " * 512  # 2 KiB per event, 64 KiB in all: four times the bound
+    delta = _event(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+    ).replace(b"\n", ending)
+    start, end = ANTHROPIC_STREAM.split(b"event: content_block_delta", 1)
+    end = end.split(b"\n\n", 1)[1]
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+    cut = len(delta) - len(ending)  # the event, then its blank line's last ending
+    pieces = [head + start.replace(b"\n", ending)]
+    pieces += [delta[:cut], delta[cut:]] * 32
+    pieces.append(end.replace(b"\n", ending))
+    with (
+        raw_provider(lambda head, body: pieces, pause=0.01) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
+    ):
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
+            timeout=10,
+        )
+    assert "EventTooLarge" not in reply.text
+    assert _translated_words(reply) == word * 32, reply.text[-600:]
+
+
+def test_a_stream_declaring_another_charset_is_read_as_utf8(tmp_path: Path) -> None:
+    """An event stream is always UTF-8. Decoded as the `charset=utf-16-le` a provider declares, its line endings
+    were no line endings to the parser (while the bound counted them), and the stream was garbled."""
+    headers = b"content-type: text/event-stream; charset=utf-16-le\r\n"
+    with gateway_before(answer(ANTHROPIC_STREAM, headers=headers), tmp_path) as (gateway, _):
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
+            timeout=10,
+        )
+    assert reply.status_code == 200
+    assert "hello world" in _translated_words(reply), reply.text
+
+
+def test_a_stream_declaring_another_charset_cannot_pass_the_event_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bytes whose blank lines the bound counts (`\\n\\n`), but which UTF-16 decodes to no line ending at all:
+    the parser held all of it as one line, never past the bound. Each event is now passed on as it ends."""
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 4 * 1024)
+    event = b"data: " + b"A" * 1000 + b"\n\n"
+    pulled = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(64):  # 64 KiB in all, sixteen times the bound
+            pulled += 1
+            yield event
+
+    async def close() -> None:
+        pass
+
+    async def read() -> list[int]:
+        hostile = outbound.Answer(200, {"content-type": "text/event-stream; charset=utf-16-le"}, chunks(), close)
+        return [pulled async for _ in sse.events(hostile)]
+
+    seen = asyncio.run(read())
+    assert seen == list(range(1, 65))  # each event as its chunk came: nothing held
 
 
 @pytest.mark.parametrize(

@@ -23,18 +23,29 @@ unfinished event (a line without its newline, data lines without the blank line 
 a bound, a provider that never ends one would make the gateway hold everything it sends."""
 
 
+_BLANK = (b"\n\n", b"\r\r", b"\n\r")
+"""Two line endings in a row (CR LF is one ending): a blank line, which ends an event."""
+
+
 class _Chunks(httpx.AsyncByteStream):
     def __init__(self, answer: Answer) -> None:
         self._answer = answer
         self._since_event = 0  # bytes since the last blank line (which ends an event)
+        self._last = b""  # the previous chunk's last byte
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._answer.aiter_bytes():
             # A blank line is a line ending right after another; any two ending characters in a row but CR LF
-            # (one ending) are one. A blank line split across two chunks is missed: the bound is then late by a
-            # chunk, never early.
+            # (one ending) are one. The pair may straddle two chunks (a provider flushing `data: ...\n`, then
+            # `\n`): the previous chunk's last byte and this one's first are a pair too, ending at index 0.
             ended = max(chunk.rfind(b"\n\n"), chunk.rfind(b"\r\r"), chunk.rfind(b"\n\r"))
-            self._since_event = len(chunk) - ended - 2 if ended >= 0 else self._since_event + len(chunk)
+            if ended >= 0:
+                self._since_event = len(chunk) - ended - 2
+            elif self._last + chunk[:1] in _BLANK:  # the pair's second byte is this chunk's first
+                self._since_event = len(chunk) - 1
+            else:
+                self._since_event += len(chunk)
+            self._last = chunk[-1:]
             if self._since_event > MAX_EVENT_BYTES:
                 raise UpstreamFailure("broken", "EventTooLarge")  # the relay ends the caller's stream with an error
             yield chunk
@@ -50,6 +61,10 @@ async def events(answer: Answer) -> AsyncIterator[tuple[str, str]]:
     response = httpx.Response(
         answer.status_code, headers={"content-type": kind if kind.isascii() else ""}, stream=_Chunks(answer)
     )
+    # An event stream is always UTF-8 (the WHATWG rules ignore any charset): decoded as a declared
+    # `charset=utf-16` instead, the blank lines `_Chunks` counts are no line endings to the parser, which would
+    # hold the whole stream as one line, past the bound.
+    response.encoding = "utf-8"
     async for event in EventSource(response).aiter_sse():
         if event.data:
             yield event.event, event.data

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +118,38 @@ def test_no_more_connections_than_max_connections_are_opened_to_a_provider(tmp_p
         answers = list(callers.map(lambda _: post(gateway.base, gateway.key)[0], range(6)))
     assert [a.status_code for a in answers] == [200] * 6  # the others waited for a connection, and were answered
     assert provider.most_open == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a caller who stops reading holds its provider connection for as long as it stays connected "
+    "(no bound on the gateway's writes to the caller); max_connections such callers starve every other caller",
+)
+def test_a_caller_who_stops_reading_a_stream_does_not_hold_the_providers_connection_forever(tmp_path: Path) -> None:
+    """The provider has sent its whole answer at once; the caller reads none of it. Once the buffers between them
+    are full, the relay waits on the caller's socket, the provider's answer sits unread, and its connection is
+    never given back: with max_connections callers doing this (one key is enough), the provider is a 504 for
+    everyone. A stalled provider is cut after `timeout`; a stalled caller should be too."""
+    event = EVENTS[1].replace(b'"deux ', b'"' + b"x" * 4000)  # about 4 KiB per event
+    big = answer(event * (32 * 1024 * 1024 // len(event)), headers=b"content-type: text/event-stream\r\n")
+    with (
+        raw_provider(lambda head, body: big if json.loads(body)["stream"] else answer(COMPLETION)) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, timeout=TIMEOUT, max_connections=1) as gw,
+    ):
+        where = httpx.URL(gw.base)
+        body = json.dumps({"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+        idle = socket.create_connection((where.host, where.port))
+        try:
+            idle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            idle.sendall(
+                f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {gw.key}\r\n"
+                f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n{body}".encode()
+            )
+            time.sleep(3 * TIMEOUT)  # reading nothing, well past the provider's timeout
+            other, _ = post(gw.base, gw.key)
+        finally:
+            idle.close()
+    assert other.status_code == 200, other.text
 
 
 def stalled_error(status: str) -> list[bytes]:

@@ -12,13 +12,13 @@ import asyncio
 import json
 import logging
 import time
-import types
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aether_policy._context import Inflight, caller_secrets, enter, inflight_content, leave
+from aether_policy._stepping import within
 from aether_policy._useragent import browser_family_and_major
 from aether_policy.cookie_lifetime import cap_lifetime
 from aether_policy.credentials import secrets_of
@@ -209,20 +209,13 @@ class PolicyMiddleware:
 
         The deadline covers the whole body, not each chunk: a client trickling one byte a second would
         otherwise hold a connection (and up to `max_body_bytes` of memory) for as long as it likes. Most
-        bodies are already there when the app is called; the read is stepped once by hand so that those
-        never pay for a timer (a few microseconds each), and only a read that has to wait runs under one.
+        bodies are already there when the app is called: those never pay for a timer (`within`).
         """
         reading = self._read_chunks(receive, response)
         if self.body_timeout is None:
             return await reading
         try:
-            waiting_on = reading.send(None)
-        except StopIteration as done:
-            body: bytes | None = done.value
-            return body
-        try:
-            async with asyncio.timeout(self.body_timeout):
-                return await _resume(reading, waiting_on)
+            return await within(reading, self.body_timeout)
         except TimeoutError:
             response.timed_out = True
             return None
@@ -388,28 +381,6 @@ class PolicyMiddleware:
 
     def _verdict(self, inflight: Inflight, response_body: bytes, account_id: str | None) -> Verdict:
         return self.flagger.judge(inflight.readable(), response_body, account_id)
-
-
-@types.coroutine
-def _resume(coroutine: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
-    """Finish a coroutine already stepped once by hand, exactly as `await` would have: every future it waits
-    on goes to the running task, every value or exception (a timeout's cancellation) comes back to it."""
-    while True:
-        try:
-            sent = yield waiting_on
-        except GeneratorExit:
-            coroutine.close()
-            raise
-        except BaseException as exc:
-            try:
-                waiting_on = coroutine.throw(exc)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-        else:
-            try:
-                waiting_on = coroutine.send(sent)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
 
 
 def _utcnow() -> datetime:

@@ -10,6 +10,7 @@ import pytest
 from starlette.responses import StreamingResponse
 
 from aether_policy.gateway.relay import RelayStream
+from aether_policy.middleware import FACTS_KEY, RequestFacts
 
 SCOPE: dict[str, Any] = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}}
 
@@ -183,3 +184,43 @@ def test_on_close_runs_after_the_stream_s_own_clean_up() -> None:
 
     asyncio.run(go())
     assert order == ["closed", "on_close"]
+
+
+def test_a_caller_who_stops_reading_ends_the_stream_after_the_send_timeout() -> None:
+    closed: list[str] = []
+
+    async def close() -> None:
+        closed.append("provider answer closed")
+
+    class NotReading(Caller):
+        async def send(self, message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and len(self.bodies()) == 1:
+                await asyncio.Event().wait()  # the caller's socket is full: this write never completes
+            self.sent.append(message)
+
+    async def go() -> tuple[NotReading, list[str], dict[str, Any], float]:
+        caller, ended = NotReading(), []
+        scope: dict[str, Any] = {**SCOPE, "state": {}}
+        facts = RequestFacts()
+        scope["state"][FACTS_KEY] = facts
+        stream = RelayStream(events(5, ended), media_type="text/event-stream", on_close=close, send_timeout=0.2)
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(stream(scope, caller.receive, caller.send), 5)
+        return caller, ended, {"error_class": facts.error_class}, asyncio.get_running_loop().time() - started
+
+    caller, ended, facts, elapsed = asyncio.run(go())
+    assert caller.bodies() == [b"data: 0\n\n"]  # the second write never went through
+    assert ended == ["closed"] and closed == ["provider answer closed"]  # the provider's answer is given back
+    assert facts == {"error_class": "CallerTooSlow"}
+    assert 0.2 <= elapsed < 2
+
+
+def test_writes_that_are_taken_at_once_never_time_out() -> None:
+    async def go() -> Caller:
+        caller = Caller()
+        await RelayStream(events(3, []), media_type="text/event-stream", send_timeout=0.000001)(
+            SCOPE, caller.receive, caller.send
+        )
+        return caller
+
+    assert asyncio.run(go()).bodies() == [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n", b""]

@@ -177,6 +177,7 @@ class Gateway:
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
                 on_close=response.aclose,  # also when the relay never started (the server stopped first)
+                send_timeout=upstream.config.timeout,  # a caller who stops reading does not hold the provider
             )
         return self._complete(request, response, upstream, caller, json_answer)
 

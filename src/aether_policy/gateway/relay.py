@@ -16,7 +16,9 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
-from aether_policy.types import Receive, Scope, Send
+from aether_policy._stepping import within
+from aether_policy.middleware import facts_of
+from aether_policy.types import Message, Receive, Scope, Send
 
 
 class RelayStream(StreamingResponse):
@@ -25,11 +27,23 @@ class RelayStream(StreamingResponse):
     `on_close` runs last, whatever happened: closing a stream that never started runs none of its code, so
     what its own clean-up would have released (the provider's answer, when the server stops or the caller
     leaves before the first event) is released by it instead of by the garbage collector.
+
+    With `send_timeout`, each write to the caller must be taken within that many seconds. A caller who stays
+    connected but stops reading would otherwise hold the stream, and the provider's connection under it, for as
+    long as it likes: a few such callers take every connection to the provider from everyone else. The stream
+    then ends as when the caller leaves, recorded as `CallerTooSlow`; the server closes the connection.
     """
 
-    def __init__(self, *args: Any, on_close: Callable[[], Awaitable[None]] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        send_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.on_close = on_close
+        self.send_timeout = send_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         relaying = asyncio.current_task()
@@ -45,8 +59,22 @@ class RelayStream(StreamingResponse):
             relaying.cancel()  # the relay is waiting (it is not running while this task runs): it stops there
 
         listener = asyncio.create_task(listen())
+        timeout, too_slow = self.send_timeout, False
+
+        async def bounded(message: Message) -> None:
+            nonlocal too_slow
+            try:
+                await within(send(message), timeout)  # type: ignore[arg-type]
+            except TimeoutError:
+                too_slow = True
+                raise
+
         try:
-            await self.stream_response(send)
+            await self.stream_response(send if timeout is None else bounded)
+        except TimeoutError:
+            if not too_slow:
+                raise  # not a write to the caller that timed out
+            facts_of(scope).error_class = "CallerTooSlow"  # not reading: the stream ends here
         except asyncio.CancelledError:
             # Cancelled from outside (the server shutting down), or from outside too while the caller left (one
             # CancelledError carries both requests): not ours to swallow, only the listener's own is undone.

@@ -403,3 +403,18 @@ def test_a_timeout_no_timer_can_hold_is_a_located_config_error(tmp_path: Path, s
     with pytest.raises(PolicyLoadError) as caught:
         load_config(file)
     assert [p.line for p in caught.value.problems] == [6], caught.value.problems
+
+
+def test_a_translated_stream_that_is_no_event_stream_ends_with_the_malformed_stream_error(tmp_path: Path) -> None:
+    """A provider answering a stream request with JSON: the caller's stream ends with the error event that names
+    a malformed stream, not a cut one (the parser's SSEError is also one of httpx's transport errors)."""
+    not_a_stream = answer(b'{"id": "msg", "type": "message"}', headers=b"content-type: application/json\r\n")
+    with gateway_before(not_a_stream, tmp_path) as (gateway, _):
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
+            timeout=10,
+        )
+    assert "sent a stream event of an unexpected shape" in reply.text, reply.text
+    assert gateway.store.usage_events()[-1]["error_class"] == "UpstreamMalformed"

@@ -417,14 +417,15 @@ class Gateway:
         except UpstreamFailure as error:
             facts_of(request.scope).error_class = "UpstreamStreamCut"
             yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({error.name})")
+        except (*_MALFORMED, sse.SSEError):
+            # An event the translation cannot read, or no event stream at all (before httpx's errors: SSEError is
+            # one of them): the status (200) is long sent, so the stream ends with an error event the SDK
+            # raises, rather than the connection dropping mid-answer.
+            facts_of(request.scope).error_class = "UpstreamMalformed"
+            yield caller.stream_error(f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         except httpx.HTTPError as error:  # the event-stream reader's own (an undecodable body)
             facts_of(request.scope).error_class = "UpstreamStreamCut"
             yield caller.stream_error(f"provider '{upstream.name}' stream ended early ({type(error).__name__})")
-        except (*_MALFORMED, sse.SSEError):
-            # An event the translation cannot read: the status (200) is long sent, so the stream ends with an
-            # error event the SDK raises, rather than the connection dropping mid-answer.
-            facts_of(request.scope).error_class = "UpstreamMalformed"
-            yield caller.stream_error(f"provider '{upstream.name}' sent a stream event of an unexpected shape")
         finally:
             # Also when the stream was cut or the caller left: what was reported so far is charged beyond the
             # estimate admission charged, and no less than one token per event relayed when the output tokens

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-async def within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
+async def within(coroutine: Awaitable[T], seconds: float) -> T:
     """`await coroutine`, raising TimeoutError if it waits more than `seconds` in all."""
+    if not isinstance(coroutine, Coroutine):  # a future or another awaitable: timed as it is
+        async with asyncio.timeout(seconds):
+            return await coroutine
     try:
         waiting_on = coroutine.send(None)
     except StopIteration as done:

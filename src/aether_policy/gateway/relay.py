@@ -63,8 +63,9 @@ class RelayStream(StreamingResponse):
 
         async def bounded(message: Message) -> None:
             nonlocal too_slow
+            assert timeout is not None  # used only with one
             try:
-                await within(send(message), timeout)  # type: ignore[arg-type]
+                await within(send(message), timeout)
             except TimeoutError:
                 too_slow = True
                 raise

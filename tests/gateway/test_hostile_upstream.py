@@ -38,6 +38,8 @@ ANTHROPIC_OK = (
     b'"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}'
 )
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "hello"}]}
+TRANSLATED_STREAM = {"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True}
+"""Streamed from the Anthropic provider to an OpenAI caller: every event is read and translated."""
 
 
 @pytest.fixture(autouse=True)
@@ -227,12 +229,7 @@ def test_a_compressed_stream_is_translated_whole(tmp_path: Path, encoding: str) 
     compressed = answer(packed, headers=headers)
     with gateway_before(compressed, tmp_path) as (gateway, provider):
         try:
-            reply = httpx.post(
-                f"{gateway.base}/v1/chat/completions",
-                headers={"authorization": f"Bearer {gateway.key}"},
-                json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-                timeout=10,
-            )
+            reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
             text = reply.text
         except httpx.RemoteProtocolError as cut:
             pytest.fail(f"the stream was cut without an error event: {cut}")
@@ -243,12 +240,7 @@ def test_a_provider_header_of_odd_bytes_does_not_break_a_translated_stream(tmp_p
     """A latin-1 byte in a header the gateway does not read (a request id, a server name)."""
     odd = answer(ANTHROPIC_STREAM, headers=b"content-type: text/event-stream\r\nx-request-id: caf\xe9\r\n")
     with gateway_before(odd, tmp_path) as (gateway, provider):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-            timeout=10,
-        )
+        reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
     assert "hello world" in reply.text, reply.text
 
 
@@ -267,12 +259,7 @@ def test_a_translated_stream_that_never_ends_an_event_ends_with_an_error_event(
         raw_provider(lambda head, body: endless) as provider,
         gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
     ):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-            timeout=10,
-        )
+        reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
     assert reply.status_code == 200
     assert "stream ended early (EventTooLarge)" in reply.text  # an error event the SDK raises
     assert "aaaa" not in reply.text
@@ -294,12 +281,7 @@ def test_a_translated_stream_larger_than_the_event_bound_in_all_is_relayed_whole
     end = end.split(b"\n\n", 1)[1]
     stream = (start + delta * 128 + end).replace(b"\n", ending)
     with gateway_before(answer(stream, headers=b"content-type: text/event-stream\r\n"), tmp_path) as (gateway, _):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-            timeout=10,
-        )
+        reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
     spelled = "".join(
         choice["delta"].get("content") or ""
         for line in reply.text.splitlines()
@@ -342,12 +324,7 @@ def test_a_stream_whose_blank_lines_straddle_its_chunks_is_relayed_whole(
         raw_provider(lambda head, body: pieces, pause=0.01) as provider,
         gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
     ):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-            timeout=10,
-        )
+        reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
     assert "EventTooLarge" not in reply.text
     assert _translated_words(reply) == word * 32, reply.text[-600:]
 
@@ -357,12 +334,7 @@ def test_a_stream_declaring_another_charset_is_read_as_utf8(tmp_path: Path) -> N
     were no line endings to the parser (while the bound counted them), and the stream was garbled."""
     headers = b"content-type: text/event-stream; charset=utf-16-le\r\n"
     with gateway_before(answer(ANTHROPIC_STREAM, headers=headers), tmp_path) as (gateway, _):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-            timeout=10,
-        )
+        reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
     assert reply.status_code == 200
     assert "hello world" in _translated_words(reply), reply.text
 
@@ -410,11 +382,6 @@ def test_a_translated_stream_that_is_no_event_stream_ends_with_the_malformed_str
     a malformed stream, not a cut one (the parser's SSEError is also one of httpx's transport errors)."""
     not_a_stream = answer(b'{"id": "msg", "type": "message"}', headers=b"content-type: application/json\r\n")
     with gateway_before(not_a_stream, tmp_path) as (gateway, _):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "claude-x", "messages": [{"role": "user", "content": "hello"}], "stream": True},
-            timeout=10,
-        )
+        reply = chat(gateway.base, gateway.key, TRANSLATED_STREAM)
     assert "sent a stream event of an unexpected shape" in reply.text, reply.text
     assert gateway.store.usage_events()[-1]["error_class"] == "UpstreamMalformed"

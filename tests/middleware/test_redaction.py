@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -272,16 +272,11 @@ def test_an_upstream_response_logged_before_the_app_answers_is_redacted(caplog: 
     def provider(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"choices": [{"message": {"content": upstream_text}}]})
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
-        async with httpx.AsyncClient(transport=transport) as client:
-            answer = await client.post("https://api.openai.com/v1/chat/completions", content=b"{}")
+    async def use(client: httpx.AsyncClient) -> None:
+        answer = await client.post("https://api.openai.com/v1/chat/completions", content=b"{}")
         logging.getLogger("app").info("provider answered %s", answer.json()["choices"][0]["message"]["content"])
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
-    assert logged_by(caplog, lambda: call(app, b"{}")) == f"provider answered {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(calling_provider(provider, use), b"{}")) == f"provider answered {PLACEHOLDER}"
 
 
 def test_a_key_in_the_first_of_two_authorization_headers_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
@@ -345,6 +340,23 @@ def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
             await client.post("/v1/chat/completions", content=body, headers=headers)
 
     asyncio.run(go())
+
+
+def calling_provider(
+    provider: Callable[[httpx.Request], httpx.Response], use: Callable[[httpx.AsyncClient], Awaitable[None]]
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An app that reads the request, calls `provider` through the guarded httpx transport (`use` gets the client,
+    and logs what it likes), then answers 204."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await use(client)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
 
 
 def test_a_body_the_app_refuses_unread_is_never_indexed() -> None:
@@ -510,22 +522,20 @@ def test_the_last_bytes_of_an_answer_its_reader_leaves_through_the_guarded_httpx
     def provider(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=provider_stream())
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
-        async with httpx.AsyncClient(transport=transport) as client:
-            request = client.build_request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
-            answer = await client.send(request, stream=True)
-            reading = answer.aiter_raw()
-            await anext(reading)
-            await anext(reading)
-            await answer.aclose()  # the reader leaves before the provider's end
-            logging.getLogger("app").info("left the provider after %s", LAST_CHARACTERS)
-            await reading.aclose()
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+    async def use(client: httpx.AsyncClient) -> None:
+        request = client.build_request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
+        answer = await client.send(request, stream=True)
+        reading = answer.aiter_raw()
+        await anext(reading)
+        await anext(reading)
+        await answer.aclose()  # the reader leaves before the provider's end
+        logging.getLogger("app").info("left the provider after %s", LAST_CHARACTERS)
+        await reading.aclose()
 
-    assert logged_by(caplog, lambda: call(app, b"{}")) == f"left the provider after {PLACEHOLDER}"
+    assert (
+        logged_by(caplog, lambda: call(calling_provider(provider, use), b"{}"))
+        == f"left the provider after {PLACEHOLDER}"
+    )
 
 
 def test_the_last_bytes_of_an_answer_a_transport_read_whole_through_the_guarded_httpx_transport_are_redacted(
@@ -534,16 +544,11 @@ def test_the_last_bytes_of_an_answer_a_transport_read_whole_through_the_guarded_
     def provider(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=ESCAPED_TAIL)  # already read: no stream whose end would finish it
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
-        async with httpx.AsyncClient(transport=transport) as client:
-            await client.post("https://api.openai.com/v1/chat/completions", content=b"{}")
+    async def use(client: httpx.AsyncClient) -> None:
+        await client.post("https://api.openai.com/v1/chat/completions", content=b"{}")
         logging.getLogger("app").info("provider answered %s", LAST_CHARACTERS)
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
-    assert logged_by(caplog, lambda: call(app, b"{}")) == f"provider answered {PLACEHOLDER}"
+    assert logged_by(caplog, lambda: call(calling_provider(provider, use), b"{}")) == f"provider answered {PLACEHOLDER}"
 
 
 def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transport_are_redacted(
@@ -556,18 +561,15 @@ def test_the_last_bytes_of_an_answer_streamed_through_the_guarded_httpx_transpor
     def provider(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=provider_stream())
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        transport = GuardedTransport(shipped_plan().egress["openai"], httpx.MockTransport(provider))
-        async with httpx.AsyncClient(transport=transport) as client:
-            request = client.build_request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
-            answer = await client.send(request, stream=True)
-            await answer.aread()
+    async def use(client: httpx.AsyncClient) -> None:
+        request = client.build_request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
+        answer = await client.send(request, stream=True)
+        await answer.aread()
         logging.getLogger("app").info("provider ended with %s", LAST_CHARACTERS)
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
-    assert logged_by(caplog, lambda: call(app, b"{}")) == f"provider ended with {PLACEHOLDER}"
+    assert (
+        logged_by(caplog, lambda: call(calling_provider(provider, use), b"{}")) == f"provider ended with {PLACEHOLDER}"
+    )
 
 
 def call_directly(app: Any, *, send_fails_after: int | None = None) -> None:

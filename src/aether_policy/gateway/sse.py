@@ -38,7 +38,7 @@ class _Chunks(httpx.AsyncByteStream):
             # A blank line is a line ending right after another; any two ending characters in a row but CR LF
             # (one ending) are one. The pair may straddle two chunks (a provider flushing `data: ...\n`, then
             # `\n`): the previous chunk's last byte and this one's first are a pair too, ending at index 0.
-            ended = max(chunk.rfind(b"\n\n"), chunk.rfind(b"\r\r"), chunk.rfind(b"\n\r"))
+            ended = max(chunk.rfind(pair) for pair in _BLANK)
             if ended >= 0:
                 self._since_event = len(chunk) - ended - 2
             elif self._last + chunk[:1] in _BLANK:  # the pair's second byte is this chunk's first

@@ -34,9 +34,10 @@ class RawProvider:
 
 
 @contextmanager
-def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
+def raw_provider(respond: Respond, pause: float = 0.0, hang_up: bool = False) -> Iterator[RawProvider]:
     """A loopback server that records each request (head and body) and writes `respond(head, body)` raw
-    (piece by piece, `pause` seconds apart, when it is a list: a provider dripping its answer)."""
+    (piece by piece, `pause` seconds apart, when it is a list: a provider dripping its answer), then closes the
+    connection if `hang_up`, else waits for the next request on it."""
     provider = RawProvider(respond)
     ready = threading.Event()
     loop = asyncio.new_event_loop()
@@ -66,6 +67,8 @@ def raw_provider(respond: Respond, pause: float = 0.0) -> Iterator[RawProvider]:
                         await asyncio.sleep(pause)
                     writer.write(piece)
                     await writer.drain()
+                if hang_up:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:

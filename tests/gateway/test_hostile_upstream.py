@@ -49,10 +49,11 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextmanager
-def gateway_before(raw: bytes, tmp_path: Path) -> Iterator[tuple[Gateway, RawProvider]]:
-    """The real gateway, its OpenAI and Anthropic providers one raw loopback server answering `raw` bytes."""
+def gateway_before(raw: bytes, tmp_path: Path, hang_up: bool = False) -> Iterator[tuple[Gateway, RawProvider]]:
+    """The real gateway, its OpenAI and Anthropic providers one raw loopback server answering `raw` bytes (and
+    closing the connection after them if `hang_up`)."""
     with (
-        raw_provider(lambda head, body: raw) as provider,
+        raw_provider(lambda head, body: raw, hang_up=hang_up) as provider,
         gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path) as gateway,
     ):
         yield gateway, provider
@@ -180,6 +181,28 @@ def test_an_answer_larger_than_the_gateway_holds_is_a_502(tmp_path: Path, monkey
         reply = chat(gateway.base, gateway.key)
     assert reply.status_code == 502
     assert reply.json()["error"]["message"] == "provider 'openai' failed mid-response (AnswerTooLarge)"
+
+
+def test_an_uncompressed_answer_declaring_more_than_the_gateway_holds_is_a_502(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer whose declared length is within the bound is read in one call; one declaring more is read
+    chunk by chunk and cut at the bound, as a compressed one is."""
+    monkeypatch.setattr(outbound, "MAX_ANSWER_BYTES", 64 * 1024)
+    huge = answer(b'{"pad":"' + b"a" * (1024 * 1024) + b'"}')
+    with gateway_before(huge, tmp_path) as (gateway, provider):
+        reply = chat(gateway.base, gateway.key)
+    assert reply.status_code == 502
+    assert reply.json()["error"]["message"] == "provider 'openai' failed mid-response (AnswerTooLarge)"
+
+
+def test_an_answer_cut_short_of_its_declared_length_is_a_502(tmp_path: Path) -> None:
+    """The provider closes the connection before the bytes its Content-Length promised: no half answer."""
+    whole = answer(OPENAI_OK)
+    with gateway_before(whole[:-10], tmp_path, hang_up=True) as (gateway, provider):
+        reply = chat(gateway.base, gateway.key)
+    assert reply.status_code == 502
+    assert reply.json()["error"]["message"].startswith("provider 'openai' failed mid-response (")
 
 
 def _event(name: str, data: dict[str, object]) -> bytes:

@@ -108,6 +108,23 @@ def test_a_stream_longer_than_the_timeout_is_relayed_whole_while_its_events_keep
     assert spelled == "Un deux trois quatre cinq"
 
 
+def test_a_stream_that_falls_silent_after_its_headers_ends_with_an_error_event_at_the_timeout(
+    tmp_path: Path,
+) -> None:
+    """After its headers a stream has no deadline, but each read still has the timeout: a provider that sends
+    one event and then nothing does not hold the caller."""
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    first = b"%x\r\n%s\r\n" % (len(EVENTS[0]), EVENTS[0])
+    with (
+        raw_provider(lambda _, body: [head + first, b"0\r\n\r\n"], pause=4 * TIMEOUT) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, timeout=TIMEOUT) as gateway,
+    ):
+        response, elapsed = post(gateway.base, gateway.key, stream=True)
+    assert response.status_code == 200
+    assert "stream ended early" in response.text
+    assert elapsed < 3 * TIMEOUT  # cut off by the read timeout, not when the provider ended
+
+
 def test_no_more_connections_than_max_connections_are_opened_to_a_provider(tmp_path: Path) -> None:
     held = [*pieces(answer(COMPLETION), 2)]  # each answer holds its connection for one pause
     with (

@@ -44,6 +44,10 @@ class Upstream:
         self.guard = EgressGuard(rule)
         self.wire: Wire = AiohttpWire(provider.max_connections) if transport is None else HttpxWire(transport)
         self.timeout = httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout))
+        """A stream's: after its headers, each read has the provider's `timeout`."""
+        self._whole_timeout = httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout), read=None)
+        """An answer read whole is bounded by its attempt's deadline (`open`): a per-read timer as well would be
+        armed and re-armed on every chunk for nothing."""
         self.on_answered: list[Callable[[float], None]] = []
         """Called with the seconds from sending to the answer's headers (metrics)."""
         base = httpx.URL(provider.base_url)
@@ -127,7 +131,7 @@ class Upstream:
         while True:
             deadline.reschedule(loop.time() + self.config.timeout)
             try:
-                response = await self._send(method, path, content, headers)
+                response = await self._send(method, path, content, headers, stream)
             except (EgressDenied, UpstreamFailure) as error:
                 raise self._failure(error, "unreachable") from None
             delay = self._retry_delay(response, attempt)
@@ -200,7 +204,9 @@ class Upstream:
                 self._targets[path] = target
         return target
 
-    async def _send(self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None) -> Answer:
+    async def _send(
+        self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None, stream: bool
+    ) -> Answer:
         """Admit the request through the egress guard, send it, and register the answer for log redaction as
         it is read (whole, or chunk by chunk when it streams). Timed for `on_answered`."""
         if self._closed:
@@ -210,7 +216,8 @@ class Upstream:
             target.text, target.host, target.port, self._headers(target, method, content, headers), content
         )
         started = time.perf_counter()
-        answer = await self.wire.send(method, target.url, admitted, content, self.timeout)
+        timeout = self.timeout if stream else self._whole_timeout
+        answer = await self.wire.send(method, target.url, admitted, content, timeout)
         if self.on_answered:
             elapsed = time.perf_counter() - started
             for hook in self.on_answered:

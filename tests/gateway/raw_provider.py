@@ -126,7 +126,9 @@ def gateway_to(
     base_url: str, *, anthropic_base: str | None = None, tmp: Path, timeout: float = 3, **options: Any
 ) -> Iterator[Gateway]:
     """The real gateway (policy middleware, store, uvicorn) with gpt-* routed to `base_url` (openai) and
-    claude-* to `anthropic_base` (default: the same server), each provider with `timeout` and `options`."""
+    claude-* to `anthropic_base` (default: the same server), each provider with `timeout` and `options` (no
+    retries unless they say)."""
+    options = {"retries": 0, **options}
     config = GatewayConfig(
         providers={
             "openai": ProviderConfig(
@@ -135,7 +137,6 @@ def gateway_to(
                 api_key_env="STANDIN_OPENAI_KEY",
                 models=("gpt-*",),
                 timeout=timeout,
-                retries=0,
                 **options,
             ),
             "anthropic": ProviderConfig(
@@ -144,7 +145,6 @@ def gateway_to(
                 api_key_env="STANDIN_ANTHROPIC_KEY",
                 models=("claude-*",),
                 timeout=timeout,
-                retries=0,
                 **options,
             ),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -10,7 +11,8 @@ import openai
 import pytest
 
 from aether_policy.gateway.upstream import _retry_after
-from tests.gateway.conftest import Running
+from tests.gateway.conftest import PROVIDER_KEYS, Running
+from tests.gateway.raw_provider import answer, gateway_to, raw_provider
 from tests.gateway.test_gateway_sdks import claude, oai
 
 USER = [{"role": "user", "content": "Describe the harbour of Porto at dawn"}]
@@ -56,6 +58,41 @@ def test_a_timeout_is_never_retried(gateway: Running) -> None:
         oai(gateway).chat.completions.create(model="gpt-4o-slow", messages=USER)  # type: ignore[arg-type]
     assert caught.value.status_code == 504
     assert len(gateway.standin.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "asks", "max_retry_wait", "sent"),
+    [
+        ("429 Too Many Requests", b"retry-after-ms: 400\r\n", 1.0, 3),  # waits 0.4 + 0.4; a third passes 1.0
+        ("503 Service Unavailable", b"", 0.5, 3),  # backoff 0.1 + 0.2; the next, 0.4, passes 0.5
+    ],
+)
+def test_a_calls_retry_waits_in_all_stay_within_max_retry_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, asks: bytes, max_retry_wait: float, sent: int
+) -> None:
+    """A provider asking each time for a wait just under the limit cannot hold the caller `retries` times as
+    long: the waits of one call add up to at most `max_retry_wait`, then the caller gets the provider's answer."""
+    for name, value in PROVIDER_KEYS.items():
+        monkeypatch.setenv(name, value)
+    busy = answer(b'{"error":{"type":"busy"}}', status=status, headers=b"content-type: application/json\r\n" + asks)
+    body = {"model": "gpt-x", "messages": USER}
+    with (
+        raw_provider(lambda head, request: busy) as provider,
+        gateway_to(
+            f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, retries=10, max_retry_wait=max_retry_wait
+        ) as gateway,
+    ):
+        started = time.monotonic()
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json=body,
+            timeout=30,
+        )
+        elapsed = time.monotonic() - started
+    assert reply.status_code == (429 if status.startswith("429") else 502)
+    assert len(provider.requests) == sent
+    assert elapsed < max_retry_wait + 1.0
 
 
 @pytest.mark.parametrize(

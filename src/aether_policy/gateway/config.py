@@ -86,7 +86,8 @@ class ProviderConfig(BaseModel):
         ge=0,
         le=86400,
         allow_inf_nan=False,
-        description="Longest Retry-After honoured (seconds); a provider asking for more is not retried.",
+        description="Longest a call waits between its retries, in all (seconds): a Retry-After or backoff wait "
+        "that would pass it is not taken, and the provider's answer goes to the caller at once.",
     )
     fallback: tuple[Fallback, ...] = Field(
         (),

@@ -127,20 +127,20 @@ class Upstream:
         stream: bool,
     ) -> Answer:
         loop = asyncio.get_running_loop()
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
             deadline.reschedule(loop.time() + self.config.timeout)
             try:
                 response = await self._send(method, path, content, headers, stream)
             except (EgressDenied, UpstreamFailure) as error:
                 raise self._failure(error, "unreachable") from None
-            delay = self._retry_delay(response, attempt)
+            delay = self._retry_delay(response, attempt, self.config.max_retry_wait - waited)
             if delay is None:
                 break
             deadline.reschedule(None)  # the wait the provider asked for is not its answer's time
             await response.aclose()
             await asyncio.sleep(delay)
-            attempt += 1
+            attempt, waited = attempt + 1, waited + delay
         if response.status_code >= 300:  # a redirect is not followed: it is no answer to relay either
             # Its status is the answer, whatever its body does: the body has what is left of the deadline, and
             # running out of it only loses the error's type (a 429 stays a 429, a 5xx may still fall back).
@@ -227,19 +227,20 @@ class Upstream:
             answer.expose_to(inflight)
         return answer
 
-    def _retry_delay(self, response: Answer, attempt: int) -> float | None:
+    def _retry_delay(self, response: Answer, attempt: int, left: float) -> float | None:
         """Seconds to wait before sending the same request again, or None to answer with this response.
 
         Only a provider's own "try again" is retried (429, 5xx, Anthropic's 529), never a timeout: the caller
         has already waited once. The wait is the provider's `retry-after-ms` or `Retry-After` when it gives one,
-        else exponential backoff; a provider asking for longer than `max_retry_wait` is answered at once.
+        else exponential backoff. `max_retry_wait` bounds a call's waits in all (`left` is what remains of it):
+        a provider asking each time for a wait just under it would otherwise hold the caller `retries` times
+        as long, and a wait that does not fit is not taken: the caller gets this answer at once.
         """
         if response.status_code not in RETRYABLE or attempt >= self.config.retries:
             return None
         asked = _retry_after(response.headers)
-        if asked is None:
-            return float(BACKOFF_SECONDS * 2**attempt)
-        return asked if asked <= self.config.max_retry_wait else None
+        delay = float(BACKOFF_SECONDS * 2**attempt) if asked is None else asked
+        return delay if delay <= left else None
 
     async def _raise_for_status(self, response: Answer, until: float | None = None) -> None:
         """An upstream error, described by status and error type only: its message often quotes the prompt, and

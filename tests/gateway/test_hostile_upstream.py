@@ -196,6 +196,24 @@ def test_an_uncompressed_answer_declaring_more_than_the_gateway_holds_is_a_502(
     assert reply.json()["error"]["message"] == "provider 'openai' failed mid-response (AnswerTooLarge)"
 
 
+def test_a_small_declared_length_beside_a_chunked_body_does_not_lift_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer declaring both a length and chunks (which would win) is never read in one call on the
+    strength of its small declared length: the client refuses it outright, a 502 either way."""
+    monkeypatch.setattr(outbound, "MAX_ANSWER_BYTES", 64 * 1024)
+    body = b'{"pad":"' + b"a" * (1024 * 1024) + b'"}'
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[at : at + 8192]), body[at : at + 8192]) for at in range(0, len(body), 8192)
+    )
+    raw = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    with gateway_before(raw + chunks + b"0\r\n\r\n", tmp_path) as (gateway, provider):
+        reply = chat(gateway.base, gateway.key)
+    assert reply.status_code == 502
+
+
 def test_an_answer_cut_short_of_its_declared_length_is_a_502(tmp_path: Path) -> None:
     """The provider closes the connection before the bytes its Content-Length promised: no half answer."""
     whole = answer(OPENAI_OK)

@@ -186,8 +186,7 @@ def test_an_answer_larger_than_the_gateway_holds_is_a_502(tmp_path: Path, monkey
 def test_an_uncompressed_answer_declaring_more_than_the_gateway_holds_is_a_502(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An answer whose declared length is within the bound is read in one call; one declaring more is read
-    chunk by chunk and cut at the bound, as a compressed one is."""
+    """Not only a compressed answer: one whose declared length is past the bound is cut at it too."""
     monkeypatch.setattr(outbound, "MAX_ANSWER_BYTES", 64 * 1024)
     huge = answer(b'{"pad":"' + b"a" * (1024 * 1024) + b'"}')
     with gateway_before(huge, tmp_path) as (gateway, provider):
@@ -199,8 +198,8 @@ def test_an_uncompressed_answer_declaring_more_than_the_gateway_holds_is_a_502(
 def test_a_small_declared_length_beside_a_chunked_body_does_not_lift_the_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An answer declaring both a length and chunks (which would win) is never read in one call on the
-    strength of its small declared length: the client refuses it outright, a 502 either way."""
+    """An answer declaring both a small length and chunks (a parser reading the length would stop early, one
+    reading the chunks would not): refused as the malformed answer it is, never read on either reading."""
     monkeypatch.setattr(outbound, "MAX_ANSWER_BYTES", 64 * 1024)
     body = b'{"pad":"' + b"a" * (1024 * 1024) + b'"}'
     chunks = b"".join(

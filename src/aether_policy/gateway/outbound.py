@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from functools import partial
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -44,7 +43,7 @@ class UpstreamFailure(Exception):
 class Answer:
     """A provider's answer: status, headers, and the body as bytes (read whole) or as chunks as they land."""
 
-    __slots__ = ("_chunks", "_close", "_inflight", "_whole", "content", "headers", "status_code")
+    __slots__ = ("_chunks", "_close", "_inflight", "content", "headers", "status_code")
 
     def __init__(
         self,
@@ -52,15 +51,12 @@ class Answer:
         headers: Mapping[str, str],
         chunks: AsyncIterator[bytes],
         close: Callable[[], Awaitable[None]],
-        whole: Callable[[], Awaitable[bytes]] | None = None,
     ) -> None:
         self.status_code = status_code
         self.headers = headers
         self.content = b""
         self._chunks: AsyncIterator[bytes] | None = chunks
         self._close: Callable[[], Awaitable[None]] | None = close
-        self._whole = whole
-        """Reads the body in one call, given only when its size is known to be within MAX_ANSWER_BYTES."""
         self._inflight: Inflight | None = None
 
     def expose_to(self, inflight: Inflight) -> None:
@@ -71,18 +67,14 @@ class Answer:
     async def aread(self) -> bytes:
         """The whole body (kept in `content`)."""
         if self._chunks is not None:
-            if self._whole is not None:
-                self._chunks = None  # never started: nothing to close
-                content = await self._whole()
-            else:
-                parts, size = [], 0
-                async for chunk in self._chunks:
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:  # a decompression bomb, or a provider that never stops
-                        raise UpstreamFailure("broken", "AnswerTooLarge")
-                    parts.append(chunk)
-                self._chunks = None
-                content = b"".join(parts)
+            parts, size = [], 0
+            async for chunk in self._chunks:
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:  # a decompression bomb, or a provider that never stops
+                    raise UpstreamFailure("broken", "AnswerTooLarge")
+                parts.append(chunk)
+            self._chunks = None
+            content = b"".join(parts)
             if self._inflight is not None:
                 await self._inflight.expose("upstream", content, whole=True)
             self.content = content
@@ -177,13 +169,7 @@ class AiohttpWire:
                 compress=False,
                 timeout=self._timeout(timeout),
             )
-        whole = None
-        length = response.content_length
-        if length is not None and length <= MAX_ANSWER_BYTES and "Content-Encoding" not in response.headers:
-            # Its length is its size (nothing to decompress), and the parser reads no further: one read, without
-            # a generator step per chunk.
-            whole = partial(_aiohttp_whole, response)
-        return Answer(response.status, response.headers, _aiohttp_chunks(response), _aiohttp_closer(response), whole)
+        return Answer(response.status, response.headers, _aiohttp_chunks(response), _aiohttp_closer(response))
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -194,11 +180,6 @@ async def _aiohttp_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[byt
     with _AIOHTTP_FAILURES:
         async for chunk in response.content.iter_any():
             yield chunk
-
-
-async def _aiohttp_whole(response: aiohttp.ClientResponse) -> bytes:
-    with _AIOHTTP_FAILURES:
-        return await response.read()
 
 
 def _aiohttp_closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:

@@ -19,6 +19,9 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 import httpx
+from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from aether_policy._context import Inflight
@@ -140,7 +143,7 @@ class AiohttpWire:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                connector=_NoStrayAnswers(limit=self.max_connections),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=True,
@@ -174,6 +177,27 @@ class AiohttpWire:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+class _NoStrayAnswers(aiohttp.TCPConnector):
+    """aiohttp's connection pool, except that a pooled connection holding an answer nobody asked for is closed
+    instead of reused.
+
+    An HTTP/1.1 answer is tied to its request only by its place on the connection. A provider (or a proxy before
+    it) that writes a second answer after the first one's declared length leaves it parsed and queued on the idle
+    connection, and aiohttp, which checks only that a pooled connection is still open, hands it to the next
+    request: that caller gets the stray answer, the next caller this one's, each off by one from then on,
+    whoever's key they call with. (httpcore expires an idle connection that has become readable for the same
+    reason.) A stray answer read together with the real one is caught by aiohttp itself when the connection is
+    released; this catches one that arrives while the connection waits in the pool.
+    """
+
+    async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
+        while True:
+            connection = await super()._get(key, traces)
+            if connection is None or connection.protocol is None or not connection.protocol.should_close:
+                return connection
+            connection.close()  # closed, not pooled again: the next pooled connection is tried
 
 
 async def _aiohttp_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -86,7 +86,7 @@ class ProviderConfig(BaseModel):
         ge=0,
         le=86400,
         allow_inf_nan=False,
-        description="Longest a call waits between its retries, in all (seconds): a Retry-After or backoff wait "
+        description="Longest one call to this provider waits between its retries, in all (seconds): a wait "
         "that would pass it is not taken, and the provider's answer goes to the caller at once.",
     )
     fallback: tuple[Fallback, ...] = Field(

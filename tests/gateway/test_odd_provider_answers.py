@@ -121,15 +121,19 @@ def test_a_5xx_whose_body_stalls_is_answered_by_its_status_at_the_deadline(tmp_p
     assert elapsed < 1.0 + 0.1 + 0.2 + 1.0  # the last attempt's deadline, the backoff, slack
 
 
-@pytest.mark.parametrize(
-    "asks",
-    [b"nan", b"-5000", b"1e308", b"inf", b"-inf", b"1e400", b"0x10", b"", b"   ", b"400, 400"],
+ODD_WAITS = (
+    [b"retry-after-ms: " + asks for asks in (b"nan", b"-5000", b"1e308", b"inf", b"-inf", b"1e400")]
+    + [b"retry-after-ms: " + asks for asks in (b"0x10", b"", b"   ", b"400, 400")]
+    + [b"retry-after: " + asks for asks in (b"9" * 26, b"Wed, 21 Oct 2099 07:28:00 GMT", b"-1", b"1.5")]
 )
-def test_a_429s_odd_retry_after_ms_never_holds_the_caller_past_max_retry_wait(tmp_path: Path, asks: bytes) -> None:
+
+
+@pytest.mark.parametrize("asks", ODD_WAITS)
+def test_a_429s_odd_wait_never_holds_the_caller_past_max_retry_wait(tmp_path: Path, asks: bytes) -> None:
     busy = answer(
         b'{"error":{"type":"busy"}}',
         status="429 Too Many Requests",
-        headers=b"content-type: application/json\r\nretry-after-ms: " + asks + b"\r\n",
+        headers=b"content-type: application/json\r\n" + asks + b"\r\n",
     )
     with (
         raw_provider(lambda head, body: busy) as provider,
@@ -139,22 +143,6 @@ def test_a_429s_odd_retry_after_ms_never_holds_the_caller_past_max_retry_wait(tm
         sent = len(provider.requests)
     assert reply.status_code == 429, reply.text
     assert 1 <= sent <= 4
-    assert elapsed < 1.0 + 1.0
-
-
-@pytest.mark.parametrize("asks", [b"99999999999999999999999999", b"Wed, 21 Oct 2099 07:28:00 GMT", b"-1", b"1.5"])
-def test_a_429s_odd_retry_after_never_holds_the_caller_past_max_retry_wait(tmp_path: Path, asks: bytes) -> None:
-    busy = answer(
-        b'{"error":{"type":"busy"}}',
-        status="429 Too Many Requests",
-        headers=b"content-type: application/json\r\nretry-after: " + asks + b"\r\n",
-    )
-    with (
-        raw_provider(lambda head, body: busy) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, retries=3, max_retry_wait=1.0) as gateway,
-    ):
-        reply, elapsed = post(gateway.base, gateway.key)
-    assert reply.status_code == 429, reply.text
     assert elapsed < 1.0 + 1.0
 
 

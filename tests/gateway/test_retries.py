@@ -95,11 +95,6 @@ def test_a_calls_retry_waits_in_all_stay_within_max_retry_wait(
     assert elapsed < max_retry_wait + 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the budget left is max_retry_wait minus a float sum: 0.3 - 0.1 is 0.19999999999999998, so the 0.2 s "
-    "backoff, which with the 0.1 s before it makes exactly 0.3 s, is taken to pass it and is not taken",
-)
 def test_waits_adding_up_to_exactly_max_retry_wait_are_all_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

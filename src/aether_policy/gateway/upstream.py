@@ -240,7 +240,7 @@ class Upstream:
             return None
         asked = _retry_after(response.headers)
         delay = float(BACKOFF_SECONDS * 2**attempt) if asked is None else asked
-        return delay if delay <= left else None
+        return delay if delay <= left + 1e-9 else None  # a float sum: 0.3 - 0.1 is 0.19999999999999998
 
     async def _raise_for_status(self, response: Answer, until: float | None = None) -> None:
         """An upstream error, described by status and error type only: its message often quotes the prompt, and

@@ -95,6 +95,42 @@ def test_a_calls_retry_waits_in_all_stay_within_max_retry_wait(
     assert elapsed < max_retry_wait + 1.0
 
 
+@pytest.mark.parametrize(
+    ("asks", "told"),
+    [
+        (b"retry-after-ms: 2500\r\n", "3"),  # rounded up: coming back sooner would only meet another 429
+        (b"retry-after: 7\r\n", "7"),
+        (b"retry-after: 99999999999\r\n", "86400"),  # at most a day, whatever the provider says
+        (b"retry-after-ms: 1e400\r\n", None),  # no number a header can hold
+        (b"retry-after: soon\r\n", None),
+        (b"", None),
+    ],
+)
+def test_a_rate_limited_callers_429_says_how_long_the_provider_asked_to_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asks: bytes, told: str | None
+) -> None:
+    """A wait past the budget is not taken by the gateway; the caller's SDK is told it instead of retrying at once."""
+    for name, value in PROVIDER_KEYS.items():
+        monkeypatch.setenv(name, value)
+    busy = answer(
+        b'{"error":{"type":"busy"}}',
+        status="429 Too Many Requests",
+        headers=b"content-type: application/json\r\n" + asks,
+    )
+    with (
+        raw_provider(lambda head, request: busy) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, retries=1, max_retry_wait=0.5) as gateway,
+    ):
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "gpt-x", "messages": USER},
+            timeout=30,
+        )
+    assert reply.status_code == 429
+    assert reply.headers.get("retry-after") == told
+
+
 def test_waits_adding_up_to_exactly_max_retry_wait_are_all_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -87,7 +87,7 @@ class ProviderConfig(BaseModel):
         le=86400,
         allow_inf_nan=False,
         description="Longest one call to this provider waits between its retries, in all (seconds): a wait "
-        "that would pass it is not taken, and the provider's answer goes to the caller at once.",
+        "that would pass it is not taken, and the caller is answered at once (a 429 with the provider's Retry-After).",
     )
     fallback: tuple[Fallback, ...] = Field(
         (),

@@ -13,18 +13,30 @@ class GatewayError(Exception):
     """A request the gateway answers with an error: status, a content-free message, and an OpenAI type."""
 
     def __init__(
-        self, status: int, message: str, kind: str, code: str | None = None, *, provider_failed: bool = False
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None = None,
+        *,
+        provider_failed: bool = False,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
         self.provider_failed = provider_failed
         """The provider could not answer (refused, unreachable, 5xx or 429 after retries): another provider
         might (`gateway.fallback`). Never set for a timeout, a refused request or the egress guard's refusal."""
+        self.retry_after = retry_after
+        """Whole seconds the caller is told to wait (`Retry-After`), when the provider asked for a wait."""
 
     def response(self, protocol: WireProtocol) -> JSONResponse:
         """The error in the shape of the protocol the caller speaks."""
         body = protocol.error_body(self.status, self.message, self.kind, self.code)
-        return JSONResponse(body, status_code=self.status)
+        response = JSONResponse(body, status_code=self.status)
+        if self.retry_after is not None:
+            response.headers["retry-after"] = str(self.retry_after)
+        return response
 
 
 def error_body(scope: Scope, status: int, message: str, code: str | None) -> bytes:

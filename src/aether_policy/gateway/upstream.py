@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -234,7 +235,7 @@ class Upstream:
         has already waited once. The wait is the provider's `retry-after-ms` or `Retry-After` when it gives one,
         else exponential backoff. `max_retry_wait` bounds a call's waits in all (`left` is what remains of it):
         a provider asking each time for a wait just under it would otherwise hold the caller `retries` times
-        as long, and a wait that does not fit is not taken: the caller gets this answer at once.
+        as long, and a wait that does not fit is not taken: the caller is answered at once.
         """
         if response.status_code not in RETRYABLE or attempt >= self.config.retries:
             return None
@@ -258,7 +259,14 @@ class Upstream:
             await response.aclose()
         message = f"provider '{self.name}' returned {status} ({kind})"
         if status == 429:
-            raise GatewayError(429, message, "rate_limit_error", "rate_limited", provider_failed=True)
+            raise GatewayError(
+                429,
+                message,
+                "rate_limit_error",
+                "rate_limited",
+                provider_failed=True,
+                retry_after=_caller_wait(response),
+            )
         if status in (400, 404, 409, 413, 422):
             raise GatewayError(400, message, "invalid_request_error", "upstream_rejected")
         raise GatewayError(502, message, "upstream_error", provider_failed=status >= 500)
@@ -290,6 +298,19 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
     except (ValueError, TypeError, OverflowError):
         return None  # an unreadable value is no request at all: plain backoff
+
+
+def _caller_wait(response: Answer) -> int | None:
+    """The wait a rate-limited provider asked for, as the whole seconds of the caller's `Retry-After` (rounded
+    up, at most a day): an SDK that honours it does not come back before the provider would answer. Nothing
+    when the provider named no wait, or none a number can hold."""
+    asked = _retry_after(response.headers)
+    if asked is None or not math.isfinite(asked):
+        return None
+    return min(MAX_CALLER_WAIT, math.ceil(asked))
+
+
+MAX_CALLER_WAIT = 86400
 
 
 @dataclass(frozen=True, slots=True)

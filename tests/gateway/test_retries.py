@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -60,6 +61,29 @@ def test_a_timeout_is_never_retried(gateway: Running) -> None:
     assert len(gateway.standin.received) == 1
 
 
+def call_busy_provider(tmp_path: Path, busy: bytes, **options: Any) -> tuple[httpx.Response, int, float]:
+    """One chat call through the real gateway to a provider always answering `busy`: the reply, how many requests
+    the provider got, and how long the caller waited."""
+    with (
+        raw_provider(lambda head, request: busy) as provider,
+        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, **options) as gateway,
+    ):
+        started = time.monotonic()
+        reply = httpx.post(
+            f"{gateway.base}/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.key}"},
+            json={"model": "gpt-x", "messages": USER},
+            timeout=30,
+        )
+        return reply, len(provider.requests), time.monotonic() - started
+
+
+@pytest.fixture
+def provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in PROVIDER_KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.mark.parametrize(
     ("status", "asks", "max_retry_wait", "sent"),
     [
@@ -68,30 +92,14 @@ def test_a_timeout_is_never_retried(gateway: Running) -> None:
     ],
 )
 def test_a_calls_retry_waits_in_all_stay_within_max_retry_wait(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, asks: bytes, max_retry_wait: float, sent: int
+    tmp_path: Path, provider_keys: None, status: str, asks: bytes, max_retry_wait: float, sent: int
 ) -> None:
     """A provider asking each time for a wait just under the limit cannot hold the caller `retries` times as
     long: the waits of one call add up to at most `max_retry_wait`, then the caller gets the provider's answer."""
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     busy = answer(b'{"error":{"type":"busy"}}', status=status, headers=b"content-type: application/json\r\n" + asks)
-    body = {"model": "gpt-x", "messages": USER}
-    with (
-        raw_provider(lambda head, request: busy) as provider,
-        gateway_to(
-            f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, retries=10, max_retry_wait=max_retry_wait
-        ) as gateway,
-    ):
-        started = time.monotonic()
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json=body,
-            timeout=30,
-        )
-        elapsed = time.monotonic() - started
+    reply, requests, elapsed = call_busy_provider(tmp_path, busy, retries=10, max_retry_wait=max_retry_wait)
     assert reply.status_code == (429 if status.startswith("429") else 502)
-    assert len(provider.requests) == sent
+    assert requests == sent
     assert elapsed < max_retry_wait + 1.0
 
 
@@ -107,50 +115,26 @@ def test_a_calls_retry_waits_in_all_stay_within_max_retry_wait(
     ],
 )
 def test_a_rate_limited_callers_429_says_how_long_the_provider_asked_to_wait(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asks: bytes, told: str | None
+    tmp_path: Path, provider_keys: None, asks: bytes, told: str | None
 ) -> None:
     """A wait past the budget is not taken by the gateway; the caller's SDK is told it instead of retrying at once."""
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
     busy = answer(
         b'{"error":{"type":"busy"}}',
         status="429 Too Many Requests",
         headers=b"content-type: application/json\r\n" + asks,
     )
-    with (
-        raw_provider(lambda head, request: busy) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, retries=1, max_retry_wait=0.5) as gateway,
-    ):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "gpt-x", "messages": USER},
-            timeout=30,
-        )
+    reply, _, _ = call_busy_provider(tmp_path, busy, retries=1, max_retry_wait=0.5)
     assert reply.status_code == 429
     assert reply.headers.get("retry-after") == told
 
 
-def test_waits_adding_up_to_exactly_max_retry_wait_are_all_taken(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A wait that "would pass" max_retry_wait is not taken: backoff 0.1 s then 0.2 s does not pass a 0.3 s budget, so an
-    operator's `max_retry_wait: 0.3` allows both of the default two retries."""
-    for name, value in PROVIDER_KEYS.items():
-        monkeypatch.setenv(name, value)
+def test_waits_adding_up_to_exactly_max_retry_wait_are_all_taken(tmp_path: Path, provider_keys: None) -> None:
+    """A wait that "would pass" max_retry_wait is not taken: backoff 0.1 s then 0.2 s does not pass a 0.3 s budget,
+    so an operator's `max_retry_wait: 0.3` allows both of the default two retries."""
     busy = answer(b'{"error":{"type":"busy"}}', status="503 Service Unavailable")
-    with (
-        raw_provider(lambda head, request: busy) as provider,
-        gateway_to(f"http://127.0.0.1:{provider.port}/v1", tmp=tmp_path, retries=2, max_retry_wait=0.3) as gateway,
-    ):
-        reply = httpx.post(
-            f"{gateway.base}/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.key}"},
-            json={"model": "gpt-x", "messages": USER},
-            timeout=30,
-        )
+    reply, requests, _ = call_busy_provider(tmp_path, busy, retries=2, max_retry_wait=0.3)
     assert reply.status_code == 502
-    assert len(provider.requests) == 3
+    assert requests == 3
 
 
 @pytest.mark.parametrize(
